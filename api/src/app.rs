@@ -1,0 +1,174 @@
+//! Builds the service: shared state, the OpenAPI service with every API, the routes around it,
+//! the middleware order, and serving with graceful shutdown.
+//!
+//! [`build`] binds before it returns, so `PORT=0` works and [`App::local_addr`] reports the
+//! real address; the tests use exactly this path.
+
+use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+
+use poem::{
+    Endpoint, EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+use poem_openapi::{OpenApiService, Tags};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::{
+    auth::api::AuthApi,
+    config::Config,
+    db,
+    error::framework_error_response,
+    health::HealthApi,
+    http::{middleware, origin::TrustedOrigins},
+};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Operation groups in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Better Auth compatible email/password sign-up, sign-in and sessions.
+    Auth,
+    /// The signed-in user's tasks.
+    Tasks,
+    /// Liveness and readiness probes.
+    Health,
+}
+
+/// State shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<StateInner>);
+
+/// What [`AppState`] holds.
+pub struct StateInner {
+    /// The validated configuration.
+    pub config: Config,
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Origins trusted for CORS and CSRF checks.
+    pub origins: TrustedOrigins,
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Connecting to or migrating the database failed.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound service, ready to serve.
+pub struct App {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+/// Connects and migrates the database, builds the state and binds the listener.
+pub async fn build(config: Config) -> Result<App, BuildError> {
+    let db = db::connect(&config.database).await?;
+    db::migrate(&db).await?;
+    let acceptor = TcpListener::bind(config.bind)
+        .into_acceptor()
+        .await
+        .map_err(|source| BuildError::Bind { addr: config.bind, source })?;
+    let local_addr =
+        acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied()).unwrap_or(config.bind);
+    let origins = TrustedOrigins::new(&config.trusted_origins);
+    let state = AppState(Arc::new(StateInner { config, db, origins }));
+    Ok(App { acceptor, local_addr, state })
+}
+
+impl App {
+    /// The bound address (the real port when `PORT=0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state (the tests use its database handle).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (up to a grace period) and returns.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let endpoint = routes(self.state.clone());
+        tracing::info!("listening on http://{}", self.local_addr);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
+            .await?;
+        self.state.db.clone().close().await.ok();
+        tracing::info!("shut down");
+        Ok(())
+    }
+}
+
+/// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
+/// without a database (`api openapi`, the spec test).
+pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
+    OpenApiService::new((AuthApi, HealthApi), "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("openapi_description.md"))
+}
+
+/// The OpenAPI document as YAML, exactly as committed in `openapi.yaml`.
+pub fn spec_yaml() -> String {
+    openapi_service().spec_yaml()
+}
+
+/// The whole HTTP surface with its middleware.
+fn routes(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    Route::new()
+        .at("/openapi.json", api.spec_endpoint())
+        .at("/openapi.yaml", api.spec_endpoint_yaml())
+        .nest("/docs", api.swagger_ui())
+        .nest("/", api)
+        .around(middleware::body_limit)
+        .catch_all_error(framework_error_response)
+        .around(middleware::cors)
+        .around(middleware::request_context)
+        .data(state)
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,100 @@
+//! What can go wrong in the auth domain, without HTTP: statuses, codes and messages are
+//! assigned once, in `crate::error`, from Better Auth's catalogue (`better-auth-wire.md` §2).
+
+use crate::validation::ValidationErrors;
+
+/// An auth failure a client can cause.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The body failed schema validation (missing or mistyped field, bad email on sign-up).
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// Sign-in with an email that is not a valid address.
+    #[error("invalid email")]
+    InvalidEmail,
+    /// Unknown email, wrong password or no password on the account: one answer for all.
+    #[error("invalid email or password")]
+    InvalidEmailOrPassword,
+    /// Sign-up with an email that already has an account.
+    #[error("user already exists")]
+    UserAlreadyExists,
+    /// A new password shorter than the minimum.
+    #[error("password too short")]
+    PasswordTooShort,
+    /// A password longer than the maximum (checked before any hashing).
+    #[error("password too long")]
+    PasswordTooLong,
+    /// The current password given for a sensitive operation is wrong.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// No valid session. Carries the `Set-Cookie` lines that clear stale cookies, if any.
+    #[error("unauthorized")]
+    Unauthorized {
+        /// Exact `Set-Cookie` header values to send with the 401.
+        set_cookies: Vec<String>,
+    },
+    /// A cookie-carrying unsafe request from an origin that is not trusted.
+    #[error("invalid origin")]
+    InvalidOrigin,
+    /// A cookie-carrying unsafe request without `Origin`/`Referer` (or with `Origin: null`).
+    #[error("missing or null origin")]
+    MissingOrNullOrigin,
+    /// Sign-in/up triggered by a cross-site top-level navigation (login CSRF).
+    #[error("cross-site navigation login blocked")]
+    CrossSiteNavigationLoginBlocked,
+    /// An untrusted redirect target in a request field.
+    #[error("invalid redirect target in {0:?}")]
+    InvalidRedirect(RedirectField),
+    /// Sign-in when verification is required and the email is not verified.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// A reset or verification token that is unknown, used or malformed.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A verification token past its lifetime.
+    #[error("token expired")]
+    TokenExpired,
+    /// The user a token refers to no longer exists.
+    #[error("user not found")]
+    UserNotFound,
+    /// The user has no email/password account.
+    #[error("credential account not found")]
+    CredentialAccountNotFound,
+    /// A session older than the freshness window asked for a fresh-only operation.
+    #[error("session not fresh")]
+    SessionNotFresh,
+    /// `delete-user` without a password from a session that is not fresh.
+    #[error("session expired")]
+    SessionExpired,
+    /// `update-user` tried to set `email`.
+    #[error("email can not be updated")]
+    EmailCanNotBeUpdated,
+    /// `update-user` with nothing to change.
+    #[error("no fields to update")]
+    NoFieldsToUpdate,
+    /// `change-email` to the current address.
+    #[error("email is the same")]
+    EmailIsTheSame,
+    /// `send-verification-email` for an already verified address.
+    #[error("email already verified")]
+    EmailAlreadyVerified,
+    /// `send-verification-email` for another address than the session's.
+    #[error("email mismatch")]
+    EmailMismatch,
+    /// `POST /get-session` (only GET is served).
+    #[error("POST get-session needs deferred refresh")]
+    DeferSessionRefreshRequired,
+}
+
+/// Which request field carried an untrusted redirect target (each has its own code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectField {
+    /// `callbackURL`
+    Callback,
+    /// `redirectTo`
+    Redirect,
+    /// `errorCallbackURL`
+    ErrorCallback,
+    /// `newUserCallbackURL`
+    NewUserCallback,
+}

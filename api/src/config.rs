@@ -1,0 +1,584 @@
+//! Configuration: read once from the environment (and an optional `.env`), typed and validated.
+//!
+//! Every bad value is reported by its variable name, all at once, so an operator fixes a broken
+//! deployment in one pass. Secrets are wrapped so they never reach a log through `Debug`.
+//! Nothing else in the service reads the environment.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use ipnet::IpNet;
+use url::Url;
+
+/// The whole configuration of one service instance.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `APP_ENV`: `development` (default) or `production`.
+    pub env: AppEnv,
+    /// `DATA_DIR`: where the default SQLite file and the development secret live.
+    pub data_dir: PathBuf,
+    /// Database connection and pool settings.
+    pub database: DatabaseConfig,
+    /// `AUTH_SECRET` (alias `BETTER_AUTH_SECRET`): signs cookies and email tokens.
+    pub auth_secret: AuthSecret,
+    /// `BASE_URL`: the public URL of this service; `https` turns on `Secure` cookies.
+    pub base_url: Option<Url>,
+    /// Origins trusted for CORS and CSRF checks: `BASE_URL`'s origin plus `TRUSTED_ORIGINS`.
+    pub trusted_origins: Vec<String>,
+    /// `BIND` and `PORT`: the listening address.
+    pub bind: SocketAddr,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// `TRUSTED_PROXIES`: peers allowed to set `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `BODY_LIMIT`: the largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Session lifetimes and storage.
+    pub session: SessionConfig,
+    /// Rate limiting of `/api/auth/*`.
+    pub rate_limit: RateLimitConfig,
+    /// The bounded password-hashing pool.
+    pub hashing: HashingConfig,
+    /// Tasks API limits.
+    pub tasks: TasksConfig,
+}
+
+/// The deployment environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local development: a generated secret is acceptable.
+    Development,
+    /// Production: a real secret is required and rate limiting is on by default.
+    Production,
+}
+
+/// Database connection settings.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// `DB_MAX_CONNECTIONS`: pool size.
+    pub max_connections: u32,
+    /// `DB_TIMEOUT_MS`: how long a request waits for a connection (and, on PostgreSQL, for a
+    /// statement) before it gets 503.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    // The URL may carry a password: print only its scheme.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        f.debug_struct("DatabaseConfig")
+            .field("url", &format_args!("{scheme}://[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Logging settings.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// `RUST_LOG`: an env-filter directive, default `info`.
+    pub filter: String,
+    /// `LOG_FORMAT`: `pretty` (default) or `json`.
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when stdout is a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How session tokens are stored in `session.token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenStorage {
+    /// Lower-case hex SHA-256 of the token (default): a database leak leaks no live session.
+    Hashed,
+    /// The raw token, as Better Auth stores it: for sharing one database with a Node Better Auth.
+    Plain,
+}
+
+/// Session lifetimes (`better-auth-wire.md` §5.2).
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// `SESSION_EXPIRES_IN` (seconds, default 7 days).
+    pub expires_in: Duration,
+    /// `SESSION_UPDATE_AGE` (seconds, default 1 day): minimum interval between sliding refreshes.
+    pub update_age: Duration,
+    /// `SESSION_FRESH_AGE` (seconds, default 1 day; 0 disables): how recent a sign-in must be
+    /// for sensitive operations.
+    pub fresh_age: Duration,
+    /// `SESSION_TOKEN_STORAGE`: `hashed` (default) or `plain`.
+    pub token_storage: TokenStorage,
+}
+
+/// Rate limiting of the auth endpoints.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_ENABLED`: default on in production, off in development.
+    pub enabled: bool,
+    /// `RATE_LIMIT_WINDOW` (seconds, default 10) for the general rule.
+    pub window: Duration,
+    /// `RATE_LIMIT_MAX` (default 100) requests per window per client and path.
+    pub max: u32,
+}
+
+/// The bounded password-hashing pool.
+#[derive(Clone, Debug)]
+pub struct HashingConfig {
+    /// `HASH_CONCURRENCY`: hashes computed at once (default: the number of CPUs).
+    pub concurrency: usize,
+    /// `HASH_QUEUE`: hashes allowed to wait; beyond this, 503 with `Retry-After` (default 64).
+    pub queue: usize,
+}
+
+/// Tasks API limits.
+#[derive(Clone, Debug)]
+pub struct TasksConfig {
+    /// `TASKS_PER_USER_LIMIT` (default 10,000).
+    pub per_user_limit: u64,
+}
+
+/// The signing secret. Never printed.
+#[derive(Clone)]
+pub struct AuthSecret(String);
+
+impl AuthSecret {
+    /// Minimum length, as Better Auth requires.
+    pub const MIN_LEN: usize = 32;
+
+    /// Wraps a secret, checking its length.
+    pub fn new(secret: String) -> Result<Self, String> {
+        if secret.chars().count() < Self::MIN_LEN {
+            return Err(format!("must be at least {} characters", Self::MIN_LEN));
+        }
+        Ok(Self(secret))
+    }
+
+    /// The secret's bytes, for HMAC keys.
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for AuthSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthSecret([redacted])")
+    }
+}
+
+/// Every invalid variable, with what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:{}", .0.iter().map(|(var, msg)| format!("\n  {var}: {msg}")).collect::<String>())]
+pub struct ConfigError(pub Vec<(&'static str, String)>);
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if one exists in the working
+    /// directory (variables already set win).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Builds a configuration from a map of variables: the one place values are parsed.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader { vars, errors: Vec::new() };
+        let env = reader.parse_with("APP_ENV", AppEnv::Development, |v| match v {
+            "development" | "dev" => Ok(AppEnv::Development),
+            "production" | "prod" => Ok(AppEnv::Production),
+            _ => Err("must be `development` or `production`".to_owned()),
+        });
+        let data_dir = PathBuf::from(reader.get("DATA_DIR").unwrap_or("data"));
+        let database = DatabaseConfig {
+            url: reader.get("DATABASE_URL").map(str::to_owned).unwrap_or_else(|| default_database_url(&data_dir)),
+            max_connections: reader.number("DB_MAX_CONNECTIONS", 10, 1..=1000),
+            timeout: Duration::from_millis(reader.number("DB_TIMEOUT_MS", 5000, 50..=600_000)),
+        };
+        if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres")) {
+            reader.fail("DATABASE_URL", "must start with `sqlite:` or `postgres://`");
+        }
+        let base_url = reader.parse_opt("BASE_URL", |v| {
+            let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(url),
+                _ => Err("must be an http or https URL".to_owned()),
+            }
+        });
+        let bind = reader.bind_address();
+        let trusted_origins = reader.trusted_origins(base_url.as_ref(), bind);
+        let auth_secret = reader.auth_secret(env, &data_dir);
+        let log = LogConfig {
+            filter: reader.get("RUST_LOG").unwrap_or("info").to_owned(),
+            format: reader.parse_with("LOG_FORMAT", LogFormat::Pretty, |v| match v {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("must be `pretty` or `json`".to_owned()),
+            }),
+        };
+        let trusted_proxies = reader.parse_with("TRUSTED_PROXIES", vec![loopback_v4(), loopback_v6()], parse_proxies);
+        let body_limit = reader.number("BODY_LIMIT", 1024 * 1024, 1024..=64 * 1024 * 1024);
+        let session = SessionConfig {
+            expires_in: Duration::from_secs(reader.number("SESSION_EXPIRES_IN", 604_800, 60..=34_560_000)),
+            update_age: Duration::from_secs(reader.number("SESSION_UPDATE_AGE", 86_400, 0..=34_560_000)),
+            fresh_age: Duration::from_secs(reader.number("SESSION_FRESH_AGE", 86_400, 0..=34_560_000)),
+            token_storage: reader.parse_with("SESSION_TOKEN_STORAGE", TokenStorage::Hashed, |v| match v {
+                "hashed" => Ok(TokenStorage::Hashed),
+                "plain" => Ok(TokenStorage::Plain),
+                _ => Err("must be `hashed` or `plain`".to_owned()),
+            }),
+        };
+        let rate_limit = RateLimitConfig {
+            enabled: reader.boolean("RATE_LIMIT_ENABLED", env == AppEnv::Production),
+            window: Duration::from_secs(reader.number("RATE_LIMIT_WINDOW", 10, 1..=86_400)),
+            max: reader.number("RATE_LIMIT_MAX", 100, 1..=1_000_000),
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let hashing = HashingConfig {
+            concurrency: reader.number("HASH_CONCURRENCY", cpus, 1..=256),
+            queue: reader.number("HASH_QUEUE", 64, 0..=100_000),
+        };
+        let tasks = TasksConfig { per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000) };
+
+        if !reader.errors.is_empty() {
+            return Err(ConfigError(reader.errors));
+        }
+        Ok(Self {
+            env,
+            data_dir,
+            database,
+            auth_secret: auth_secret.ok_or_else(|| ConfigError(vec![("AUTH_SECRET", "missing".to_owned())]))?,
+            base_url,
+            trusted_origins,
+            bind,
+            log,
+            trusted_proxies,
+            body_limit,
+            session,
+            rate_limit,
+            hashing,
+            tasks,
+        })
+    }
+
+    /// Whether cookies get the `__Secure-` prefix and `Secure` attribute (`BASE_URL` is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.as_ref().is_some_and(|url| url.scheme() == "https")
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("app.db").display())
+}
+
+fn loopback_v4() -> IpNet {
+    IpNet::new_assert(IpAddr::from([127, 0, 0, 0]), 8)
+}
+
+fn loopback_v6() -> IpNet {
+    IpNet::new_assert(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128)
+}
+
+fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{item}` is not an IP address or CIDR range"))
+        })
+        .collect()
+}
+
+/// Reads variables, collecting an error per bad one instead of stopping at the first.
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: Vec<(&'static str, String)>,
+}
+
+impl Reader<'_> {
+    /// A variable's value; empty counts as unset.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, name: &'static str, message: impl Into<String>) {
+        self.errors.push((name, message.into()));
+    }
+
+    fn parse_opt<T>(&mut self, name: &'static str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let value = self.get(name)?;
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.fail(name, message);
+                None
+            }
+        }
+    }
+
+    fn parse_with<T>(&mut self, name: &'static str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+        match self.get(name) {
+            None => default,
+            Some(value) => match parse(value) {
+                Ok(parsed) => parsed,
+                Err(message) => {
+                    self.fail(name, message);
+                    default
+                }
+            },
+        }
+    }
+
+    fn number<T>(&mut self, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> T
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        self.parse_with(name, default, |v| match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!("must be a whole number from {} to {}", range.start(), range.end())),
+        })
+    }
+
+    fn boolean(&mut self, name: &'static str, default: bool) -> bool {
+        self.parse_with(name, default, |v| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err("must be true or false".to_owned()),
+        })
+    }
+
+    /// `BIND` is a host or `host:port`; `PORT` (default 8000) applies when `BIND` has no port.
+    fn bind_address(&mut self) -> SocketAddr {
+        let default_host = IpAddr::from([127, 0, 0, 1]);
+        let port: u16 = self.number("PORT", 8000, 0..=65535);
+        let Some(bind) = self.get("BIND").map(str::to_owned) else {
+            return SocketAddr::new(default_host, port);
+        };
+        if let Ok(addr) = bind.parse::<SocketAddr>() {
+            return addr;
+        }
+        let host = bind.trim_start_matches('[').trim_end_matches(']');
+        match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => {
+                self.fail("BIND", "must be an IP address, optionally with a port (e.g. 0.0.0.0:8000)");
+                SocketAddr::new(default_host, port)
+            }
+        }
+    }
+
+    /// `BASE_URL`'s origin (or, without one, this machine's loopback origins on the bound
+    /// port, so Swagger UI served here works out of the box) plus `TRUSTED_ORIGINS`.
+    fn trusted_origins(&mut self, base_url: Option<&Url>, bind: SocketAddr) -> Vec<String> {
+        let mut origins = match base_url {
+            Some(url) => vec![url.origin().ascii_serialization()],
+            None => vec![format!("http://localhost:{}", bind.port()), format!("http://127.0.0.1:{}", bind.port())],
+        };
+        let listed = self.get("TRUSTED_ORIGINS").map(str::to_owned);
+        for item in listed.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()) {
+            if item.contains('*') || item.contains('?') {
+                // Wildcard patterns are matched as written (`better-auth-wire.md` §7.1).
+                origins.push(item.to_owned());
+                continue;
+            }
+            match Url::parse(item) {
+                Ok(url) if url.origin().is_tuple() => origins.push(url.origin().ascii_serialization()),
+                _ => self.fail("TRUSTED_ORIGINS", format!("`{item}` is not an origin such as https://app.example.com")),
+            }
+        }
+        origins.dedup();
+        origins
+    }
+
+    /// `AUTH_SECRET` or `BETTER_AUTH_SECRET`. In development without one, a random secret is
+    /// generated once and kept in the data directory so restarts keep sessions valid.
+    fn auth_secret(&mut self, env: AppEnv, data_dir: &Path) -> Option<AuthSecret> {
+        let (name, value) = match (self.get("AUTH_SECRET"), self.get("BETTER_AUTH_SECRET")) {
+            (Some(v), _) => ("AUTH_SECRET", v.to_owned()),
+            (None, Some(v)) => ("BETTER_AUTH_SECRET", v.to_owned()),
+            (None, None) if env == AppEnv::Production => {
+                self.fail("AUTH_SECRET", "required when APP_ENV=production (at least 32 characters)");
+                return None;
+            }
+            (None, None) => {
+                return match development_secret(data_dir) {
+                    Ok(secret) => Some(secret),
+                    Err(err) => {
+                        self.fail(
+                            "AUTH_SECRET",
+                            format!("unset, and no development secret could be kept in {}: {err}", data_dir.display()),
+                        );
+                        None
+                    }
+                };
+            }
+        };
+        match AuthSecret::new(value) {
+            Ok(secret) => Some(secret),
+            Err(message) => {
+                self.fail(name, message);
+                None
+            }
+        }
+    }
+}
+
+/// Reads `<data_dir>/auth-secret`, creating it (mode 0600) with 48 random bytes in hex if absent.
+fn development_secret(data_dir: &Path) -> std::io::Result<AuthSecret> {
+    let path = data_dir.join("auth-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && let Ok(secret) = AuthSecret::new(existing.trim().to_owned())
+    {
+        return Ok(secret);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut bytes = [0u8; 48];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    let secret = hex::encode(bytes);
+    write_private(&path, &secret)?;
+    AuthSecret::new(secret).map_err(std::io::Error::other)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_apply_when_only_a_secret_is_set() {
+        let config = Config::from_vars(&vars(&[("AUTH_SECRET", SECRET)])).expect("valid");
+        assert_eq!(config.env, AppEnv::Development);
+        assert_eq!(config.bind, "127.0.0.1:8000".parse().expect("addr"));
+        assert_eq!(config.database.url, "sqlite://data/app.db?mode=rwc");
+        assert_eq!(config.body_limit, 1024 * 1024);
+        assert_eq!(config.session.token_storage, TokenStorage::Hashed);
+        assert!(!config.rate_limit.enabled);
+        assert!(config.trusted_origins.contains(&"http://localhost:8000".to_owned()));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_by_name() {
+        let err = Config::from_vars(&vars(&[
+            ("AUTH_SECRET", "short"),
+            ("PORT", "eighty"),
+            ("LOG_FORMAT", "xml"),
+            ("BASE_URL", "ftp://x"),
+            ("TRUSTED_ORIGINS", "not an origin"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BODY_LIMIT", "-1"),
+            ("APP_ENV", "staging"),
+            ("RATE_LIMIT_ENABLED", "maybe"),
+            ("SESSION_TOKEN_STORAGE", "encrypted"),
+        ]))
+        .expect_err("invalid");
+        let names: Vec<_> = err.0.iter().map(|(name, _)| *name).collect();
+        for expected in [
+            "AUTH_SECRET",
+            "PORT",
+            "LOG_FORMAT",
+            "BASE_URL",
+            "TRUSTED_ORIGINS",
+            "TRUSTED_PROXIES",
+            "DATABASE_URL",
+            "BODY_LIMIT",
+            "APP_ENV",
+            "RATE_LIMIT_ENABLED",
+            "SESSION_TOKEN_STORAGE",
+        ] {
+            assert!(names.contains(&expected), "{expected} not reported in {names:?}");
+        }
+    }
+
+    #[test]
+    fn production_requires_a_secret() {
+        let err = Config::from_vars(&vars(&[("APP_ENV", "production")])).expect_err("no secret");
+        assert_eq!(err.0[0].0, "AUTH_SECRET");
+        assert!(err.0[0].1.contains("required"), "{:?}", err.0);
+    }
+
+    #[test]
+    fn the_better_auth_alias_is_accepted() {
+        let config =
+            Config::from_vars(&vars(&[("APP_ENV", "production"), ("BETTER_AUTH_SECRET", SECRET)])).expect("valid");
+        assert_eq!(config.auth_secret.expose_bytes(), SECRET.as_bytes());
+        assert!(config.rate_limit.enabled, "production turns rate limiting on");
+    }
+
+    #[test]
+    fn development_secret_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("api-config-test-{}", std::process::id()));
+        let dir_str = dir.display().to_string();
+        let first = Config::from_vars(&vars(&[("DATA_DIR", &dir_str)])).expect("valid");
+        let second = Config::from_vars(&vars(&[("DATA_DIR", &dir_str)])).expect("valid");
+        assert_eq!(first.auth_secret.expose_bytes(), second.auth_secret.expose_bytes());
+        assert!(first.auth_secret.expose_bytes().len() >= AuthSecret::MIN_LEN);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn https_base_url_turns_on_secure_cookies_and_trusts_its_origin() {
+        let config = Config::from_vars(&vars(&[
+            ("AUTH_SECRET", SECRET),
+            ("BASE_URL", "https://auth.example.com/some/path"),
+            ("TRUSTED_ORIGINS", "https://app.example.com, http://localhost:3000/"),
+        ]))
+        .expect("valid");
+        assert!(config.secure_cookies());
+        assert_eq!(
+            config.trusted_origins,
+            ["https://auth.example.com", "https://app.example.com", "http://localhost:3000"]
+        );
+    }
+
+    #[test]
+    fn bind_accepts_host_or_host_and_port() {
+        let with_port = Config::from_vars(&vars(&[("AUTH_SECRET", SECRET), ("BIND", "0.0.0.0:9000")])).expect("valid");
+        assert_eq!(with_port.bind.port(), 9000);
+        let host_only =
+            Config::from_vars(&vars(&[("AUTH_SECRET", SECRET), ("BIND", "::1"), ("PORT", "0")])).expect("valid");
+        assert_eq!(host_only.bind, "[::1]:0".parse().expect("addr"));
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_secret_or_database_password() {
+        let config = Config::from_vars(&vars(&[
+            ("AUTH_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://app:hunter2hunter2@db/app"),
+        ]))
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(SECRET));
+        assert!(!printed.contains("hunter2"));
+    }
+}

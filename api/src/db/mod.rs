@@ -1,0 +1,139 @@
+//! The database: connecting (SQLite or PostgreSQL through one sea-orm code path), migrating,
+//! classifying outages, and the few value encodings that differ between the two backends.
+//!
+//! Queries live with their domain (`auth::repo`, `tasks::repo`); they are plain SQL with `$n`
+//! placeholders (understood by both sqlx drivers), so each hot query is visible and
+//! `EXPLAIN`-able as written.
+
+use std::{path::Path, time::Duration};
+
+use migration::MigratorTrait;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, Statement,
+    Value,
+    sqlx::{
+        self,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
+};
+use time::OffsetDateTime;
+
+use crate::{config::DatabaseConfig, timestamp};
+
+/// Connects with the service's settings: on SQLite, WAL journal, full sync, foreign keys and a
+/// busy timeout; on PostgreSQL, a per-statement timeout. Both: a bounded pool whose acquire
+/// timeout turns an outage into a quick 503 instead of a hang.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_file(&config.url)
+        && let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
+    }
+    let timeout = config.timeout;
+    let statement_timeout_ms = timeout.as_millis().to_string();
+    let mut options = ConnectOptions::new(config.url.clone());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(1)
+        .acquire_timeout(timeout)
+        .connect_timeout(timeout)
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(timeout)
+        })
+        .map_sqlx_postgres_opts(move |opts| opts.options([("statement_timeout", statement_timeout_ms.as_str())]));
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    migration::Migrator::up(db, None).await
+}
+
+/// Whether the database answers (`SELECT 1`).
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_string(db.get_database_backend(), "SELECT 1")).await.map(|_| ())
+}
+
+/// The file path of an `sqlite:` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+/// Whether an error means "the database is unreachable or overloaded right now" (503) rather
+/// than a bug (500).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else { return false };
+    match &**sqlx_err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db_err) => {
+            let code = db_err.code().unwrap_or_default();
+            // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 10 SQLITE_IOERR, 14 SQLITE_CANTOPEN (and
+            // their extended codes, whose low byte is the primary code).
+            // PostgreSQL: class 08 connection exception, 53 insufficient resources, 57P0x
+            // shutdown, 57014 statement timeout, 40001/40P01 serialization failure/deadlock.
+            let sqlite_primary = code.parse::<u32>().ok().map(|c| c & 0xff);
+            matches!(sqlite_primary, Some(5 | 6 | 10 | 14))
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+                || code == "57014"
+                || code == "40001"
+                || code == "40P01"
+        }
+        _ => false,
+    }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// A Better Auth timestamp column value: `timestamptz` on PostgreSQL; on SQLite the 24-character
+/// `toISOString()` text Better Auth writes and compares as text (`better-auth-wire.md` §8.2).
+pub fn auth_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
+    match backend {
+        DatabaseBackend::Sqlite => timestamp::iso_millis(at).into(),
+        _ => at.into(),
+    }
+}
+
+/// A `task` timestamp column value: `timestamptz` on PostgreSQL; fixed-width RFC 3339 text
+/// with microseconds on SQLite (the precision PostgreSQL keeps, so ETags agree on both).
+pub fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
+    match backend {
+        DatabaseBackend::Sqlite => timestamp::iso_micros(at).into(),
+        _ => at.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://data/app.db?mode=rwc"), Some("data/app.db"));
+        assert_eq!(sqlite_file("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://localhost/db"), None);
+    }
+}

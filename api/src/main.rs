@@ -1,0 +1,40 @@
+//! The `api` binary: configuration → logging → build → serve until SIGINT/SIGTERM.
+//!
+//! `api openapi` prints the OpenAPI document (the content of `openapi.yaml`) and exits.
+
+use std::process::ExitCode;
+
+use api::{app, config::Config, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        print!("{}", app::spec_yaml());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = telemetry::init(&config.log) {
+        eprintln!("cannot initialise logging: {err}");
+        return ExitCode::from(2);
+    }
+    let app = match app::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.serve(app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The per-user tasks API at `/api/v1/tasks`.
+
+pub mod model;

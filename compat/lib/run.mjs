@@ -1,0 +1,334 @@
+#!/usr/bin/env node
+// Orchestrates the compatibility suite (called by compat/run.sh):
+// for each database (SQLite always, PostgreSQL when COMPAT_PG_URL is set) start
+// the server under test on an ephemeral port, wait for its `listening on` line,
+// run the node:test files against it, stop it with SIGTERM; then the same with a
+// database written by real Better Auth (fixture phase). Exits non-zero if
+// anything failed.
+//
+//   node lib/run.mjs <path-to-api-binary>   our Rust service
+//   node lib/run.mjs --reference            real Better Auth (dev/betterauth-server.mjs)
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+const COMPAT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const TESTS_DIR = join(COMPAT_DIR, "tests");
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+const LISTENING = /listening on (https?:\/\/[^\s"'\\,}]+)/;
+
+const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
+
+const arg = process.argv[2];
+if (!arg || arg === "-h" || arg === "--help") {
+	console.error("usage: compat/run.sh <path-to-api-binary> | --reference");
+	process.exit(2);
+}
+const reference = arg === "--reference";
+const serverCommand = reference
+	? [process.execPath, join(COMPAT_DIR, "dev", "betterauth-server.mjs")]
+	: [resolve(arg)];
+if (!reference && !(existsSync(serverCommand[0]) && statSync(serverCommand[0]).isFile())) {
+	console.error(`compat: no server binary at ${serverCommand[0]}`);
+	process.exit(2);
+}
+const serverKind = reference ? "betterauth" : "rust";
+const authSecret = randomBytes(24).toString("hex"); // 48 chars, fresh for every run
+const workDir = mkdtempSync(join(tmpdir(), "compat-"));
+const mainTests = readdirSync(TESTS_DIR)
+	.filter((f) => f.endsWith(".test.mjs") && f !== "fixture.test.mjs")
+	.sort()
+	.map((f) => join(TESTS_DIR, f));
+// On an adopted Better Auth database (SESSION_TOKEN_STORAGE=plain) also re-run the
+// storage checks, which then expect raw tokens as Better Auth stores them.
+const fixtureTests = [join(TESTS_DIR, "fixture.test.mjs"), join(TESTS_DIR, "db-interop.test.mjs")];
+
+/** Everything that must be undone on exit: running servers, databases to drop. */
+const cleanups = [];
+let interrupted = false;
+
+function log(msg) {
+	console.log(`compat: ${msg}`);
+}
+
+// ---------------------------------------------------------------------------
+// Server lifecycle
+
+async function startServer(phase, env) {
+	const logPath = join(workDir, `${phase}-server.log`);
+	const logFile = createWriteStream(logPath);
+	const lines = [];
+	const child = spawn(serverCommand[0], serverCommand.slice(1), {
+		env: { ...process.env, ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+		cwd: workDir,
+	});
+	const server = { child, lines, logPath, exited: null };
+	const exited = new Promise((res) => {
+		child.once("exit", (code, signal) => res((server.exited = { code, signal })));
+		// spawn failures (ENOENT, EACCES) emit "error" and no "exit"
+		child.once("error", (error) => res((server.exited = { code: null, signal: null, error })));
+	});
+	server.exitedPromise = exited;
+	cleanups.push(() => stopServer(server));
+
+	const url = await new Promise((resolvePromise, reject) => {
+		const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+		let found = false;
+		const onData = (chunk, rest) => {
+			const text = rest.value + chunk.toString("utf8");
+			const parts = text.split("\n");
+			rest.value = parts.pop();
+			for (const raw of parts) {
+				const line = raw.replace(ANSI, "");
+				lines.push(line);
+				logFile.write(`${line}\n`);
+				const m = LISTENING.exec(line);
+				if (m && !found) {
+					found = true;
+					clearTimeout(timer);
+					resolvePromise(m[1].replace(/\/+$/, ""));
+				}
+			}
+		};
+		const outRest = { value: "" };
+		const errRest = { value: "" };
+		child.stdout.on("data", (c) => onData(c, outRest));
+		child.stderr.on("data", (c) => onData(c, errRest));
+		exited.then(({ code, signal, error }) => {
+			clearTimeout(timer);
+			if (!found) reject(error ?? new Error(`server exited before listening (code ${code}, signal ${signal})`));
+		});
+	}).catch((e) => {
+		printServerLog(server, `server failed to start: ${e.message}`);
+		throw e;
+	});
+	server.url = url;
+	return server;
+}
+
+async function stopServer(server) {
+	if (server.exited || server.stopping) return server.stopping ?? server.exited;
+	server.stopping = (async () => {
+		server.child.kill("SIGTERM");
+		const timeout = new Promise((r) => setTimeout(() => r("timeout"), STOP_TIMEOUT_MS));
+		if ((await Promise.race([server.exitedPromise, timeout])) === "timeout") {
+			log(`server (pid ${server.child.pid}) ignored SIGTERM for ${STOP_TIMEOUT_MS / 1000} s; sending SIGKILL`);
+			server.child.kill("SIGKILL");
+			await server.exitedPromise;
+		}
+		return server.exited;
+	})();
+	return server.stopping;
+}
+
+function printServerLog(server, title) {
+	const tail = server.lines.slice(-200);
+	console.log(`\n----- ${title}: server log (${server.logPath}, last ${tail.length} lines) -----`);
+	for (const l of tail) console.log(l);
+	console.log("----- end of server log -----\n");
+}
+
+// ---------------------------------------------------------------------------
+// Test runs
+
+function runNodeTests(files, env) {
+	return new Promise((resolvePromise) => {
+		const child = spawn(
+			process.execPath,
+			["--test", "--test-reporter=spec", "--test-concurrency=4", "--test-timeout=120000", ...files],
+			{ env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"], cwd: COMPAT_DIR },
+		);
+		child.once("exit", (code, signal) => resolvePromise(code === 0 && !signal));
+	});
+}
+
+/** Starts the server for one phase, runs `files` against it, stops it. Returns true when all passed. */
+async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestEnv = {} }) {
+	if (interrupted) return false;
+	log(`=== ${name}: starting ${serverKind} server (${serverCommand.join(" ")}) ===`);
+	const outbox = join(workDir, `${name}-outbox.jsonl`);
+	const t0 = Date.now();
+	let server;
+	try {
+		server = await startServer(name, {
+			BIND: "127.0.0.1",
+			PORT: "0",
+			DATABASE_URL: databaseUrl,
+			AUTH_SECRET: authSecret,
+			TRUSTED_ORIGINS: "http://localhost:3000",
+			RATE_LIMIT_ENABLED: "false",
+			SESSION_TOKEN_STORAGE: tokenStorage,
+			LOG_FORMAT: "json",
+			RUST_LOG: process.env.RUST_LOG ?? "info",
+			MAIL_TRANSPORT: "file",
+			MAIL_OUTBOX: outbox,
+		});
+	} catch {
+		return false;
+	}
+	log(`${name}: server ready at ${server.url} after ${Date.now() - t0} ms; running ${files.length} test file(s)`);
+	const passed = await runNodeTests(files, {
+		API_URL: server.url,
+		AUTH_SECRET: authSecret,
+		COMPAT_SERVER: serverKind,
+		COMPAT_TOKEN_STORAGE: reference ? "plain" : tokenStorage,
+		MAIL_OUTBOX: outbox,
+		...dbEnv,
+		...extraTestEnv,
+	});
+	const exit = await stopServer(server);
+	if (!passed) printServerLog(server, `${name} failed`);
+	const clean = exit.code === 0 || (reference && exit.signal === "SIGTERM");
+	if (!clean) log(`warning: ${name}: server did not exit 0 on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
+	log(`${name}: ${passed ? "PASSED" : "FAILED"} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+	return passed;
+}
+
+/** Runs the fixture script (real Better Auth writes the database). */
+function makeFixture(target, out) {
+	return new Promise((resolvePromise) => {
+		const child = spawn(process.execPath, [join(COMPAT_DIR, "fixture", "make-betterauth-db.mjs"), target, out], {
+			env: { ...process.env, AUTH_SECRET: authSecret },
+			stdio: ["ignore", "inherit", "inherit"],
+			cwd: COMPAT_DIR,
+		});
+		child.once("exit", (code) => resolvePromise(code === 0));
+	});
+}
+
+// ---------------------------------------------------------------------------
+// Databases
+
+function sqliteUrl(path) {
+	return `sqlite://${path}?mode=rwc`;
+}
+
+async function createPgDatabase(serverUrl, suffix) {
+	const name = `compat_${randomBytes(5).toString("hex")}${suffix}`;
+	const admin = new pg.Client({ connectionString: serverUrl });
+	await admin.connect();
+	try {
+		await admin.query(`CREATE DATABASE "${name}"`);
+	} finally {
+		await admin.end();
+	}
+	cleanups.push(async () => {
+		const c = new pg.Client({ connectionString: serverUrl });
+		await c.connect();
+		try {
+			await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+		} finally {
+			await c.end();
+		}
+	});
+	const url = new URL(serverUrl);
+	url.pathname = `/${name}`;
+	return url.href;
+}
+
+async function cleanup() {
+	while (cleanups.length) {
+		const fn = cleanups.pop();
+		try {
+			await fn();
+		} catch (e) {
+			log(`cleanup: ${e.message}`);
+		}
+	}
+	if (!process.env.COMPAT_KEEP_TMP) rmSync(workDir, { recursive: true, force: true });
+	else log(`kept ${workDir}`);
+}
+
+for (const sig of ["SIGINT", "SIGTERM"]) {
+	process.on(sig, async () => {
+		interrupted = true;
+		log(`${sig}: stopping`);
+		await cleanup();
+		process.exit(130);
+	});
+}
+
+// ---------------------------------------------------------------------------
+// Main
+
+const results = [];
+try {
+	// 1. SQLite, our default (hashed) token storage
+	const sqlitePath = join(workDir, "compat.db");
+	results.push([
+		"sqlite",
+		await phase("sqlite", {
+			databaseUrl: sqliteUrl(sqlitePath),
+			dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sqlitePath },
+			tokenStorage: "hashed",
+			files: mainTests,
+		}),
+	]);
+
+	// 2. SQLite database written by real Better Auth, adopted by our server in plain mode
+	const fixtureDb = join(workDir, "betterauth-fixture.db");
+	const fixtureJson = join(workDir, "betterauth-fixture.json");
+	const adopted = join(workDir, "betterauth-fixture-copy.db");
+	if (await makeFixture(fixtureDb, fixtureJson)) {
+		copyFileSync(fixtureDb, adopted);
+		results.push([
+			"sqlite-fixture",
+			await phase("sqlite-fixture", {
+				databaseUrl: sqliteUrl(adopted),
+				dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: adopted },
+				tokenStorage: "plain",
+				files: fixtureTests,
+				extraTestEnv: { COMPAT_FIXTURE: fixtureJson },
+			}),
+		]);
+	} else {
+		results.push(["sqlite-fixture (Better Auth could not write the fixture)", false]);
+	}
+
+	// 3. PostgreSQL, when a server URL is given
+	const pgServer = process.env.COMPAT_PG_URL;
+	if (pgServer) {
+		const dbUrl = await createPgDatabase(pgServer, "");
+		results.push([
+			"postgres",
+			await phase("postgres", {
+				databaseUrl: dbUrl,
+				dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: dbUrl },
+				tokenStorage: "hashed",
+				files: mainTests,
+			}),
+		]);
+		const fxUrl = await createPgDatabase(pgServer, "_fixture");
+		const fxJson = join(workDir, "betterauth-fixture-pg.json");
+		if (await makeFixture(fxUrl, fxJson)) {
+			results.push([
+				"postgres-fixture",
+				await phase("postgres-fixture", {
+					databaseUrl: fxUrl,
+					dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: fxUrl },
+					tokenStorage: "plain",
+					files: fixtureTests,
+					extraTestEnv: { COMPAT_FIXTURE: fxJson },
+				}),
+			]);
+		} else {
+			results.push(["postgres-fixture (Better Auth could not write the fixture)", false]);
+		}
+	} else {
+		log("COMPAT_PG_URL is not set: PostgreSQL phases skipped");
+	}
+} catch (e) {
+	log(`error: ${e.stack ?? e}`);
+	results.push(["runner", false]);
+} finally {
+	await cleanup();
+}
+
+log(`summary against ${serverKind}: ${results.map(([n, ok]) => `${n} ${ok ? "ok" : "FAILED"}`).join(", ")}`);
+process.exit(results.every(([, ok]) => ok) ? 0 : 1);

@@ -1,0 +1,39 @@
+//! Schema migrations for the service: Better Auth's tables, exactly as Better Auth creates them
+//! (`better-auth-wire.md` §8), and the `task` table.
+//!
+//! Migrations are raw SQL per backend on purpose: the auth tables must match Better Auth's DDL
+//! byte for byte on each database (names, camelCase columns, `date` text columns on SQLite,
+//! `timestamptz` on PostgreSQL), and old migrations must keep compiling whatever the code's
+//! models become. `CREATE … IF NOT EXISTS` lets the service adopt a database that Better Auth
+//! already created.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20250101_000001_create_auth_tables;
+mod m20250101_000002_create_task_table;
+
+/// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
+/// created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
+
+/// All migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20250101_000001_create_auth_tables::Migration),
+            Box::new(m20250101_000002_create_task_table::Migration),
+        ]
+    }
+}
+
+/// Runs each statement of a migration in order on the manager's connection.
+async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}

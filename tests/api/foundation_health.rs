@@ -1,0 +1,114 @@
+//! Probes, the auth `ok` endpoint, docs, the spec endpoints and the headers every response gets.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, header_str};
+
+#[tokio::test]
+async fn health_answers_ok_without_the_database() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.expect("json"), serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn ready_answers_ready_when_the_database_is_reachable() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.expect("json")["status"], "ready");
+}
+
+#[tokio::test]
+async fn auth_ok_answers_like_better_auth() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/auth/ok").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.expect("body"), r#"{"ok":true}"#);
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let app = TestApp::spawn().await;
+    for path in ["/health", "/api/auth/ok", "/no/such/route"] {
+        let response = app.get(path).await;
+        assert_eq!(header_str(&response, "x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(header_str(&response, "referrer-policy").as_deref(), Some("no-referrer"), "{path}");
+        let id = header_str(&response, "x-request-id").expect("request id");
+        assert_eq!(id.len(), 36, "generated ids are UUIDs: {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_echoed_and_an_insane_one_replaced() {
+    let app = TestApp::spawn().await;
+    let echoed = app
+        .request(reqwest::Method::GET, "/health")
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(header_str(&echoed, "x-request-id").as_deref(), Some("trace-abc-123"));
+    let long = "x".repeat(500);
+    let replaced =
+        app.request(reqwest::Method::GET, "/health").header("x-request-id", &long).send().await.expect("sent");
+    assert_ne!(header_str(&replaced, "x-request-id").as_deref(), Some(long.as_str()));
+}
+
+#[tokio::test]
+async fn the_spec_is_served_as_json_and_yaml_and_swagger_ui_at_docs() {
+    let app = TestApp::spawn().await;
+    let json = app.get("/openapi.json").await;
+    assert_eq!(json.status(), StatusCode::OK);
+    let spec: Value = json.json().await.expect("spec is JSON");
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(spec["paths"]["/api/auth/ok"]["get"]["operationId"].is_string());
+
+    let yaml = app.get("/openapi.yaml").await;
+    assert_eq!(yaml.status(), StatusCode::OK);
+    assert_eq!(yaml.text().await.expect("yaml"), api::app::spec_yaml());
+
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(header_str(&docs, "content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(docs.text().await.expect("html").contains("swagger"), "Swagger UI page");
+}
+
+#[tokio::test]
+async fn cors_allows_credentials_for_trusted_origins_only() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let trusted = client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/tasks"))
+        .header("origin", crate::helpers::ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type, authorization")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(trusted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header_str(&trusted, "access-control-allow-origin").as_deref(), Some(crate::helpers::ORIGIN));
+    assert_eq!(header_str(&trusted, "access-control-allow-credentials").as_deref(), Some("true"));
+    assert!(header_str(&trusted, "access-control-allow-methods").unwrap_or_default().contains("PATCH"));
+
+    let untrusted = client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/tasks"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("sent");
+    assert!(untrusted.headers().get("access-control-allow-origin").is_none());
+    assert!(untrusted.headers().get("access-control-allow-credentials").is_none());
+
+    let simple = client.get(app.url("/health")).header("origin", crate::helpers::ORIGIN).send().await.expect("sent");
+    assert_eq!(header_str(&simple, "access-control-allow-origin").as_deref(), Some(crate::helpers::ORIGIN));
+    assert!(header_str(&simple, "access-control-expose-headers").unwrap_or_default().contains("set-auth-token"));
+    assert!(header_str(&simple, "vary").unwrap_or_default().contains("Origin"));
+
+    let foreign = client.get(app.url("/health")).header("origin", "https://evil.example").send().await.expect("sent");
+    assert_eq!(foreign.status(), StatusCode::OK, "reads are not refused, only not shared");
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+}
