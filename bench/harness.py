@@ -338,8 +338,8 @@ def make_servers(args, pg: Pg, rundir: Path) -> list[Server]:
                 dbname, url = "bench_ours", pg.url("bench_ours")
             else:
                 dbname, url = None, f"sqlite://{rundir / 'ours.sqlite3'}?mode=rwc"
-            env = dict(os.environ, BIND="127.0.0.1", PORT=str(port), DATABASE_URL=url, AUTH_SECRET=SECRET,
-                       RATE_LIMIT_ENABLED="false", RUST_LOG=args.rust_log, LOG_FORMAT="json")
+            env = dict(os.environ, APP_ENV="production", BIND="127.0.0.1", PORT=str(port), DATABASE_URL=url,
+                       AUTH_SECRET=SECRET, RATE_LIMIT_ENABLED="false", RUST_LOG=args.rust_log, LOG_FORMAT="json")
             env.pop("BETTER_AUTH_SECRET", None)
             servers.append(Server(
                 name=f"ours-{db}", kind="ours", db=db, cmd=[str(OURS_BIN)], env=env, cwd=rundir, port=port,
@@ -681,7 +681,11 @@ class Bench:
                 log(f"{s.name}: seeding failed: {e}")
                 self.skipped[s.name] = f"seeding failed: {e}"
         if "pgbench" in a.systems:
-            self.setup_floor()
+            try:
+                self.setup_floor()
+            except Exception as e:  # noqa: BLE001
+                self.skipped["pgbench"] = str(e)
+                log(f"pgbench: SKIPPED: {e}")
 
     def bring_up(self, s: Server) -> None:
         if s.dbname:
@@ -1006,7 +1010,7 @@ class Bench:
             "versions": {
                 "wrk": (cmd_out(["wrk", "-v"]) or "").splitlines()[0] if shutil.which("wrk") else None,
                 "pgbench": cmd_out(["pgbench", "--version"]),
-                "postgresql": self.pg.psql("SHOW server_version"),
+                "postgresql": self.safe_psql("SHOW server_version"),
                 "node": cmd_out(["node", "--version"]), "better_auth": ba_ver,
                 "python_fastapi": cmd_out([str(VENV / "bin" / "python"), "--version"]),
                 "fastapi_freeze": (cmd_out([str(VENV / "bin" / "pip"), "freeze"]) or "").splitlines(),
@@ -1014,8 +1018,14 @@ class Bench:
             "git": {"commit": git_commit(),
                     "dirty": bool(cmd_out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "api", "migration"]))},
             "ours_binary": bin_facts,
-            "pg_max_connections": int(self.pg.psql("SHOW max_connections")),
+            "pg_max_connections": self.safe_psql("SHOW max_connections"),
         }
+
+    def safe_psql(self, sql: str) -> Optional[str]:
+        try:
+            return self.pg.psql(sql)
+        except Exception:  # noqa: BLE001
+            return None
 
     def teardown(self) -> None:
         for s in self.servers:
@@ -1133,7 +1143,7 @@ def parse_args(argv=None):
     p.add_argument("-c", "--connections", type=int, default=32, help="wrk and pgbench connections")
     p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads / pgbench -j")
     p.add_argument("-r", "--rounds", type=int, default=3, help="rounds; systems alternate order each round")
-    p.add_argument("--warmup", type=float, default=2.0, help="unrecorded warm-up seconds per system and scenario "
+    p.add_argument("--warmup", type=float, default=5.0, help="unrecorded warm-up seconds per system and scenario "
                    "before round 1 (0 = none)")
     p.add_argument("--db", default="pg", help="our service's databases: pg, sqlite or pg,sqlite")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help="subset of " + ",".join(ALL_SYSTEMS))
@@ -1147,7 +1157,8 @@ def parse_args(argv=None):
     p.add_argument("--fastapi-workers", type=int, default=2, help="uvicorn workers for FastAPI")
     p.add_argument("--startup-repeats", type=int, default=3, help="timed restarts on the existing database")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
-    p.add_argument("--rust-log", default=os.environ.get("BENCH_RUST_LOG", "warn"), help="RUST_LOG for our service")
+    p.add_argument("--rust-log", default=os.environ.get("BENCH_RUST_LOG", "warn,api::app=info"),
+                   help="RUST_LOG for our service (the default keeps the start-up line, drops per-request logs)")
     p.add_argument("--no-check", action="store_true", help="do not inspect response bodies in wrk (faster wrk, "
                    "but a 200 `null` get-session then counts as success)")
     p.add_argument("--keep-dbs", action="store_true", help="leave the bench_* databases for inspection")
@@ -1171,6 +1182,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     bench = Bench(args)
     interrupted = False
+    error = None
     started = time.time()
 
     def on_signal(signum, _frame):
@@ -1183,12 +1195,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted; writing what was measured")
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        error = f"{type(e).__name__}: {e}"
+        log(f"harness error, writing what was measured: {error}\n{traceback.format_exc()}")
     finally:
         bench.teardown()
     summary = bench.summarize()
     meta = bench.facts()
     result = {
-        "timestamp": bench.ts, "interrupted": interrupted, "elapsed_s": round(time.time() - started, 1),
+        "timestamp": bench.ts, "interrupted": interrupted, "error": error, "elapsed_s": round(time.time() - started, 1),
         "params": {k: v for k, v in vars(args).items()}, "meta": meta,
         "systems": {s.name: s.facts for s in bench.servers},
         "floor": ({k: v for k, v in bench.floor.items() if k != "scripts"} | {"sql": FLOOR_SQL.format(tok=":token")})
@@ -1201,7 +1217,7 @@ def main(argv=None) -> int:
     (bench.outdir / f"{bench.ts}.md").write_text(md + "\n")
     print(md)
     print(f"\nResults: {out} (logs and request files in {bench.rundir})")
-    return 130 if interrupted else 0
+    return 130 if interrupted else (1 if error else 0)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ use poem_openapi::{OpenApiService, Tags};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
-    auth::api::AuthApi,
+    auth::{
+        api::AuthApi,
+        cookies::CookieNames,
+        password::Hasher,
+        rate_limit::{self, RateLimiter},
+        repo,
+    },
     config::Config,
     db,
     error::framework_error_response,
@@ -48,6 +54,12 @@ pub struct StateInner {
     pub db: DatabaseConnection,
     /// Origins trusted for CORS and CSRF checks.
     pub origins: TrustedOrigins,
+    /// Session cookie names (with the `__Secure-` prefix on https).
+    pub cookie_names: CookieNames,
+    /// The bounded password-hashing pool.
+    pub hasher: Hasher,
+    /// Rate limiting of `/api/auth/*`.
+    pub rate_limiter: RateLimiter,
 }
 
 impl Deref for AppState {
@@ -91,8 +103,14 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         .map_err(|source| BuildError::Bind { addr: config.bind, source })?;
     let local_addr =
         acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied()).unwrap_or(config.bind);
-    let origins = TrustedOrigins::new(&config.trusted_origins);
-    let state = AppState(Arc::new(StateInner { config, db, origins }));
+    let state = AppState(Arc::new(StateInner {
+        origins: TrustedOrigins::new(&config.trusted_origins),
+        cookie_names: CookieNames::new(config.secure_cookies()),
+        hasher: Hasher::new(&config.hashing),
+        rate_limiter: RateLimiter::new(config.rate_limit.clone()),
+        config,
+        db,
+    }));
     Ok(App { acceptor, local_addr, state })
 }
 
@@ -111,10 +129,12 @@ impl App {
     /// (up to a grace period) and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let endpoint = routes(self.state.clone());
+        let sweeper = tokio::spawn(sweep_expired_sessions(self.state.clone()));
         tracing::info!("listening on http://{}", self.local_addr);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await?;
+        sweeper.abort();
         self.state.db.clone().close().await.ok();
         tracing::info!("shut down");
         Ok(())
@@ -142,10 +162,24 @@ fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
         .around(middleware::body_limit)
+        .around(rate_limit::middleware)
         .catch_all_error(framework_error_response)
         .around(middleware::cors)
         .around(middleware::request_context)
         .data(state)
+}
+
+/// Deletes expired sessions every hour (they are also rejected and deleted when presented).
+async fn sweep_expired_sessions(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        interval.tick().await;
+        match repo::delete_expired_sessions(&state.db, time::OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired sessions removed"),
+            Err(err) => tracing::warn!(error = %err, "expired-session sweep failed"),
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

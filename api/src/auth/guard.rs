@@ -1,0 +1,251 @@
+//! Who is calling: the signed session cookie or a bearer token, resolved to the current session
+//! and user, and [`SessionAuth`], the security scheme every protected operation takes.
+//!
+//! Reading follows Better Auth with its `bearer` plugin (`better-auth-wire.md` §4.3, §9): a
+//! valid `Authorization: Bearer` (signed value, percent-encoded or not, or the raw token)
+//! overrides the cookie; a bearer value with a bad signature is ignored. In the OpenAPI spec the
+//! scheme appears as two alternatives, `cookieAuth` and `bearerAuth`, so Swagger UI and
+//! generated SDKs can use either.
+
+use poem::{Request, RequestBody, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use crate::{
+    app::AppState,
+    auth::{
+        cookies::{self, CookieNames},
+        csrf,
+        error::AuthError,
+        session::{self, AuthVia, CurrentSession, Lookup},
+        token::SessionToken,
+    },
+    config::AuthSecret,
+    error::ApiError,
+};
+
+/// What a request presents.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    /// The verified token and how it came, if any.
+    pub token: Option<(SessionToken, AuthVia)>,
+    /// Whether the signed `dont_remember` flag cookie is present and valid.
+    pub dont_remember: bool,
+    /// Whether a `dont_remember` cookie of any kind was sent (to clear it on a remembered sign-in).
+    pub has_dont_remember_cookie: bool,
+}
+
+/// Reads and verifies the request's cookie and bearer credentials.
+pub fn read_credentials(req: &Request, names: &CookieNames, secret: &AuthSecret) -> Credentials {
+    let cookie_header = req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie_token = cookies::find_cookie(cookie_header, &names.session_token)
+        .and_then(|value| cookies::verify(&value, secret))
+        .map(|token| (SessionToken::from_client(token), AuthVia::Cookie));
+    let bearer_token = bearer_value(req).and_then(|value| verify_bearer(&value, secret));
+    let dont_remember_cookie = cookies::find_cookie(cookie_header, &names.dont_remember);
+    Credentials {
+        token: bearer_token.map(|token| (token, AuthVia::Bearer)).or(cookie_token),
+        dont_remember: dont_remember_cookie
+            .as_deref()
+            .and_then(|value| cookies::verify(value, secret))
+            .is_some_and(|flag| flag == "true"),
+        has_dont_remember_cookie: dont_remember_cookie.is_some(),
+    }
+}
+
+/// The value after `Bearer ` (scheme matched case-insensitively), trimmed; `None` if empty.
+fn bearer_value(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scheme = value.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("bearer ") {
+        return None;
+    }
+    let token = value[7..].trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// A signed bearer value is verified; an unsigned one is the raw token (§9 step 2).
+fn verify_bearer(value: &str, secret: &AuthSecret) -> Option<SessionToken> {
+    if !value.contains('.') {
+        return is_token_shaped(value).then(|| SessionToken::from_client(value.to_owned()));
+    }
+    let decoded = cookies::decode_uri_component(value);
+    cookies::verify_lenient(&decoded, secret).map(SessionToken::from_client)
+}
+
+/// Raw tokens are short alphanumeric strings; anything else cannot be one of ours, and
+/// refusing it early keeps garbage out of the database query.
+fn is_token_shaped(value: &str) -> bool {
+    (16..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Resolves the request's session or fails with 401 (plus clearing cookies when the cookie's
+/// session is gone, as Better Auth does).
+pub async fn require_session(req: &Request, state: &AppState) -> Result<CurrentSession, ApiError> {
+    let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
+    let Some((token, via)) = credentials.token else {
+        return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
+    };
+    match session::find(&state.db, &token, &state.config.session).await? {
+        Lookup::Valid(found) => {
+            let (session, user) = *found;
+            Ok(CurrentSession { session, user, token, via })
+        }
+        Lookup::Gone => {
+            let set_cookies = if via == AuthVia::Cookie { state.cookie_names.clear_all() } else { Vec::new() };
+            Err(AuthError::Unauthorized { set_cookies }.into())
+        }
+    }
+}
+
+/// The session security scheme: the signed `better-auth.session_token` cookie or
+/// `Authorization: Bearer <set-auth-token value>`.
+///
+/// A state-changing request that carries cookies must also come from a trusted origin (403
+/// otherwise, checked before the session); a valid bearer token exempts it.
+pub struct SessionAuth(pub CurrentSession);
+
+/// Name of the cookie alternative in the OpenAPI document.
+pub const COOKIE_SCHEME: &str = "cookieAuth";
+/// Name of the bearer alternative in the OpenAPI document.
+pub const BEARER_SCHEME: &str = "bearerAuth";
+
+impl<'a> ApiExtractor<'a> for SessionAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            BEARER_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "The session token from the `set-auth-token` response header of sign-in or sign-up, \
+                     sent as `Authorization: Bearer <token>`. No Origin check applies.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("signed session token"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            COOKIE_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The HTTP-only session cookie set by sign-in or sign-up (`__Secure-better-auth.session_token` \
+                     when the service runs on https). State-changing requests with cookies need a trusted `Origin`.",
+                ),
+                name: Some("better-auth.session_token"),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER_SCHEME, COOKIE_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = req.data::<AppState>().ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
+        let has_valid_bearer =
+            bearer_value(req).is_some_and(|v| verify_bearer(&v, &state.config.auth_secret).is_some());
+        if !has_valid_bearer {
+            csrf::check_cookie_request(req, &state.origins).map_err(ApiError::from)?;
+        }
+        Ok(Self(require_session(req, state).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> AuthSecret {
+        AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid")
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().uri_str("/api/auth/get-session");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.finish()
+    }
+
+    const TOKEN: &str = "BenzUeeSqrysrG151XVgMbvxqULH0tks";
+    const SIGNED: &str = "BenzUeeSqrysrG151XVgMbvxqULH0tks.3+y08XwoJ+HzRvljYM/uiwd2wgqbr0PtCs948WxBcCk=";
+    const ENCODED: &str = "BenzUeeSqrysrG151XVgMbvxqULH0tks.3%2By08XwoJ%2BHzRvljYM%2Fuiwd2wgqbr0PtCs948WxBcCk%3D";
+
+    fn token_of(headers: &[(&str, &str)]) -> Option<(String, AuthVia)> {
+        read_credentials(&request(headers), &CookieNames::new(false), &secret())
+            .token
+            .map(|(t, via)| (t.expose().to_owned(), via))
+    }
+
+    #[test]
+    fn bearer_accepts_signed_encoded_and_raw_tokens() {
+        let cases = [
+            format!("Bearer {SIGNED}"),
+            format!("Bearer {ENCODED}"),
+            format!("bearer {TOKEN}"),
+            format!("BEARER   {SIGNED}  "),
+        ];
+        for value in cases {
+            assert_eq!(token_of(&[("authorization", &value)]), Some((TOKEN.to_owned(), AuthVia::Bearer)), "{value}");
+        }
+    }
+
+    #[test]
+    fn bad_bearer_values_are_ignored_and_the_cookie_still_counts() {
+        let cookie = format!("better-auth.session_token={ENCODED}");
+        let tampered = format!("Bearer {}", SIGNED.replace("BcCk=", "BcCl="));
+        for auth in [tampered.as_str(), "Bearer", "Basic abc", "Bearer a.b", "Bearer short", "Bearer ../../etc"] {
+            assert_eq!(token_of(&[("authorization", auth)]).map(|t| t.1), None, "{auth}");
+            assert_eq!(token_of(&[("authorization", auth), ("cookie", &cookie)]).map(|t| t.1), Some(AuthVia::Cookie));
+        }
+    }
+
+    #[test]
+    fn a_valid_bearer_overrides_the_cookie() {
+        let cookie =
+            "better-auth.session_token=W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY.92dZuUzbYW2FqtwkoGFGsuByjqxOdT1zvLgRJIkLob4%3D";
+        let bearer = format!("Bearer {SIGNED}");
+        assert_eq!(
+            token_of(&[("cookie", cookie), ("authorization", &bearer)]),
+            Some((TOKEN.to_owned(), AuthVia::Bearer))
+        );
+        assert_eq!(token_of(&[("cookie", cookie)]).map(|t| t.0).as_deref(), Some("W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY"));
+    }
+
+    #[test]
+    fn cookies_under_another_name_or_unsigned_do_not_count() {
+        assert_eq!(token_of(&[("cookie", &format!("__Secure-better-auth.session_token={ENCODED}"))]), None);
+        assert_eq!(token_of(&[("cookie", &format!("better-auth.session_token={TOKEN}"))]), None);
+    }
+
+    #[test]
+    fn the_dont_remember_flag_must_be_signed() {
+        let names = CookieNames::new(false);
+        let signed = "better-auth.dont_remember=true.1Ue91JS%2BcwPpyhFiSTriJ9vlBOt6RG78rdQqJ%2BTjbEk%3D";
+        assert!(read_credentials(&request(&[("cookie", signed)]), &names, &secret()).dont_remember);
+        let forged = read_credentials(&request(&[("cookie", "better-auth.dont_remember=true")]), &names, &secret());
+        assert!(!forged.dont_remember);
+        assert!(forged.has_dont_remember_cookie);
+    }
+}

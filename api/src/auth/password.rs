@@ -1,0 +1,232 @@
+//! Passwords: length rules, Better Auth's scrypt format, and the bounded pool that hashes
+//! off the async threads.
+//!
+//! Format (`better-auth-wire.md` §6): NFKC-normalise, then scrypt N=16384, r=16, p=1, 64-byte
+//! key, with the **32-character hex salt string's bytes** as the salt; stored as
+//! `<salthex>:<keyhex>`. Lengths are counted in UTF-16 code units before normalisation, as
+//! JavaScript's `.length` does.
+//!
+//! Each hash takes ~90 ms of CPU and 32 MiB of memory, so at most `HASH_CONCURRENCY` run at
+//! once and at most `HASH_QUEUE` wait; past that, callers get `Overloaded` (503 +
+//! `Retry-After`) instead of memory growing with the queue.
+
+use std::{fmt, sync::Arc};
+
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{auth::error::AuthError, config::HashingConfig, error::ApiError};
+
+/// Shortest acceptable new password.
+pub const MIN_LEN: usize = 8;
+/// Longest acceptable password (checked before any hashing, sign-in included).
+pub const MAX_LEN: usize = 128;
+
+/// A password as submitted. A secret: no `Display`, redacting `Debug`.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+impl Password {
+    /// A new password (sign-up, change, reset): 8..=128 UTF-16 code units.
+    pub fn parse_new(raw: String) -> Result<Self, AuthError> {
+        match utf16_len(&raw) {
+            n if n < MIN_LEN => Err(AuthError::PasswordTooShort),
+            n if n > MAX_LEN => Err(AuthError::PasswordTooLong),
+            _ => Ok(Self(raw)),
+        }
+    }
+
+    /// A password to check against a stored hash: only the maximum applies (§3.2).
+    pub fn parse_existing(raw: String) -> Result<Self, AuthError> {
+        if utf16_len(&raw) > MAX_LEN {
+            return Err(AuthError::PasswordTooLong);
+        }
+        Ok(Self(raw))
+    }
+
+    fn normalized(&self) -> String {
+        self.0.nfkc().collect()
+    }
+}
+
+fn utf16_len(value: &str) -> usize {
+    value.encode_utf16().count()
+}
+
+fn scrypt_params() -> scrypt::Params {
+    // Constant, valid parameters: log2(16384) = 14, r = 16, p = 1.
+    scrypt::Params::new(14, 16, 1).expect("Better Auth's scrypt parameters are valid")
+}
+
+fn derive_key(password: &Password, salt_hex: &str) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    // A 64-byte output is always valid for scrypt.
+    scrypt::scrypt(password.normalized().as_bytes(), salt_hex.as_bytes(), &scrypt_params(), &mut key)
+        .expect("a 64-byte scrypt output is valid");
+    key
+}
+
+/// Hashes with a fresh random salt into Better Auth's stored format.
+pub fn hash_blocking(password: &Password) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the OS random number generator is available");
+    hash_with_salt(password, &hex::encode(salt))
+}
+
+fn hash_with_salt(password: &Password, salt_hex: &str) -> String {
+    format!("{salt_hex}:{}", hex::encode(derive_key(password, salt_hex)))
+}
+
+/// Whether `password` matches a stored `<salthex>:<keyhex>`; compares in constant time.
+/// A malformed stored value never matches (and never panics).
+pub fn verify_blocking(password: &Password, stored: &str) -> bool {
+    let Some((salt_hex, key_hex)) = stored.split_once(':') else {
+        tracing::warn!("stored password hash is malformed");
+        return false;
+    };
+    let computed = hex::encode(derive_key(password, salt_hex));
+    computed.as_bytes().ct_eq(key_hex.as_bytes()).into()
+}
+
+/// A hash of a random password nobody knows, checked when the account does not exist so an
+/// unknown email costs the same scrypt work as a wrong password.
+const DUMMY_HASH: &str = "5f1c3e8d2b7a49e6a0d4c8b1f3e2a7d9:\
+    6e9c5a0d7f3b1e8c2a4d6f0b9e7c5a3d1f8b6e4c2a0d9f7b5e3c1a8d6f4b2e0c\
+    9a7d5f3b1e8c6a4d2f0b9e7c5a3d1f8b6e4c2a0d9f7b5e3c1a8d6f4b2e0c9a7d";
+
+/// The bounded hashing pool.
+#[derive(Clone)]
+pub struct Hasher {
+    workers: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+}
+
+impl Hasher {
+    /// A pool running `concurrency` hashes at once with `queue` more waiting.
+    pub fn new(config: &HashingConfig) -> Self {
+        Self {
+            workers: Arc::new(Semaphore::new(config.concurrency)),
+            slots: Arc::new(Semaphore::new(config.concurrency + config.queue)),
+        }
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+        self.run(move || hash_blocking(&password)).await
+    }
+
+    /// Checks a password against a stored hash, or against a dummy hash when there is none
+    /// (unknown user, no credential account), so both cost the same.
+    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
+        self.run(move || match stored {
+            Some(hash) => verify_blocking(&password, &hash),
+            None => {
+                let _ = verify_blocking(&password, DUMMY_HASH);
+                false
+            }
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let _slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            tracing::warn!("password hashing queue is full; shedding load");
+            ApiError::Overloaded { retry_after_secs: 1 }
+        })?;
+        let _worker = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Internal("hashing pool closed".to_owned()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work))
+            .await
+            .map_err(|err| ApiError::Internal(format!("hashing task failed: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(s: &str) -> Password {
+        Password(s.to_owned())
+    }
+
+    // Test vectors from `better-auth-wire.md` §6.2, produced by Better Auth.
+    #[test]
+    fn hashes_match_better_auth_test_vectors() {
+        let salt = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            hash_with_salt(&pw("password123"), salt),
+            "0123456789abcdef0123456789abcdef:e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d"
+        );
+        assert_eq!(
+            hash_with_salt(&pw("p\u{00e4}ssw\u{00f6}rd-\u{fb01}"), salt),
+            "0123456789abcdef0123456789abcdef:7daaf11981732893a8a382ee79154efe022344a9f261f1c8ecc9579216b76d4ba4e84990eb385d040924552c72a417984c0ba9d1001a13e4aaa8bb03036d75e2"
+        );
+    }
+
+    #[test]
+    fn a_hash_made_by_better_auth_sign_up_verifies() {
+        let stored = "01a6893c74b9fe934c866a9f8429041a:121fe91e067730b52e2027f4d8a30d59d497a5f9bc50532335cbaf1406954b715a075cffaa0b6d5b8f2649880ae1c1074f4194ea6870dd2e5f1c238bec1dbf0c";
+        assert!(verify_blocking(&pw("password123"), stored));
+        assert!(!verify_blocking(&pw("password124"), stored));
+    }
+
+    #[test]
+    fn new_hashes_have_better_auths_shape_and_verify() {
+        let stored = hash_blocking(&pw("hunter2hunter2"));
+        assert_eq!(stored.len(), 161);
+        let (salt, key) = stored.split_once(':').expect("salt:key");
+        assert!(salt.len() == 32 && salt.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(key.len(), 128);
+        assert!(verify_blocking(&pw("hunter2hunter2"), &stored));
+    }
+
+    #[test]
+    fn malformed_stored_hashes_never_match() {
+        for stored in ["", "nocolon", ":", "zz:zz", "0123:"] {
+            assert!(!verify_blocking(&pw("password123"), stored), "{stored:?}");
+        }
+        assert!(!verify_blocking(&pw("password123"), DUMMY_HASH));
+    }
+
+    #[test]
+    fn lengths_count_utf16_code_units_before_normalisation() {
+        let cases: [(&str, Result<(), AuthError>); 6] = [
+            ("1234567", Err(AuthError::PasswordTooShort)),
+            ("12345678", Ok(())),
+            ("😀😀😀😀", Ok(())), // four emoji are eight UTF-16 units
+            ("😀😀😀", Err(AuthError::PasswordTooShort)),
+            (&"a".repeat(128), Ok(())),
+            (&"a".repeat(129), Err(AuthError::PasswordTooLong)),
+        ];
+        for (input, expected) in cases {
+            let got = Password::parse_new(input.to_owned()).map(|_| ());
+            assert_eq!(format!("{got:?}"), format!("{expected:?}"), "{input:?}");
+        }
+        assert!(Password::parse_existing("short".to_owned()).is_ok(), "sign-in checks only the maximum");
+        assert!(Password::parse_existing("😀".repeat(65)).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_pool_sheds_load_past_its_queue() {
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let busy = hasher.clone();
+        let first = tokio::spawn(async move { busy.hash(pw("first-password")).await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let second = hasher.hash(pw("second-password")).await;
+        assert!(matches!(second, Err(ApiError::Overloaded { .. })), "{second:?}");
+        assert!(first.await.expect("joined").is_ok());
+        assert!(hasher.hash(pw("third-password")).await.is_ok(), "capacity returns");
+    }
+}

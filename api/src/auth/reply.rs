@@ -1,0 +1,161 @@
+//! [`AuthReply`]: a 200 JSON response plus the exact `Set-Cookie` lines and the bearer plugin's
+//! `set-auth-token` header (`better-auth-wire.md` §4.2, §9).
+//!
+//! poem-openapi's header responses keep only one `Set-Cookie` and its cookie jar re-encodes
+//! values, so this type writes the lines itself; its OpenAPI metadata still documents them.
+
+use poem::{
+    IntoResponse, Response,
+    http::{HeaderValue, header},
+};
+use poem_openapi::{
+    ApiResponse,
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
+};
+
+use crate::{
+    auth::{cookies::CookieNames, session::AuthVia, token::SessionToken},
+    config::AuthSecret,
+};
+
+/// A successful auth response: JSON body, cookies, and headers.
+pub struct AuthReply<T> {
+    body: T,
+    set_cookies: Vec<String>,
+    auth_token: Option<String>,
+    no_store: bool,
+    location: Option<String>,
+}
+
+impl<T> AuthReply<T> {
+    /// A 200 with this body and no extra headers.
+    pub fn new(body: T) -> Self {
+        Self { body, set_cookies: Vec::new(), auth_token: None, no_store: false, location: None }
+    }
+
+    /// Sets the signed session cookie (`max_age: None` for a browser-session cookie) and, as
+    /// Better Auth's bearer plugin does, `set-auth-token` with the signed value.
+    #[must_use]
+    pub fn session_cookie(
+        mut self,
+        names: &CookieNames,
+        token: &SessionToken,
+        max_age: Option<u64>,
+        secret: &AuthSecret,
+    ) -> Self {
+        self.set_cookies.push(names.set_signed(&names.session_token, token.expose(), max_age, secret));
+        self.auth_token = Some(crate::auth::cookies::sign(token.expose(), secret));
+        self
+    }
+
+    /// Sets the signed `dont_remember` flag cookie.
+    #[must_use]
+    pub fn dont_remember_cookie(mut self, names: &CookieNames, secret: &AuthSecret) -> Self {
+        self.set_cookies.push(names.set_signed(&names.dont_remember, "true", None, secret));
+        self
+    }
+
+    /// Clears only the `dont_remember` cookie.
+    #[must_use]
+    pub fn clear_dont_remember(mut self, names: &CookieNames) -> Self {
+        self.set_cookies.extend(names.clear_all().into_iter().skip(2));
+        self
+    }
+
+    /// Clears all three cookies.
+    #[must_use]
+    pub fn clear_cookies(mut self, names: &CookieNames) -> Self {
+        self.set_cookies.extend(names.clear_all());
+        self
+    }
+
+    /// Clears the cookies only if the session came from a cookie (a bearer client has none).
+    #[must_use]
+    pub fn clear_cookies_if(self, via: AuthVia, names: &CookieNames) -> Self {
+        if via == AuthVia::Cookie { self.clear_cookies(names) } else { self }
+    }
+
+    /// Adds `Cache-Control: no-store` and `Pragma: no-cache`.
+    #[must_use]
+    pub fn no_store(mut self) -> Self {
+        self.no_store = true;
+        self
+    }
+
+    /// Adds a `Location` header (sign-in with `callbackURL`, still status 200).
+    #[must_use]
+    pub fn location(mut self, url: Option<String>) -> Self {
+        self.location = url;
+        self
+    }
+}
+
+impl<T: ToJSON + Send> IntoResponse for AuthReply<T> {
+    fn into_response(self) -> Response {
+        let mut response = poem::web::Json(self.body.to_json()).into_response();
+        let headers = response.headers_mut();
+        for line in &self.set_cookies {
+            if let Ok(value) = HeaderValue::from_str(line) {
+                headers.append(header::SET_COOKIE, value);
+            }
+        }
+        if let Some(token) = self.auth_token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert("set-auth-token", token);
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("set-auth-token"));
+        }
+        if self.no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        if let Some(location) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+impl<T: Type + ToJSON + Send> ApiResponse for AuthReply<T> {
+    fn meta() -> MetaResponses {
+        let string = || MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")));
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "Success",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: T::schema_ref(),
+                }],
+                headers: vec![
+                    MetaHeader {
+                        name: "Set-Cookie".to_owned(),
+                        description: Some(
+                            "Session cookies, when this operation sets or clears them: `better-auth.session_token` \
+                             (HttpOnly, SameSite=Lax, signed), and `better-auth.dont_remember` for `rememberMe: false`."
+                                .to_owned(),
+                        ),
+                        required: false,
+                        deprecated: false,
+                        schema: string(),
+                    },
+                    MetaHeader {
+                        name: "set-auth-token".to_owned(),
+                        description: Some(
+                            "The signed session token for clients without cookies: send it back as \
+                             `Authorization: Bearer <value>`. Present whenever a session cookie is set."
+                                .to_owned(),
+                        ),
+                        required: false,
+                        deprecated: false,
+                        schema: string(),
+                    },
+                ],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
