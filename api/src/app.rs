@@ -26,6 +26,7 @@ use crate::{
     error::framework_error_response,
     health::HealthApi,
     http::{middleware, origin::TrustedOrigins},
+    tasks::api::TasksApi,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -143,8 +144,8 @@ impl App {
 
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
-pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
-    OpenApiService::new((AuthApi, HealthApi), "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
+pub fn openapi_service() -> OpenApiService<(AuthApi, TasksApi, HealthApi), ()> {
+    OpenApiService::new((AuthApi, TasksApi, HealthApi), "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
 }
 

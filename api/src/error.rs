@@ -374,8 +374,13 @@ fn api_error_from_framework(err: &poem::Error) -> ApiError {
         }
         .into();
     }
-    if let Some(path) = err.downcast_ref::<ParsePathError>() {
-        return RequestError::InvalidParameter { message: format!("[path] {path}"), auth: false }.into();
+    if err.is::<ParsePathError>() {
+        // The only numeric path parameter is a task id.
+        return RequestError::InvalidParameter {
+            message: "[path.id] must be a positive integer".to_owned(),
+            auth: false,
+        }
+        .into();
     }
     match err.status() {
         StatusCode::NOT_FOUND => RequestError::NotFound.into(),

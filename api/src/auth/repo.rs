@@ -2,12 +2,12 @@
 //! multi-row change composes into one transaction in the caller.
 //!
 //! Timestamps are written through `db::auth_time` (Better Auth's text format on SQLite) and
-//! read back with [`read_time`], which accepts both native timestamps and that text.
+//! read back with `db::read_time`, which accepts both native timestamps and that text.
 
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
 use time::OffsetDateTime;
 
-use crate::db::auth_time;
+use crate::db::{auth_time, read_time};
 
 /// A row of `user`.
 #[derive(Clone, Debug)]
@@ -54,16 +54,6 @@ const SESSION_COLUMNS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId
 
 fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
-}
-
-/// Reads a timestamp column: a native timestamp (PostgreSQL) or RFC 3339 text (SQLite).
-pub fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbErr> {
-    if let Ok(at) = row.try_get::<OffsetDateTime>("", column) {
-        return Ok(at);
-    }
-    let text: String = row.try_get("", column)?;
-    OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|err| DbErr::Type(format!("column {column}: not a timestamp: {err}")))
 }
 
 fn user_from(row: &QueryResult) -> Result<UserRow, DbErr> {

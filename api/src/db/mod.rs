@@ -9,8 +9,8 @@ use std::{path::Path, time::Duration};
 
 use migration::MigratorTrait;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, Statement,
-    Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, RuntimeErr,
+    Statement, Value,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -123,6 +123,16 @@ pub fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
         DatabaseBackend::Sqlite => timestamp::iso_micros(at).into(),
         _ => at.into(),
     }
+}
+
+/// Reads a timestamp column: a native timestamp (PostgreSQL) or RFC 3339 text (SQLite).
+pub fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbErr> {
+    if let Ok(at) = row.try_get::<OffsetDateTime>("", column) {
+        return Ok(at);
+    }
+    let text: String = row.try_get("", column)?;
+    OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+        .map_err(|err| DbErr::Type(format!("column {column}: not a timestamp: {err}")))
 }
 
 #[cfg(test)]

@@ -46,6 +46,23 @@ impl<T: ParseFromJSON + Type, const FORM: bool> Body<T, FORM> {
         parse_value::<T>(self.value)
     }
 
+    /// Like [`Self::parse`], but a key the schema does not declare is an error too (so a typo
+    /// such as `completed` for `is_completed` is not silently ignored).
+    pub fn parse_strict(self) -> Result<T, ValidationErrors> {
+        if let Some(Value::Object(object)) = &self.value {
+            let schema = Registry::new().create_fake_schema::<T>();
+            let unknown: Vec<ValidationError> = object
+                .keys()
+                .filter(|key| !schema.properties.iter().any(|(name, _)| name == key))
+                .map(|key| ValidationError::new(key.clone(), "Unknown field").in_body())
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ValidationErrors(unknown));
+            }
+        }
+        self.parse()
+    }
+
     /// Whether the request carried a body at all.
     pub fn is_present(&self) -> bool {
         self.value.is_some()

@@ -1,6 +1,30 @@
-//! Task domain types and rules.
+//! Task domain types: validated at the edge, trusted inside.
+//!
+//! `TaskTitle` and `TaskDescription` can only be built by `parse`, which trims (titles),
+//! counts characters (Unicode scalar values, so an emoji is one) and refuses NUL and other
+//! control characters (a description may contain newlines and tabs). Text is otherwise kept
+//! exactly as sent: combining characters and emoji round-trip unchanged.
 
-use crate::validation::ValidationErrors;
+use std::fmt;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+use crate::{
+    config::AuthSecret,
+    validation::{ValidationError, ValidationErrors},
+};
+
+/// Longest title, in characters.
+pub const TITLE_MAX: usize = 200;
+/// Longest description, in characters.
+pub const DESCRIPTION_MAX: usize = 10_000;
+/// Default page size.
+pub const DEFAULT_LIMIT: u64 = 20;
+/// Largest page size.
+pub const MAX_LIMIT: u64 = 100;
 
 /// A tasks-domain failure a client can cause.
 #[derive(Debug, thiserror::Error)]
@@ -20,4 +44,347 @@ pub enum TaskError {
     /// A field failed validation.
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
+}
+
+impl From<ValidationErrors> for TaskError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+impl From<ValidationError> for TaskError {
+    fn from(error: ValidationError) -> Self {
+        Self::Validation(error.into())
+    }
+}
+
+/// A task id: a positive integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskId(i64);
+
+impl TaskId {
+    /// Ids start at 1; anything else names no task.
+    pub fn parse(raw: i64) -> Option<Self> {
+        (raw > 0).then_some(Self(raw))
+    }
+
+    /// The number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A trimmed title of 1 to 200 characters without control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskTitle(String);
+
+impl TaskTitle {
+    /// Validates a title; the error names the field `title`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 {
+            return Err(ValidationError::new("title", "must not be empty"));
+        }
+        if chars > TITLE_MAX {
+            return Err(ValidationError::new("title", format!("must be at most {TITLE_MAX} characters (got {chars})")));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::new("title", "must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The title.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A description of at most 10,000 characters; newlines and tabs allowed, other control
+/// characters not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskDescription(String);
+
+impl TaskDescription {
+    /// Validates a description; the error names the field `description`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let chars = raw.chars().count();
+        if chars > DESCRIPTION_MAX {
+            return Err(ValidationError::new(
+                "description",
+                format!("must be at most {DESCRIPTION_MAX} characters (got {chars})"),
+            ));
+        }
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(ValidationError::new(
+                "description",
+                "must not contain control characters other than newline and tab",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The description.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A task to create.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    /// Title.
+    pub title: TaskTitle,
+    /// Optional description.
+    pub description: Option<TaskDescription>,
+}
+
+/// A full replacement (PUT).
+#[derive(Clone, Debug)]
+pub struct TaskReplacement {
+    /// Title.
+    pub title: TaskTitle,
+    /// Description (`None` clears it).
+    pub description: Option<TaskDescription>,
+    /// Completion flag.
+    pub is_completed: bool,
+}
+
+/// A partial update (PATCH): `None` leaves a field unchanged; `Some(None)` clears the
+/// description.
+#[derive(Clone, Debug, Default)]
+pub struct TaskPatch {
+    /// New title.
+    pub title: Option<TaskTitle>,
+    /// New description, or `Some(None)` to clear it.
+    pub description: Option<Option<TaskDescription>>,
+    /// New completion flag.
+    pub is_completed: Option<bool>,
+}
+
+impl TaskPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.description.is_none() && self.is_completed.is_none()
+    }
+}
+
+/// A stored task.
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// Id.
+    pub id: TaskId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Completion flag.
+    pub is_completed: bool,
+    /// Owner's user id.
+    pub owner_id: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change (microseconds; the version behind the ETag).
+    pub updated_at: OffsetDateTime,
+}
+
+impl Task {
+    /// The strong ETag of this version: the last-change time in microseconds.
+    pub fn etag(&self) -> ETag {
+        ETag(self.updated_at)
+    }
+}
+
+/// A task version, rendered as a strong entity tag `"<hex microseconds>"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ETag(OffsetDateTime);
+
+impl ETag {
+    /// The version's timestamp.
+    pub fn updated_at(self) -> OffsetDateTime {
+        self.0
+    }
+
+    fn parse_one(tag: &str) -> Option<Self> {
+        let hex = tag.strip_prefix('"')?.strip_suffix('"')?;
+        if hex.is_empty() || hex.len() > 16 {
+            return None;
+        }
+        let micros = i64::from_str_radix(hex, 16).ok()?;
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok().map(Self)
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{:x}\"", self.0.unix_timestamp_nanos() / 1_000)
+    }
+}
+
+/// What an `If-Match` header asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// No header: no condition.
+    None,
+    /// `*`: the task must exist.
+    Any,
+    /// One of these versions must be current (empty: nothing can match).
+    OneOf(Vec<ETag>),
+}
+
+impl Precondition {
+    /// Parses `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags; weak tags never
+    /// match (strong comparison) and unparsable ones are ignored.
+    pub fn from_if_match(header: Option<&str>) -> Self {
+        let Some(header) = header.map(str::trim) else { return Self::None };
+        if header == "*" {
+            return Self::Any;
+        }
+        Self::OneOf(header.split(',').filter_map(|tag| ETag::parse_one(tag.trim())).collect())
+    }
+}
+
+/// A keyset cursor: the last id of a page, bound to its user by an HMAC so it is opaque and a
+/// cursor from another user or a forged one is refused.
+pub struct Cursor;
+
+impl Cursor {
+    /// The cursor continuing after `last` for `user_id`.
+    pub fn encode(last: TaskId, user_id: &str, secret: &AuthSecret) -> String {
+        let id = last.get().to_string();
+        URL_SAFE_NO_PAD.encode(format!("{id}.{}", Self::sign(&id, user_id, secret)))
+    }
+
+    /// The id a cursor continues after, if it is well-formed and was issued to `user_id`.
+    pub fn decode(cursor: &str, user_id: &str, secret: &AuthSecret) -> Result<TaskId, ValidationError> {
+        let invalid = || ValidationError::new("cursor", "is not a valid cursor for this list");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (id, signature) = text.split_once('.').ok_or_else(invalid)?;
+        let expected = Self::sign(id, user_id, secret);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes())) {
+            return Err(invalid());
+        }
+        id.parse::<i64>().ok().and_then(TaskId::parse).ok_or_else(invalid)
+    }
+
+    fn sign(id: &str, user_id: &str, secret: &AuthSecret) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_bytes()).expect("HMAC takes keys of any length");
+        mac.update(format!("task-cursor:{user_id}:{id}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
+    }
+}
+
+/// A validated `q`: the case-insensitive title search, as a `LIKE` pattern in which `%`, `_`
+/// and `\` of the query match literally.
+pub fn search_pattern(q: &str) -> Result<String, ValidationError> {
+    if q.chars().count() > TITLE_MAX {
+        return Err(ValidationError::new("q", format!("must be at most {TITLE_MAX} characters")));
+    }
+    if q.chars().any(char::is_control) {
+        return Err(ValidationError::new("q", "must not contain control characters"));
+    }
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Ok(pattern)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(TaskTitle::parse("  Buy milk \n").expect("valid").as_str(), "Buy milk");
+        assert_eq!(TaskTitle::parse(&"é".repeat(200)).expect("200 characters").as_str().chars().count(), 200);
+        let bad = [
+            ("", "empty"),
+            ("   \t ", "only whitespace"),
+            (&"a".repeat(201) as &str, "201 characters"),
+            ("a\u{0}b", "NUL"),
+            ("a\nb", "newline inside a title"),
+            ("a\u{7}b", "bell"),
+        ];
+        for (input, reason) in bad {
+            let err = TaskTitle::parse(input).expect_err(reason);
+            assert_eq!(err.field, "title", "{reason}");
+        }
+    }
+
+    #[test]
+    fn descriptions_allow_newlines_and_tabs_only() {
+        assert!(TaskDescription::parse("line 1\nline 2\tindented").is_ok());
+        assert!(TaskDescription::parse("").is_ok());
+        assert!(TaskDescription::parse(&"x".repeat(10_000)).is_ok());
+        for (input, reason) in [("a\rb", "carriage return"), ("a\u{0}", "NUL"), ("\u{1b}[31m", "escape")] {
+            assert_eq!(TaskDescription::parse(input).expect_err(reason).field, "description");
+        }
+        assert!(TaskDescription::parse(&"x".repeat(10_001)).is_err());
+    }
+
+    #[test]
+    fn emoji_and_combining_characters_are_kept_exactly() {
+        let text = "e\u{301} 👩‍👩‍👧 ok";
+        assert_eq!(TaskTitle::parse(text).expect("valid").as_str(), text);
+        assert_eq!(TaskDescription::parse(text).expect("valid").as_str(), text);
+    }
+
+    #[test]
+    fn etags_round_trip_and_if_match_is_parsed_strictly() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_764_312_998_123_456_000).expect("valid");
+        let tag = ETag(at);
+        let text = tag.to_string();
+        assert!(text.starts_with('"') && text.ends_with('"'));
+        assert_eq!(Precondition::from_if_match(Some(&text)), Precondition::OneOf(vec![tag]));
+        assert_eq!(Precondition::from_if_match(Some(&format!("\"zz\", {text}"))), Precondition::OneOf(vec![tag]));
+        assert_eq!(Precondition::from_if_match(Some(&format!("W/{text}"))), Precondition::OneOf(vec![]));
+        assert_eq!(Precondition::from_if_match(Some("*")), Precondition::Any);
+        assert_eq!(Precondition::from_if_match(None), Precondition::None);
+        assert_eq!(Precondition::from_if_match(Some("garbage")), Precondition::OneOf(vec![]));
+    }
+
+    #[test]
+    fn cursors_are_bound_to_their_user() {
+        let secret = AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid");
+        let id = TaskId::parse(42).expect("positive");
+        let cursor = Cursor::encode(id, "alice", &secret);
+        assert_eq!(Cursor::decode(&cursor, "alice", &secret).expect("valid"), id);
+        assert!(Cursor::decode(&cursor, "bob", &secret).is_err(), "foreign cursor");
+        for bad in ["", "!!!", "NDI", &URL_SAFE_NO_PAD.encode("42.forged"), &URL_SAFE_NO_PAD.encode("-1.x")] {
+            assert_eq!(Cursor::decode(bad, "alice", &secret).expect_err(bad).field, "cursor");
+        }
+    }
+
+    #[test]
+    fn search_patterns_escape_like_metacharacters() {
+        assert_eq!(search_pattern("50%_off\\").expect("valid"), "%50\\%\\_off\\\\%");
+        assert_eq!(search_pattern("MiLK").expect("valid"), "%milk%");
+        assert!(search_pattern("a\u{0}").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn title_parsing_never_panics_and_accepted_titles_obey_the_rules(input in "\\PC{0,250}") {
+            if let Ok(title) = TaskTitle::parse(&input) {
+                let n = title.as_str().chars().count();
+                prop_assert!((1..=TITLE_MAX).contains(&n));
+                prop_assert_eq!(title.as_str(), input.trim());
+            }
+        }
+
+        #[test]
+        fn id_parsing_accepts_exactly_positive_numbers(raw in any::<i64>()) {
+            prop_assert_eq!(TaskId::parse(raw).is_some(), raw > 0);
+        }
+    }
 }

@@ -1,0 +1,174 @@
+//! Request and response bodies of the tasks API. Field docs become the OpenAPI schema.
+//!
+//! Requests convert into domain commands with `TryFrom`, which is where validation errors get
+//! their field names (`[body.title] …`).
+
+use poem_openapi::{Object, types::MaybeUndefined};
+
+use crate::{
+    tasks::model::{NewTask, Task, TaskDescription, TaskPatch, TaskReplacement, TaskTitle},
+    timestamp::Timestamp,
+    validation::{ValidationError, ValidationErrors},
+};
+
+/// Body of `POST /api/v1/tasks`.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct CreateTaskRequest {
+    /// Title: 1 to 200 characters after trimming surrounding whitespace; no control characters.
+    pub title: String,
+    /// Optional description: up to 10,000 characters; newlines and tabs allowed, other control
+    /// characters not.
+    #[oai(nullable)]
+    pub description: Option<String>,
+}
+
+impl poem_openapi::types::Example for CreateTaskRequest {
+    fn example() -> Self {
+        Self { title: "Buy milk".to_owned(), description: Some("2 litres, semi-skimmed".to_owned()) }
+    }
+}
+
+/// Body of `PUT /api/v1/tasks/{id}`: the whole task.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ReplaceTaskRequest {
+    /// Title: 1 to 200 characters after trimming; no control characters.
+    pub title: String,
+    /// Description (up to 10,000 characters), or `null`/absent for none.
+    #[oai(nullable)]
+    pub description: Option<String>,
+    /// Whether the task is done.
+    pub is_completed: bool,
+}
+
+impl poem_openapi::types::Example for ReplaceTaskRequest {
+    fn example() -> Self {
+        Self { title: "Buy milk".to_owned(), description: None, is_completed: true }
+    }
+}
+
+/// Body of `PATCH /api/v1/tasks/{id}`: only the fields present change.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct PatchTaskRequest {
+    /// New title (1 to 200 characters after trimming). Absent: unchanged.
+    pub title: Option<String>,
+    /// New description; `null` clears it. Absent: unchanged.
+    #[oai(nullable)]
+    pub description: MaybeUndefined<String>,
+    /// New completion flag. Absent: unchanged.
+    pub is_completed: Option<bool>,
+}
+
+impl poem_openapi::types::Example for PatchTaskRequest {
+    fn example() -> Self {
+        Self { title: None, description: MaybeUndefined::Undefined, is_completed: Some(true) }
+    }
+}
+
+/// A task.
+#[derive(Debug, Object)]
+#[oai(rename = "Task")]
+pub struct TaskDto {
+    /// Task id (positive integer).
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Description, or `null`.
+    #[oai(nullable)]
+    pub description: Option<String>,
+    /// Whether the task is done.
+    pub is_completed: bool,
+    /// Id of the user who owns the task.
+    pub owner_id: String,
+    /// When the task was created (RFC 3339, UTC).
+    pub created_at: Timestamp,
+    /// When the task last changed (RFC 3339, UTC).
+    pub updated_at: Timestamp,
+}
+
+impl From<Task> for TaskDto {
+    fn from(task: Task) -> Self {
+        Self {
+            id: task.id.get(),
+            title: task.title,
+            description: task.description,
+            is_completed: task.is_completed,
+            owner_id: task.owner_id,
+            created_at: task.created_at.into(),
+            updated_at: task.updated_at.into(),
+        }
+    }
+}
+
+/// One page of tasks, newest first.
+#[derive(Debug, Object)]
+#[oai(rename = "TaskPage")]
+pub struct TaskPage {
+    /// The tasks on this page.
+    pub items: Vec<TaskDto>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+fn located<T>(result: Result<T, ValidationError>, errors: &mut Vec<ValidationError>) -> Option<T> {
+    result.map_err(|err| errors.push(err.in_body())).ok()
+}
+
+fn description(raw: Option<String>, errors: &mut Vec<ValidationError>) -> Option<Option<TaskDescription>> {
+    match raw {
+        None => Some(None),
+        Some(text) => located(TaskDescription::parse(&text), errors).map(Some),
+    }
+}
+
+impl TryFrom<CreateTaskRequest> for NewTask {
+    type Error = ValidationErrors;
+
+    fn try_from(request: CreateTaskRequest) -> Result<Self, ValidationErrors> {
+        let mut errors = Vec::new();
+        let title = located(TaskTitle::parse(&request.title), &mut errors);
+        let description = description(request.description, &mut errors);
+        match (title, description) {
+            (Some(title), Some(description)) => Ok(Self { title, description }),
+            _ => Err(ValidationErrors(errors)),
+        }
+    }
+}
+
+impl TryFrom<ReplaceTaskRequest> for TaskReplacement {
+    type Error = ValidationErrors;
+
+    fn try_from(request: ReplaceTaskRequest) -> Result<Self, ValidationErrors> {
+        let mut errors = Vec::new();
+        let title = located(TaskTitle::parse(&request.title), &mut errors);
+        let description = description(request.description, &mut errors);
+        match (title, description) {
+            (Some(title), Some(description)) => Ok(Self { title, description, is_completed: request.is_completed }),
+            _ => Err(ValidationErrors(errors)),
+        }
+    }
+}
+
+impl TryFrom<PatchTaskRequest> for TaskPatch {
+    type Error = ValidationErrors;
+
+    fn try_from(request: PatchTaskRequest) -> Result<Self, ValidationErrors> {
+        let mut errors = Vec::new();
+        let title = match request.title {
+            None => Some(None),
+            Some(text) => located(TaskTitle::parse(&text), &mut errors).map(Some),
+        };
+        let description = match request.description {
+            MaybeUndefined::Undefined => Some(None),
+            MaybeUndefined::Null => Some(Some(None)),
+            MaybeUndefined::Value(text) => located(TaskDescription::parse(&text), &mut errors).map(|d| Some(Some(d))),
+        };
+        match (title, description) {
+            (Some(title), Some(description)) => Ok(Self { title, description, is_completed: request.is_completed }),
+            _ => Err(ValidationErrors(errors)),
+        }
+    }
+}

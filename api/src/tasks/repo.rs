@@ -1,0 +1,223 @@
+//! SQL for the `task` table. Every statement filters by owner, so a query cannot reach another
+//! user's row; each change is one statement (the If-Match condition and the per-user limit
+//! included), so concurrent requests cannot interleave between a check and a write.
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
+use time::OffsetDateTime;
+
+use crate::{
+    db::{read_time, task_time},
+    tasks::model::{NewTask, Precondition, Task, TaskId, TaskPatch, TaskReplacement},
+};
+
+const COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;
+
+/// Filters of a list query.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only ids below this (the keyset cursor).
+    pub before: Option<TaskId>,
+    /// Only completed (`true`) or open (`false`) tasks.
+    pub completed: Option<bool>,
+    /// A `LIKE` pattern (already escaped, lower-case) for the title.
+    pub title_pattern: Option<String>,
+}
+
+/// Outcome of a conditional write.
+#[derive(Debug)]
+pub enum Written {
+    /// The new version.
+    Done(Task),
+    /// The task exists but `If-Match` did not match.
+    Stale,
+    /// No such task for this owner.
+    Missing,
+}
+
+fn task_from(row: &QueryResult) -> Result<Task, DbErr> {
+    let id: i64 = row.try_get("", "id")?;
+    Ok(Task {
+        id: TaskId::parse(id).ok_or_else(|| DbErr::Type(format!("task id {id} is not positive")))?,
+        title: row.try_get("", "title")?,
+        description: row.try_get("", "description")?,
+        is_completed: row.try_get("", "is_completed")?,
+        owner_id: row.try_get("", "owner_id")?,
+        created_at: read_time(row, "created_at")?,
+        updated_at: read_time(row, "updated_at")?,
+    })
+}
+
+/// Builds a statement, numbering `$n` placeholders as values are pushed.
+struct Sql {
+    backend: DatabaseBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(db: &impl ConnectionTrait, text: &str) -> Self {
+        Self { backend: db.get_database_backend(), text: text.to_owned(), values: Vec::new() }
+    }
+
+    /// Appends text with one `$n` placeholder where `{}` stands, bound to `value`.
+    fn push(&mut self, fragment: &str, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        self.text.push_str(&fragment.replace("{}", &format!("${}", self.values.len())));
+        self
+    }
+
+    fn text(&mut self, fragment: &str) -> &mut Self {
+        self.text.push_str(fragment);
+        self
+    }
+
+    fn time(&self, at: OffsetDateTime) -> Value {
+        task_time(self.backend, at)
+    }
+
+    /// `AND "updated_at" IN (…)` for an `If-Match` list; `Any`/`None` add nothing.
+    fn precondition(&mut self, precondition: &Precondition) -> &mut Self {
+        if let Precondition::OneOf(tags) = precondition {
+            if tags.is_empty() {
+                return self.text(" AND 1 = 0");
+            }
+            self.text(r#" AND "updated_at" IN ("#);
+            for (i, tag) in tags.iter().enumerate() {
+                let value = self.time(tag.updated_at());
+                self.push(if i == 0 { "{}" } else { ", {}" }, value);
+            }
+            self.text(")");
+        }
+        self
+    }
+
+    fn build(&self) -> Statement {
+        Statement::from_sql_and_values(self.backend, &self.text, self.values.clone())
+    }
+}
+
+/// One page of a user's tasks, newest first, fetching `limit` rows.
+pub async fn list(db: &impl ConnectionTrait, owner: &str, filter: &ListFilter, limit: u64) -> Result<Vec<Task>, DbErr> {
+    let mut sql = Sql::new(db, &format!(r#"SELECT {COLUMNS} FROM "task" WHERE "owner_id" = "#));
+    sql.push("{}", owner);
+    if let Some(before) = filter.before {
+        sql.push(r#" AND "id" < {}"#, before.get());
+    }
+    if let Some(completed) = filter.completed {
+        sql.push(r#" AND "is_completed" = {}"#, completed);
+    }
+    if let Some(pattern) = &filter.title_pattern {
+        sql.push(r#" AND lower("title") LIKE {} ESCAPE '\'"#, pattern.clone());
+    }
+    sql.push(r#" ORDER BY "id" DESC LIMIT {}"#, i64::try_from(limit).unwrap_or(i64::MAX));
+    db.query_all_raw(sql.build()).await?.iter().map(task_from).collect()
+}
+
+/// One task of one owner.
+pub async fn get(db: &impl ConnectionTrait, owner: &str, id: TaskId) -> Result<Option<Task>, DbErr> {
+    let mut sql = Sql::new(db, &format!(r#"SELECT {COLUMNS} FROM "task" WHERE "id" = "#));
+    sql.push("{}", id.get()).push(r#" AND "owner_id" = {}"#, owner);
+    db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
+}
+
+/// Inserts a task unless the owner already has `limit` tasks (checked in the same statement).
+/// Returns `None` when the limit is reached.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    task: &NewTask,
+    limit: u64,
+    now: OffsetDateTime,
+) -> Result<Option<Task>, DbErr> {
+    let mut sql = Sql::new(
+        db,
+        r#"INSERT INTO "task" ("title", "description", "is_completed", "owner_id", "created_at", "updated_at") SELECT "#,
+    );
+    let at = sql.time(now);
+    sql.push("{}", task.title.as_str())
+        .push(", {}", task.description.as_ref().map(|d| d.as_str().to_owned()))
+        .push(", {}", false)
+        .push(", {}", owner)
+        .push(", {}", at.clone())
+        .push(", {}", at)
+        .push(r#" WHERE (SELECT count(*) FROM "task" WHERE "owner_id" = {})"#, owner)
+        .push(" < {}", i64::try_from(limit).unwrap_or(i64::MAX))
+        .text(&format!(" RETURNING {COLUMNS}"));
+    db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
+}
+
+/// Replaces every field of a task, if the precondition holds.
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    id: TaskId,
+    task: &TaskReplacement,
+    precondition: &Precondition,
+    now: OffsetDateTime,
+) -> Result<Written, DbErr> {
+    let mut sql = Sql::new(db, r#"UPDATE "task" SET "title" = "#);
+    let at = sql.time(now);
+    sql.push("{}", task.title.as_str())
+        .push(r#", "description" = {}"#, task.description.as_ref().map(|d| d.as_str().to_owned()))
+        .push(r#", "is_completed" = {}"#, task.is_completed)
+        .push(r#", "updated_at" = {}"#, at)
+        .push(r#" WHERE "id" = {}"#, id.get())
+        .push(r#" AND "owner_id" = {}"#, owner)
+        .precondition(precondition)
+        .text(&format!(" RETURNING {COLUMNS}"));
+    conditional(db, owner, id, sql).await
+}
+
+/// Applies a partial update, if the precondition holds.
+pub async fn patch(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    id: TaskId,
+    patch: &TaskPatch,
+    precondition: &Precondition,
+    now: OffsetDateTime,
+) -> Result<Written, DbErr> {
+    let mut sql = Sql::new(db, r#"UPDATE "task" SET "updated_at" = "#);
+    let at = sql.time(now);
+    sql.push("{}", at);
+    if let Some(title) = &patch.title {
+        sql.push(r#", "title" = {}"#, title.as_str());
+    }
+    if let Some(description) = &patch.description {
+        sql.push(r#", "description" = {}"#, description.as_ref().map(|d| d.as_str().to_owned()));
+    }
+    if let Some(done) = patch.is_completed {
+        sql.push(r#", "is_completed" = {}"#, done);
+    }
+    sql.push(r#" WHERE "id" = {}"#, id.get())
+        .push(r#" AND "owner_id" = {}"#, owner)
+        .precondition(precondition)
+        .text(&format!(" RETURNING {COLUMNS}"));
+    conditional(db, owner, id, sql).await
+}
+
+/// Deletes a task, if the precondition holds.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    id: TaskId,
+    precondition: &Precondition,
+) -> Result<Written, DbErr> {
+    let mut sql = Sql::new(db, r#"DELETE FROM "task" WHERE "id" = "#);
+    sql.push("{}", id.get())
+        .push(r#" AND "owner_id" = {}"#, owner)
+        .precondition(precondition)
+        .text(&format!(" RETURNING {COLUMNS}"));
+    conditional(db, owner, id, sql).await
+}
+
+/// Runs a conditional write; when it touched nothing, tells a stale version from a missing task.
+async fn conditional(db: &impl ConnectionTrait, owner: &str, id: TaskId, sql: Sql) -> Result<Written, DbErr> {
+    if let Some(row) = db.query_one_raw(sql.build()).await? {
+        return Ok(Written::Done(task_from(&row)?));
+    }
+    Ok(match get(db, owner, id).await? {
+        Some(_) => Written::Stale,
+        None => Written::Missing,
+    })
+}
