@@ -15,17 +15,21 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
     auth::{
+        account_api::AccountApi,
         api::AuthApi,
         cookies::CookieNames,
         password::Hasher,
         rate_limit::{self, RateLimiter},
         repo,
+        sessions_api::SessionsApi,
+        verification,
     },
     config::Config,
     db,
     error::framework_error_response,
     health::HealthApi,
     http::{middleware, origin::TrustedOrigins},
+    mail::{MailError, Mailer},
     tasks::api::TasksApi,
 };
 
@@ -61,6 +65,10 @@ pub struct StateInner {
     pub hasher: Hasher,
     /// Rate limiting of `/api/auth/*`.
     pub rate_limiter: RateLimiter,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+    /// The URL mailed links start with: `BASE_URL`, or the address actually bound.
+    pub public_base_url: String,
 }
 
 impl Deref for AppState {
@@ -77,6 +85,9 @@ pub enum BuildError {
     /// Connecting to or migrating the database failed.
     #[error("database: {0}")]
     Database(#[from] DbErr),
+    /// The mail transport could not be set up.
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
     /// The listening address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -104,7 +115,14 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         .map_err(|source| BuildError::Bind { addr: config.bind, source })?;
     let local_addr =
         acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied()).unwrap_or(config.bind);
+    let mailer = Mailer::new(&config.mail)?;
+    let public_base_url = match &config.base_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!("http://{local_addr}"),
+    };
     let state = AppState(Arc::new(StateInner {
+        mailer,
+        public_base_url,
         origins: TrustedOrigins::new(&config.trusted_origins),
         cookie_names: CookieNames::new(config.secure_cookies()),
         hasher: Hasher::new(&config.hashing),
@@ -144,9 +162,13 @@ impl App {
 
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
-pub fn openapi_service() -> OpenApiService<(AuthApi, TasksApi, HealthApi), ()> {
-    OpenApiService::new((AuthApi, TasksApi, HealthApi), "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
-        .description(include_str!("openapi_description.md"))
+pub fn openapi_service() -> OpenApiService<(AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi), ()> {
+    OpenApiService::new(
+        (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi),
+        "Session auth and tasks API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(include_str!("openapi_description.md"))
 }
 
 /// The OpenAPI document as YAML, exactly as committed in `openapi.yaml`.
@@ -170,15 +192,20 @@ fn routes(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
-/// Deletes expired sessions every hour (they are also rejected and deleted when presented).
+/// Deletes expired sessions and mail tokens every hour (expired ones are also rejected, and
+/// sessions deleted, when presented).
 async fn sweep_expired_sessions(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     loop {
         interval.tick().await;
-        match repo::delete_expired_sessions(&state.db, time::OffsetDateTime::now_utc()).await {
+        let now = time::OffsetDateTime::now_utc();
+        match repo::delete_expired_sessions(&state.db, now).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),
             Err(err) => tracing::warn!(error = %err, "expired-session sweep failed"),
+        }
+        if let Err(err) = verification::delete_expired(&state.db, now).await {
+            tracing::warn!(error = %err, "expired-token sweep failed");
         }
     }
 }

@@ -46,6 +46,90 @@ pub struct Config {
     pub hashing: HashingConfig,
     /// Tasks API limits.
     pub tasks: TasksConfig,
+    /// Outgoing mail.
+    pub mail: MailConfig,
+    /// Email verification and password reset.
+    pub verification: VerificationConfig,
+}
+
+/// How mail leaves the service.
+#[derive(Clone)]
+pub enum MailTransport {
+    /// Mail is not configured: password reset and verification mail are disabled.
+    Disabled,
+    /// Development: the message (with its link) goes to the log, nowhere else.
+    Log,
+    /// One JSON object per line appended to a file (`MAIL_OUTBOX`), for tests and scripts.
+    File(PathBuf),
+    /// Real delivery through an SMTP server.
+    Smtp(SmtpConfig),
+}
+
+impl fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disabled => f.write_str("Disabled"),
+            Self::Log => f.write_str("Log"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Smtp(smtp) => f.debug_tuple("Smtp").field(smtp).finish(),
+        }
+    }
+}
+
+/// SMTP relay settings.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    /// `SMTP_HOST`.
+    pub host: String,
+    /// `SMTP_PORT` (default 587, or 465 with `SMTP_TLS=tls`).
+    pub port: u16,
+    /// `SMTP_TLS`: `starttls` (default), `tls` (implicit TLS) or `none` (local relays only).
+    pub tls: SmtpTls,
+    /// `SMTP_USERNAME` and `SMTP_PASSWORD`, when the relay needs them.
+    pub credentials: Option<(String, String)>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("credentials", &self.credentials.as_ref().map(|(user, _)| (user, "[redacted]")))
+            .finish()
+    }
+}
+
+/// TLS mode of the SMTP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte.
+    Tls,
+    /// No TLS (a relay on localhost).
+    None,
+}
+
+/// Outgoing mail settings.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// `MAIL_TRANSPORT`: `log` (development default), `file`, `smtp`, or `none` (production
+    /// default until configured).
+    pub transport: MailTransport,
+    /// `MAIL_FROM`: the sender address.
+    pub from: String,
+}
+
+/// Email verification and password reset settings.
+#[derive(Clone, Debug)]
+pub struct VerificationConfig {
+    /// `REQUIRE_EMAIL_VERIFICATION`: sign-in refuses unverified addresses (default false).
+    pub require_verified_email: bool,
+    /// `RESET_TOKEN_EXPIRES_IN` (seconds, default 3600).
+    pub reset_token_lifetime: Duration,
+    /// `VERIFICATION_TOKEN_EXPIRES_IN` (seconds, default 3600).
+    pub verification_token_lifetime: Duration,
 }
 
 /// The deployment environment.
@@ -250,6 +334,17 @@ impl Config {
         };
         let tasks = TasksConfig { per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000) };
 
+        let mail = reader.mail(env);
+        let verification = VerificationConfig {
+            require_verified_email: reader.boolean("REQUIRE_EMAIL_VERIFICATION", false),
+            reset_token_lifetime: Duration::from_secs(reader.number("RESET_TOKEN_EXPIRES_IN", 3600, 60..=604_800)),
+            verification_token_lifetime: Duration::from_secs(reader.number(
+                "VERIFICATION_TOKEN_EXPIRES_IN",
+                3600,
+                60..=2_592_000,
+            )),
+        };
+
         if !reader.errors.is_empty() {
             return Err(ConfigError(reader.errors));
         }
@@ -268,6 +363,8 @@ impl Config {
             rate_limit,
             hashing,
             tasks,
+            mail,
+            verification,
         })
     }
 
@@ -401,6 +498,56 @@ impl Reader<'_> {
         }
         origins.dedup();
         origins
+    }
+
+    /// `MAIL_TRANSPORT` and its settings.
+    fn mail(&mut self, env: AppEnv) -> MailConfig {
+        let default = if env == AppEnv::Production { "none" } else { "log" };
+        let kind = self.get("MAIL_TRANSPORT").unwrap_or(default).to_ascii_lowercase();
+        let transport = match kind.as_str() {
+            "none" => MailTransport::Disabled,
+            "log" => MailTransport::Log,
+            "file" => match self.get("MAIL_OUTBOX") {
+                Some(path) => MailTransport::File(PathBuf::from(path)),
+                None => {
+                    self.fail("MAIL_OUTBOX", "required when MAIL_TRANSPORT=file");
+                    MailTransport::Disabled
+                }
+            },
+            "smtp" => {
+                let tls = self.parse_with("SMTP_TLS", SmtpTls::StartTls, |v| match v {
+                    "starttls" => Ok(SmtpTls::StartTls),
+                    "tls" => Ok(SmtpTls::Tls),
+                    "none" => Ok(SmtpTls::None),
+                    _ => Err("must be `starttls`, `tls` or `none`".to_owned()),
+                });
+                let port = self.number("SMTP_PORT", if tls == SmtpTls::Tls { 465 } else { 587 }, 1..=65535);
+                let credentials = match (self.get("SMTP_USERNAME"), self.get("SMTP_PASSWORD")) {
+                    (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
+                    (None, None) => None,
+                    _ => {
+                        self.fail("SMTP_USERNAME", "SMTP_USERNAME and SMTP_PASSWORD must be set together");
+                        None
+                    }
+                };
+                match self.get("SMTP_HOST") {
+                    Some(host) => MailTransport::Smtp(SmtpConfig { host: host.to_owned(), port, tls, credentials }),
+                    None => {
+                        self.fail("SMTP_HOST", "required when MAIL_TRANSPORT=smtp");
+                        MailTransport::Disabled
+                    }
+                }
+            }
+            _ => {
+                self.fail("MAIL_TRANSPORT", "must be `log`, `file`, `smtp` or `none`");
+                MailTransport::Disabled
+            }
+        };
+        let from = self.get("MAIL_FROM").unwrap_or("no-reply@localhost").to_owned();
+        if !from.contains('@') {
+            self.fail("MAIL_FROM", "must be an email address");
+        }
+        MailConfig { transport, from }
     }
 
     /// `AUTH_SECRET` or `BETTER_AUTH_SECRET`. In development without one, a random secret is

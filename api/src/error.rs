@@ -20,7 +20,7 @@ use poem_openapi::{
 use sea_orm::DbErr;
 
 use crate::{
-    auth::error::{AuthError, RedirectField},
+    auth::error::{AuthError, LinkProblem, RedirectField},
     tasks::model::TaskError,
 };
 
@@ -64,6 +64,8 @@ pub mod code {
     pub const EMAIL_ALREADY_VERIFIED: &str = "EMAIL_ALREADY_VERIFIED";
     pub const EMAIL_MISMATCH: &str = "EMAIL_MISMATCH";
     pub const METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED: &str = "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED";
+    pub const RESET_PASSWORD_DISABLED: &str = "RESET_PASSWORD_DISABLED";
+    pub const VERIFICATION_EMAIL_NOT_ENABLED: &str = "VERIFICATION_EMAIL_NOT_ENABLED";
 }
 
 /// The JSON body of every error response.
@@ -219,6 +221,23 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
                 fixed(S::BAD_REQUEST, code::EMAIL_ALREADY_VERIFIED, "Email is already verified")
             }
             AuthError::EmailMismatch => fixed(S::BAD_REQUEST, code::EMAIL_MISMATCH, "Email mismatch"),
+            AuthError::ResetPasswordDisabled => {
+                fixed(S::BAD_REQUEST, code::RESET_PASSWORD_DISABLED, "Reset password isn't enabled")
+            }
+            AuthError::VerificationEmailNotEnabled { with_code: true } => {
+                fixed(S::BAD_REQUEST, code::VERIFICATION_EMAIL_NOT_ENABLED, "Verification email isn't enabled")
+            }
+            AuthError::VerificationEmailNotEnabled { with_code: false } => {
+                (S::BAD_REQUEST, None, "Verification email isn't enabled".to_owned())
+            }
+            AuthError::VerificationLink(problem) => {
+                let message = match problem {
+                    LinkProblem::InvalidToken => "Invalid token",
+                    LinkProblem::TokenExpired => "Token expired",
+                    LinkProblem::UserNotFound => "User not found",
+                };
+                (S::UNAUTHORIZED, Some(problem.code()), message.to_owned())
+            }
             AuthError::DeferSessionRefreshRequired => fixed(
                 S::METHOD_NOT_ALLOWED,
                 code::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED,

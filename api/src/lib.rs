@@ -16,6 +16,8 @@ pub mod error;
 pub mod health;
 /// Request bodies, middleware, client addresses, trusted origins.
 pub mod http;
+/// Outgoing mail: log, file or SMTP transport.
+pub mod mail;
 /// The per-user tasks API under `/api/v1`.
 pub mod tasks;
 /// The log subscriber.

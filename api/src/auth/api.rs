@@ -60,7 +60,7 @@ api_errors!(
 
 /// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
 /// trusted proxy) and its `User-Agent`.
-fn client_info(req: &Request, state: &AppState) -> ClientInfo {
+pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
     ClientInfo {
         ip_address: client_ip(req, &state.config.trusted_proxies).map(normalised).unwrap_or_default(),
         user_agent: req
@@ -72,7 +72,7 @@ fn client_info(req: &Request, state: &AppState) -> ClientInfo {
 }
 
 /// Max-Age of a new session cookie: none for `rememberMe: false` (a browser-session cookie).
-fn cookie_max_age(remember: bool, state: &AppState) -> Option<u64> {
+pub fn cookie_max_age(remember: bool, state: &AppState) -> Option<u64> {
     remember.then(|| state.config.session.expires_in.as_secs())
 }
 
@@ -97,11 +97,20 @@ impl AuthApi {
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
         let input = SignUp::try_from(request)?;
         let remember = input.remember();
-        let (user, _session, token) = account::sign_up(&state, input, &client_info(req, &state)).await?;
+        let signed_up = account::sign_up(&state, input, &client_info(req, &state)).await?;
+        let user = (&signed_up.user).into();
+        // With email verification required there is no session until the address is verified.
+        let Some((_session, token)) = signed_up.session else {
+            return Ok(AuthReply::new(SignUpResponse { token: None, user }));
+        };
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;
-        let reply = AuthReply::new(SignUpResponse { token: Some(token.expose().to_owned()), user: (&user).into() })
-            .session_cookie(names, &token, cookie_max_age(remember, &state), secret);
+        let reply = AuthReply::new(SignUpResponse { token: Some(token.expose().to_owned()), user }).session_cookie(
+            names,
+            &token,
+            cookie_max_age(remember, &state),
+            secret,
+        );
         Ok(if remember { reply } else { reply.dont_remember_cookie(names, secret) })
     }
 

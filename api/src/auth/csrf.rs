@@ -92,6 +92,9 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
+    /// Request headers and the expected outcome.
+    type Case = (&'static [(&'static str, &'static str)], Result<(), AuthError>);
+
     fn trusted() -> TrustedOrigins {
         TrustedOrigins::new(&["http://localhost:3000".to_owned()])
     }
@@ -106,7 +109,7 @@ mod tests {
 
     #[test]
     fn cookie_carrying_writes_need_a_trusted_origin() {
-        let cases: [(&[(&str, &str)], Result<(), AuthError>); 6] = [
+        let cases: [Case; 6] = [
             (&[("cookie", "a=1")], Err(AuthError::MissingOrNullOrigin)),
             (&[("cookie", "a=1"), ("origin", "null")], Err(AuthError::MissingOrNullOrigin)),
             (&[("cookie", "a=1"), ("origin", "https://evil.example")], Err(AuthError::InvalidOrigin)),
@@ -123,7 +126,7 @@ mod tests {
 
     #[test]
     fn login_csrf_follows_better_auth() {
-        let cases: [(&[(&str, &str)], Result<(), AuthError>); 6] = [
+        let cases: [Case; 6] = [
             (&[], Ok(())),
             (
                 &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],

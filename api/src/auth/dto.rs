@@ -184,3 +184,127 @@ pub struct StatusResponse {
     /// Always `true`.
     pub status: bool,
 }
+
+/// Body of `POST /revoke-session`.
+#[derive(Debug, Object)]
+pub struct RevokeSessionRequest {
+    /// The session's `token` as listed by `list-sessions` (an opaque handle), or the caller's
+    /// own raw session token.
+    pub token: String,
+}
+
+/// Body of `POST /update-user`: only the fields present change.
+#[derive(Debug, Object)]
+pub struct UpdateUserRequest {
+    /// New display name.
+    pub name: Option<String>,
+    /// New profile image URL; `null` removes it.
+    #[oai(nullable)]
+    pub image: poem_openapi::types::MaybeUndefined<String>,
+}
+
+/// Body of `POST /change-password`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    /// The new password (8 to 128 characters).
+    pub new_password: String,
+    /// The current password.
+    pub current_password: String,
+    /// `true` ends every session, this one included, and starts a new one (new cookie/token).
+    pub revoke_other_sessions: Option<bool>,
+}
+
+/// Answer of `POST /change-password`.
+#[derive(Debug, Object)]
+pub struct ChangePasswordResponse {
+    /// The new session's token when `revokeOtherSessions` was `true`, else `null`.
+    #[oai(nullable)]
+    pub token: Option<String>,
+    /// The user.
+    pub user: UserDto,
+}
+
+/// Body of `POST /request-password-reset`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RequestPasswordResetRequest {
+    /// The account's email address.
+    pub email: String,
+    /// Page the mailed link leads to (a trusted origin or a relative path); it receives
+    /// `?token=…`.
+    pub redirect_to: Option<String>,
+}
+
+/// `{"status": true, "message": …}`.
+#[derive(Debug, Object)]
+pub struct StatusMessageResponse {
+    /// Always `true`.
+    pub status: bool,
+    /// What happens next.
+    pub message: String,
+}
+
+/// Body of `POST /reset-password`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ResetPasswordRequest {
+    /// The new password (8 to 128 characters).
+    pub new_password: String,
+    /// The token from the reset link (or pass it as `?token=`).
+    pub token: Option<String>,
+}
+
+/// Body of `POST /send-verification-email`.
+#[derive(Debug, Object)]
+pub struct SendVerificationEmailRequest {
+    /// The address to verify (with a session: must be the session user's).
+    pub email: String,
+    /// Where the link leads after verifying (a trusted origin or a relative path).
+    #[oai(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// Answer of `GET /verify-email`.
+#[derive(Debug, Object)]
+pub struct VerifyEmailResponse {
+    /// Always `true`.
+    pub status: bool,
+    /// The user after an email change; `null` for a plain verification.
+    #[oai(nullable)]
+    pub user: Option<UserDto>,
+}
+
+/// Body of `POST /change-email`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ChangeEmailRequest {
+    /// The new address; it changes once the link mailed to it is opened.
+    pub new_email: String,
+    /// Where the link leads after verifying (a trusted origin or a relative path).
+    #[oai(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// Body of `POST /delete-user`.
+#[derive(Debug, Object)]
+pub struct DeleteUserRequest {
+    /// The current password (required).
+    pub password: String,
+    /// Accepted for Better Auth compatibility; unused.
+    #[oai(rename = "callbackURL")]
+    pub callback_url: Option<String>,
+}
+
+/// Answer of `POST /delete-user`.
+#[derive(Debug, Object)]
+pub struct DeleteUserResponse {
+    /// Always `true`.
+    pub success: bool,
+    /// `User deleted`.
+    pub message: String,
+}
+
+/// An empty body (`{}`), accepted where Better Auth's client sends one.
+#[derive(Debug, Default, Object)]
+pub struct EmptyRequest {}

@@ -81,9 +81,44 @@ pub enum AuthError {
     /// `send-verification-email` for another address than the session's.
     #[error("email mismatch")]
     EmailMismatch,
+    /// Password reset needs outgoing mail, which is not configured (`MAIL_TRANSPORT=none`).
+    #[error("reset password disabled")]
+    ResetPasswordDisabled,
+    /// Verification mail needs outgoing mail, which is not configured. `change-email` sends
+    /// this with a message only (`better-auth-wire.md` §2.1).
+    #[error("verification email not enabled")]
+    VerificationEmailNotEnabled {
+        /// Whether the body carries the `code` (everywhere but `change-email`).
+        with_code: bool,
+    },
+    /// An email-verification link that is forged, expired or whose user is gone (401 there).
+    #[error("verification link rejected: {0:?}")]
+    VerificationLink(LinkProblem),
     /// `POST /get-session` (only GET is served).
     #[error("POST get-session needs deferred refresh")]
     DeferSessionRefreshRequired,
+}
+
+/// Why an email-verification link was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkProblem {
+    /// Forged or malformed.
+    InvalidToken,
+    /// Past its lifetime.
+    TokenExpired,
+    /// The user it names no longer exists.
+    UserNotFound,
+}
+
+impl LinkProblem {
+    /// The error code, also used as `?error=` on a callback redirect.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::UserNotFound => "USER_NOT_FOUND",
+        }
+    }
 }
 
 /// Which request field carried an untrusted redirect target (each has its own code).

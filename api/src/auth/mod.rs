@@ -5,6 +5,7 @@
 //! validated types.
 
 pub mod account;
+pub mod account_api;
 pub mod api;
 pub mod cookies;
 pub mod csrf;
@@ -17,4 +18,6 @@ pub mod rate_limit;
 pub mod reply;
 pub mod repo;
 pub mod session;
+pub mod sessions_api;
 pub mod token;
+pub mod verification;

@@ -35,7 +35,7 @@ pub fn rule_for(path: &str, config: &RateLimitConfig) -> Rule {
     const MAIL: [&str; 2] = ["/request-password-reset", "/send-verification-email"];
     if STRICT.iter().any(|p| path.starts_with(p)) {
         Rule { window: Duration::from_secs(10), max: 3 }
-    } else if MAIL.iter().any(|p| path == *p) || path.starts_with("/forget-password") {
+    } else if MAIL.contains(&path) || path.starts_with("/forget-password") {
         Rule { window: Duration::from_secs(60), max: 3 }
     } else {
         Rule { window: config.window, max: config.max }

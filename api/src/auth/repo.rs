@@ -216,3 +216,160 @@ pub async fn delete_session_by_token(db: &impl ConnectionTrait, stored_token: &s
     db.execute_raw(statement(db, r#"DELETE FROM "session" WHERE "token" = $1"#, vec![stored_token.into()])).await?;
     Ok(())
 }
+
+/// A user by id.
+pub async fn find_user(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<UserRow>, DbErr> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" u WHERE u."id" = $1"#);
+    db.query_one_raw(statement(db, &sql, vec![user_id.into()])).await?.as_ref().map(user_from).transpose()
+}
+
+/// A user by (lower-cased) email.
+pub async fn find_user_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<UserRow>, DbErr> {
+    let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" u WHERE u."email" = $1"#);
+    db.query_one_raw(statement(db, &sql, vec![email.into()])).await?.as_ref().map(user_from).transpose()
+}
+
+/// The password hash of a user's credential account: `None` when there is no such account,
+/// `Some(None)` when it has no password.
+pub async fn credential_password(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<Option<String>>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"SELECT "password" FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential' AND "accountId" = $1 LIMIT 1"#,
+            vec![user_id.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get::<Option<String>>("", "password")).transpose()
+}
+
+/// Replaces the password of a user's credential account. Returns whether one was updated.
+pub async fn update_password(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    password_hash: &str,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let result = db
+        .execute_raw(statement(
+            db,
+            r#"UPDATE "account" SET "password" = $1, "updatedAt" = $2 WHERE "userId" = $3 AND "providerId" = 'credential' AND "accountId" = $3"#,
+            vec![password_hash.into(), auth_time(backend, now), user_id.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// The user's unexpired sessions, oldest first.
+pub async fn list_sessions(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<SessionRow>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        r#"SELECT {SESSION_COLUMNS} FROM "session" s WHERE s."userId" = $1 AND s."expiresAt" > $2 ORDER BY s."createdAt", s."id""#
+    );
+    let rows = db.query_all_raw(statement(db, &sql, vec![user_id.into(), auth_time(backend, now)])).await?;
+    rows.iter().map(session_from).collect()
+}
+
+/// Deletes one of the user's sessions, named by its id or by its stored token. Returns the
+/// deleted session's id, if any.
+pub async fn delete_user_session(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    id: &str,
+    stored_token: &str,
+) -> Result<Option<String>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"DELETE FROM "session" WHERE "userId" = $1 AND ("id" = $2 OR "token" = $3) RETURNING "id""#,
+            vec![user_id.into(), id.into(), stored_token.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get::<String>("", "id")).transpose()
+}
+
+/// Deletes all of a user's sessions except `keep` (if given). Returns how many.
+pub async fn delete_user_sessions(db: &impl ConnectionTrait, user_id: &str, keep: Option<&str>) -> Result<u64, DbErr> {
+    let result = db
+        .execute_raw(statement(
+            db,
+            r#"DELETE FROM "session" WHERE "userId" = $1 AND "id" <> $2"#,
+            vec![user_id.into(), keep.unwrap_or_default().into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Changes the name and/or image of a user (`None` leaves a field as is).
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    name: Option<&str>,
+    image: Option<Option<&str>>,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(statement(
+        db,
+        r#"UPDATE "user" SET "name" = CASE WHEN $1 THEN $2 ELSE "name" END,
+                             "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
+                             "updatedAt" = $5
+           WHERE "id" = $6"#,
+        vec![
+            name.is_some().into(),
+            name.unwrap_or_default().into(),
+            image.is_some().into(),
+            image.flatten().map(str::to_owned).into(),
+            auth_time(backend, now),
+            user_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Marks a user's email verified.
+pub async fn set_email_verified(db: &impl ConnectionTrait, user_id: &str, now: OffsetDateTime) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(statement(
+        db,
+        r#"UPDATE "user" SET "emailVerified" = $1, "updatedAt" = $2 WHERE "id" = $3"#,
+        vec![true.into(), auth_time(backend, now), user_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Changes a user's email address (a unique violation means the address was taken meanwhile).
+pub async fn update_email(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(statement(
+        db,
+        r#"UPDATE "user" SET "email" = $1, "updatedAt" = $2 WHERE "id" = $3"#,
+        vec![email.into(), auth_time(backend, now), user_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Deletes a user with their tasks, sessions and accounts (call inside a transaction).
+pub async fn delete_user(db: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
+    for sql in [
+        r#"DELETE FROM "task" WHERE "owner_id" = $1"#,
+        r#"DELETE FROM "session" WHERE "userId" = $1"#,
+        r#"DELETE FROM "account" WHERE "userId" = $1"#,
+        r#"DELETE FROM "user" WHERE "id" = $1"#,
+    ] {
+        db.execute_raw(statement(db, sql, vec![user_id.into()])).await?;
+    }
+    Ok(())
+}

@@ -63,6 +63,11 @@ impl<T: ParseFromJSON + Type, const FORM: bool> Body<T, FORM> {
         self.parse()
     }
 
+    /// Whether the body is an object with this key (whatever its value).
+    pub fn has_key(&self, key: &str) -> bool {
+        matches!(&self.value, Some(Value::Object(object)) if object.contains_key(key))
+    }
+
     /// Whether the request carried a body at all.
     pub fn is_present(&self) -> bool {
         self.value.is_some()

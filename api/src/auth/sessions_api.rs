@@ -1,0 +1,125 @@
+//! Session management under `/api/auth` (`better-auth-wire.md` §3.5): list the user's sessions
+//! and revoke one, all, or all others. Revocation deletes rows, so it takes effect on the very
+//! next request.
+//!
+//! Unlike Better Auth, `list-sessions` never returns a usable credential: tokens are stored
+//! hashed, and each entry's `token` is the session id, an opaque handle that `revoke-session`
+//! accepts (as does the caller's own raw token).
+
+use poem::web::Data;
+use poem_openapi::OpenApi;
+
+use crate::{
+    api_errors,
+    app::{ApiTags, AppState},
+    auth::{
+        dto::{EmptyRequest, RevokeSessionRequest, SessionDto, StatusResponse},
+        error::AuthError,
+        guard::SessionAuth,
+        reply::AuthReply,
+        repo, session,
+    },
+    http::body::JsonBody,
+};
+
+/// Session management operations.
+pub struct SessionsApi;
+
+api_errors!(
+    /// Errors of `GET /list-sessions`.
+    ListSessionsError: 401, 403, 429, 503
+);
+api_errors!(
+    /// Errors of the revoke operations.
+    RevokeError: 400, 401, 403, 413, 415, 429, 503
+);
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl SessionsApi {
+    /// List your active sessions
+    ///
+    /// Every unexpired session of the signed-in user, oldest first. `token` is an opaque handle
+    /// for `revoke-session`, not a credential. Requires a recent sign-in
+    /// (`403 SESSION_NOT_FRESH` after `SESSION_FRESH_AGE`, one day by default), as Better Auth.
+    #[oai(path = "/list-sessions", method = "get", operation_id = "list_sessions")]
+    async fn list_sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<AuthReply<Vec<SessionDto>>, ListSessionsError> {
+        let current = auth.0;
+        if !session::is_fresh(&current.session, &state.config.session) {
+            return Err(AuthError::SessionNotFresh.into());
+        }
+        let sessions = repo::list_sessions(&state.db, &current.user.id, time::OffsetDateTime::now_utc()).await?;
+        Ok(AuthReply::new(sessions.iter().map(|s| SessionDto::new(s, &s.id)).collect()))
+    }
+
+    /// Revoke one of your sessions
+    ///
+    /// `token` is a handle from `list-sessions` (or your own raw token). Always answers
+    /// `{"status":true}`; a handle of someone else's session changes nothing. Revoking your own
+    /// current session also clears its cookies.
+    #[oai(path = "/revoke-session", method = "post", operation_id = "revoke_session")]
+    async fn revoke_session(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<RevokeSessionRequest>,
+        auth: SessionAuth,
+    ) -> Result<AuthReply<StatusResponse>, RevokeError> {
+        let request = body.parse().map_err(AuthError::Validation)?;
+        let current = auth.0;
+        let stored = crate::auth::token::SessionToken::from_client(request.token.clone())
+            .stored(state.config.session.token_storage);
+        let deleted = repo::delete_user_session(&state.db, &current.user.id, &request.token, &stored).await?;
+        let reply = AuthReply::new(StatusResponse { status: true });
+        Ok(match deleted {
+            Some(id) if id == current.session.id => {
+                tracing::info!(session.id = %id, "current session revoked");
+                reply.clear_cookies(&state.cookie_names)
+            }
+            Some(id) => {
+                tracing::info!(session.id = %id, "session revoked");
+                reply
+            }
+            None => reply,
+        })
+    }
+
+    /// Revoke all your sessions
+    ///
+    /// Ends every session of the signed-in user, this one included, and clears the cookies.
+    #[oai(path = "/revoke-sessions", method = "post", operation_id = "revoke_sessions")]
+    async fn revoke_sessions(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<Option<EmptyRequest>>,
+        auth: SessionAuth,
+    ) -> Result<AuthReply<StatusResponse>, RevokeError> {
+        if body.is_present() {
+            body.parse().map_err(AuthError::Validation)?;
+        }
+        let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, None).await?;
+        tracing::info!(user.id = %auth.0.user.id, ended, "all sessions revoked");
+        Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookie_names))
+    }
+
+    /// Revoke your other sessions
+    ///
+    /// Ends every session of the signed-in user except the current one (sign out everywhere
+    /// else). The current cookie is untouched.
+    #[oai(path = "/revoke-other-sessions", method = "post", operation_id = "revoke_other_sessions")]
+    async fn revoke_other_sessions(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<Option<EmptyRequest>>,
+        auth: SessionAuth,
+    ) -> Result<AuthReply<StatusResponse>, RevokeError> {
+        if body.is_present() {
+            body.parse().map_err(AuthError::Validation)?;
+        }
+        let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, Some(&auth.0.session.id)).await?;
+        tracing::info!(user.id = %auth.0.user.id, ended, "other sessions revoked");
+        Ok(AuthReply::new(StatusResponse { status: true }))
+    }
+}
