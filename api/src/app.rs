@@ -11,12 +11,13 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use poem_openapi::{OpenApiService, Tags};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use crate::{
     auth::{
         account_api::AccountApi,
         api::AuthApi,
+        cache::{self, SessionCache},
         cookies::CookieNames,
         password::Hasher,
         rate_limit::{self, RateLimiter},
@@ -67,6 +68,8 @@ pub struct StateInner {
     pub rate_limiter: RateLimiter,
     /// Outgoing mail.
     pub mailer: Mailer,
+    /// Live sessions by stored token (see `auth::cache` for how revocation stays immediate).
+    pub session_cache: Arc<SessionCache>,
     /// The URL mailed links start with: `BASE_URL`, or the address actually bound.
     pub public_base_url: String,
 }
@@ -120,7 +123,11 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
         None => format!("http://{local_addr}"),
     };
+    // On PostgreSQL the cache is trusted only once the invalidation listener is connected.
+    let is_postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let session_cache = Arc::new(SessionCache::new(config.session.cache_ttl, !is_postgres));
     let state = AppState(Arc::new(StateInner {
+        session_cache,
         mailer,
         public_base_url,
         origins: TrustedOrigins::new(&config.trusted_origins),
@@ -149,11 +156,17 @@ impl App {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let endpoint = routes(self.state.clone());
         let sweeper = tokio::spawn(sweep_expired_sessions(self.state.clone()));
+        let listener = (self.state.db.get_database_backend() == DatabaseBackend::Postgres
+            && !self.state.config.session.cache_ttl.is_zero())
+        .then(|| tokio::spawn(cache::listen(self.state.db.clone(), self.state.session_cache.clone())));
         tracing::info!("listening on http://{}", self.local_addr);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await?;
         sweeper.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         self.state.db.clone().close().await.ok();
         tracing::info!("shut down");
         Ok(())

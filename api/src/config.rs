@@ -204,6 +204,9 @@ pub struct SessionConfig {
     pub fresh_age: Duration,
     /// `SESSION_TOKEN_STORAGE`: `hashed` (default) or `plain`.
     pub token_storage: TokenStorage,
+    /// `SESSION_CACHE_TTL` (seconds, default 300; 0 disables): the longest a cached session is
+    /// served without a database read. Revocation does not wait for it (see `auth::cache`).
+    pub cache_ttl: Duration,
 }
 
 /// Rate limiting of the auth endpoints.
@@ -321,6 +324,7 @@ impl Config {
                 "plain" => Ok(TokenStorage::Plain),
                 _ => Err("must be `hashed` or `plain`".to_owned()),
             }),
+            cache_ttl: Duration::from_secs(reader.number("SESSION_CACHE_TTL", 300, 0..=86_400)),
         };
         let rate_limit = RateLimitConfig {
             enabled: reader.boolean("RATE_LIMIT_ENABLED", env == AppEnv::Production),

@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_create_auth_tables;
 mod m20250101_000002_create_task_table;
+mod m20250101_000003_create_auth_cache_triggers;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250101_000001_create_auth_tables::Migration),
             Box::new(m20250101_000002_create_task_table::Migration),
+            Box::new(m20250101_000003_create_auth_cache_triggers::Migration),
         ]
     }
 }

@@ -202,6 +202,7 @@ pub async fn change_password(
         repo::insert_session(&txn, row).await?;
     }
     txn.commit().await?;
+    state.session_cache.invalidate_user(user_id);
     tracing::info!(user.id = %user_id, revoke_others, "password changed");
     Ok(replacement)
 }
@@ -268,6 +269,7 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: Passwor
     }
     let ended = repo::delete_user_sessions(&txn, &user_id, None).await?;
     txn.commit().await?;
+    state.session_cache.invalidate_user(&user_id);
     tracing::info!(user.id = %user_id, sessions_ended = ended, "password reset");
     Ok(())
 }
@@ -333,12 +335,14 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Option<UserRo
                 }
                 Err(err) => return Err(err.into()),
             }
+            state.session_cache.invalidate_user(&user.id);
             tracing::info!(user.id = %user.id, "email changed");
             Ok(repo::find_user(&state.db, &user.id).await?)
         }
         _ => {
             if !user.email_verified {
                 repo::set_email_verified(&state.db, &user.id, now).await?;
+                state.session_cache.invalidate_user(&user.id);
                 tracing::info!(user.id = %user.id, "email verified");
             }
             Ok(None)
@@ -374,6 +378,7 @@ pub async fn delete_user(state: &AppState, user_id: &str, password: Password) ->
     let txn = state.db.begin().await?;
     repo::delete_user(&txn, user_id).await?;
     txn.commit().await?;
+    state.session_cache.invalidate_user(user_id);
     tracing::info!(user.id = %user_id, "user deleted");
     Ok(())
 }

@@ -132,6 +132,7 @@ impl AccountApi {
         }
         let current = auth.0;
         repo::update_profile(&state.db, &current.user.id, request.name.as_deref(), image, now_millis()).await?;
+        state.session_cache.invalidate_user(&current.user.id);
         tracing::info!(user.id = %current.user.id, "profile updated");
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;

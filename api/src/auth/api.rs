@@ -169,7 +169,9 @@ impl AuthApi {
         }
         let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
         if let Some((token, _)) = credentials.token {
-            repo::delete_session_by_token(&state.db, &token.stored(state.config.session.token_storage)).await?;
+            let stored = token.stored(state.config.session.token_storage);
+            repo::delete_session_by_token(&state.db, &stored).await?;
+            state.session_cache.invalidate_token(&stored);
             tracing::info!("session ended by sign-out");
         }
         Ok(AuthReply::new(SuccessResponse { success: true }).clear_cookies(&state.cookie_names))
@@ -199,15 +201,17 @@ impl AuthApi {
         let Some((token, _via)) = credentials.token else {
             return Ok(AuthReply::new(None).no_store());
         };
-        let (session, user) = match session::find(&state.db, &token, &state.config.session).await? {
-            Lookup::Valid(found) => *found,
-            Lookup::Gone => return Ok(AuthReply::new(None).no_store().clear_cookies(names)),
-        };
+        let (session, user) =
+            match session::find(&state.db, &state.session_cache, &token, &state.config.session).await? {
+                Lookup::Valid(found) => *found,
+                Lookup::Gone => return Ok(AuthReply::new(None).no_store().clear_cookies(names)),
+            };
         let skip_refresh = credentials.dont_remember || disable_refresh.0.is_some_and(|v| !v.is_empty());
         if skip_refresh || !session::refresh_due(&session, &state.config.session, time::OffsetDateTime::now_utc()) {
             return Ok(AuthReply::new(Some(SessionWithUser::new(&session, &user, &token))).no_store());
         }
-        let Some(session) = session::refresh(&state.db, session, &state.config.session).await? else {
+        let Some(session) = session::refresh(&state.db, &state.session_cache, session, &state.config.session).await?
+        else {
             return Err(AuthError::Unauthorized { set_cookies: names.clear_all() }.into());
         };
         tracing::debug!(session.id = %session.id, "session refreshed");

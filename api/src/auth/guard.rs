@@ -88,7 +88,7 @@ pub async fn require_session(req: &Request, state: &AppState) -> Result<CurrentS
     let Some((token, via)) = credentials.token else {
         return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
     };
-    match session::find(&state.db, &token, &state.config.session).await? {
+    match session::find(&state.db, &state.session_cache, &token, &state.config.session).await? {
         Lookup::Valid(found) => {
             let (session, user) = *found;
             Ok(CurrentSession { session, user, token, via })

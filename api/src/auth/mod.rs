@@ -7,6 +7,7 @@
 pub mod account;
 pub mod account_api;
 pub mod api;
+pub mod cache;
 pub mod cookies;
 pub mod csrf;
 pub mod dto;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::{
     auth::{
+        cache::SessionCache,
         repo::{self, SessionRow, UserRow},
         token::{SessionToken, new_id},
     },
@@ -84,15 +85,31 @@ pub enum Lookup {
     Gone,
 }
 
-/// Finds the live session for a token. An expired session is deleted and reported as gone.
-pub async fn find(db: &impl ConnectionTrait, token: &SessionToken, config: &SessionConfig) -> Result<Lookup, DbErr> {
-    let Some((session, user)) = repo::find_session(db, &token.stored(config.token_storage)).await? else {
+/// Finds the live session for a token, from the cache or (one query) the database. An expired
+/// session is deleted and reported as gone.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    cache: &SessionCache,
+    token: &SessionToken,
+    config: &SessionConfig,
+) -> Result<Lookup, DbErr> {
+    let stored = token.stored(config.token_storage);
+    let now = OffsetDateTime::now_utc();
+    if let Some((session, user)) = cache.get(&stored)
+        && session.expires_at > now
+    {
+        return Ok(Lookup::Valid(Box::new((session, user))));
+    }
+    let generation = cache.generation();
+    let Some((session, user)) = repo::find_session(db, &stored).await? else {
         return Ok(Lookup::Gone);
     };
-    if session.expires_at <= OffsetDateTime::now_utc() {
+    if session.expires_at <= now {
         repo::delete_session(db, &session.id).await?;
+        cache.invalidate_token(&stored);
         return Ok(Lookup::Gone);
     }
+    cache.insert(generation, stored, session.clone(), user.clone());
     Ok(Lookup::Valid(Box::new((session, user))))
 }
 
@@ -105,12 +122,15 @@ pub fn refresh_due(session: &SessionRow, config: &SessionConfig, now: OffsetDate
 /// Extends a session to `now + expires_in`. Returns the updated row, or `None` when it vanished.
 pub async fn refresh(
     db: &impl ConnectionTrait,
+    cache: &SessionCache,
     mut session: SessionRow,
     config: &SessionConfig,
 ) -> Result<Option<SessionRow>, DbErr> {
     let now = now_millis();
     let expires_at = now + config.expires_in;
-    if !repo::refresh_session(db, &session.id, expires_at, now).await? {
+    let refreshed = repo::refresh_session(db, &session.id, expires_at, now).await?;
+    cache.invalidate_token(&session.token);
+    if !refreshed {
         return Ok(None);
     }
     session.expires_at = expires_at;
@@ -134,6 +154,7 @@ mod tests {
             update_age: Duration::from_secs(86_400),
             fresh_age: Duration::from_secs(86_400),
             token_storage: TokenStorage::Hashed,
+            cache_ttl: Duration::from_secs(300),
         }
     }
 

@@ -72,6 +72,9 @@ impl SessionsApi {
         let stored = crate::auth::token::SessionToken::from_client(request.token.clone())
             .stored(state.config.session.token_storage);
         let deleted = repo::delete_user_session(&state.db, &current.user.id, &request.token, &stored).await?;
+        if deleted.is_some() {
+            state.session_cache.invalidate_user(&current.user.id);
+        }
         let reply = AuthReply::new(StatusResponse { status: true });
         Ok(match deleted {
             Some(id) if id == current.session.id => {
@@ -100,6 +103,7 @@ impl SessionsApi {
             body.parse().map_err(AuthError::Validation)?;
         }
         let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, None).await?;
+        state.session_cache.invalidate_user(&auth.0.user.id);
         tracing::info!(user.id = %auth.0.user.id, ended, "all sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookie_names))
     }
@@ -119,6 +123,7 @@ impl SessionsApi {
             body.parse().map_err(AuthError::Validation)?;
         }
         let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, Some(&auth.0.session.id)).await?;
+        state.session_cache.invalidate_user(&auth.0.user.id);
         tracing::info!(user.id = %auth.0.user.id, ended, "other sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }))
     }

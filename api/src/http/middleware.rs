@@ -117,8 +117,7 @@ pub async fn cors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> 
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         let exposed = match headers.get(header::ACCESS_CONTROL_EXPOSE_HEADERS).and_then(|v| v.to_str().ok()) {
-            Some(existing) if existing.contains("x-request-id") => existing.to_owned(),
-            Some(existing) => format!("{existing}, {EXPOSED_HEADERS}"),
+            Some(existing) => merge_header_lists(existing, EXPOSED_HEADERS),
             None => EXPOSED_HEADERS.to_owned(),
         };
         if let Ok(value) = HeaderValue::from_str(&exposed) {
@@ -126,6 +125,19 @@ pub async fn cors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> 
         }
     }
     Ok(response)
+}
+
+/// `existing` plus the names of `extra` it does not list yet (header names are case-insensitive),
+/// so a handler's own `Access-Control-Expose-Headers` (the bearer plugin's `set-auth-token`) is
+/// kept and nothing is listed twice.
+fn merge_header_lists(existing: &str, extra: &str) -> String {
+    let mut names: Vec<&str> = existing.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+    for name in extra.split(',').map(str::trim) {
+        if !names.iter().any(|listed| listed.eq_ignore_ascii_case(name)) {
+            names.push(name);
+        }
+    }
+    names.join(", ")
 }
 
 fn add_vary(headers: &mut HeaderMap, value: &'static str) {
@@ -141,6 +153,16 @@ mod tests {
         assert_eq!(loggable_path("/api/auth/reset-password/abc123"), "/api/auth/reset-password/[redacted]");
         assert_eq!(loggable_path("/api/auth/reset-password"), "/api/auth/reset-password");
         assert_eq!(loggable_path("/api/v1/tasks/5"), "/api/v1/tasks/5");
+    }
+
+    #[test]
+    fn exposed_header_lists_merge_without_duplicates() {
+        assert_eq!(
+            merge_header_lists("set-auth-token", "set-auth-token, x-request-id"),
+            "set-auth-token, x-request-id"
+        );
+        assert_eq!(merge_header_lists("ETag", "etag, location"), "ETag, location");
+        assert_eq!(merge_header_lists("", "x-request-id"), "x-request-id");
     }
 
     #[test]
