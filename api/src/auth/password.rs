@@ -101,20 +101,42 @@ const DUMMY_HASH: &str = "5f1c3e8d2b7a49e6a0d4c8b1f3e2a7d9:\
     6e9c5a0d7f3b1e8c2a4d6f0b9e7c5a3d1f8b6e4c2a0d9f7b5e3c1a8d6f4b2e0c\
     9a7d5f3b1e8c6a4d2f0b9e7c5a3d1f8b6e4c2a0d9f7b5e3c1a8d6f4b2e0c9a7d";
 
-/// The bounded hashing pool.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The bounded hashing pool: `HASH_CONCURRENCY` dedicated threads at the lowest CPU priority,
+/// so a sign-in storm uses idle CPU but never delays other requests (the async workers always
+/// win the CPU), plus at most `HASH_QUEUE` waiting jobs.
 #[derive(Clone)]
 pub struct Hasher {
-    workers: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     slots: Arc<Semaphore>,
 }
 
 impl Hasher {
-    /// A pool running `concurrency` hashes at once with `queue` more waiting.
+    /// Starts the pool's threads; they stop when the last `Hasher` clone is dropped.
     pub fn new(config: &HashingConfig) -> Self {
-        Self {
-            workers: Arc::new(Semaphore::new(config.concurrency)),
-            slots: Arc::new(Semaphore::new(config.concurrency + config.queue)),
+        let capacity = config.concurrency + config.queue;
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(capacity);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for index in 0..config.concurrency {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new().name(format!("scrypt-{index}")).spawn(move || {
+                if let Err(err) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+                    tracing::debug!(error = ?err, "cannot lower the hashing thread's priority");
+                }
+                loop {
+                    let job = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a password hashing thread");
+            }
         }
+        Self { jobs, slots: Arc::new(Semaphore::new(capacity)) }
     }
 
     /// Hashes a new password.
@@ -136,20 +158,19 @@ impl Hasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let _slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+        let overloaded = || {
             tracing::warn!("password hashing queue is full; shedding load");
             ApiError::Overloaded { retry_after_secs: 1 }
-        })?;
-        let _worker = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Internal("hashing pool closed".to_owned()))?;
+        };
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| overloaded())?;
+        let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .await
-            .map_err(|err| ApiError::Internal(format!("hashing task failed: {err}")))
+        let job: Job = Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+            drop(slot);
+        });
+        self.jobs.try_send(job).map_err(|_| overloaded())?;
+        result.await.map_err(|_| ApiError::Internal("a hashing thread stopped".to_owned()))
     }
 }
 
@@ -216,6 +237,21 @@ mod tests {
         }
         assert!(Password::parse_existing("short".to_owned()).is_ok(), "sign-in checks only the maximum");
         assert!(Password::parse_existing("😀".repeat(65)).is_err());
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowest_priority() {
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let nice = hasher
+            .run(|| {
+                // Field 19 of /proc/thread-self/stat is the nice value.
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+                let after_name = stat.rsplit_once(')').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+                after_name.split_whitespace().nth(16).and_then(|v| v.parse::<i32>().ok())
+            })
+            .await
+            .expect("ran");
+        assert_eq!(nice, Some(19), "hashing threads are niced");
     }
 
     #[tokio::test]
