@@ -101,14 +101,16 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         created_at: now,
         updated_at: now,
     };
+    // Reserve hashing capacity first: under overload the request is shed before any database work.
+    let slot = state.hasher.reserve()?;
     if repo::email_exists(&state.db, &user.email).await? {
         if require_verification {
-            let _ = state.hasher.hash(input.password).await?;
+            let _ = slot.hash(input.password).await?;
             return Ok(SignedUp { user, session: None });
         }
         return Err(AuthError::UserAlreadyExists.into());
     }
-    let password_hash = state.hasher.hash(input.password).await?;
+    let password_hash = slot.hash(input.password).await?;
     let session =
         (!require_verification).then(|| session::new_session(&user.id, input.remember, client, &state.config.session));
     let txn = state.db.begin().await?;
@@ -145,12 +147,14 @@ pub async fn sign_in(
 ) -> Result<Established, ApiError> {
     let email = Email::parse(email).map_err(|_| AuthError::InvalidEmail)?;
     let password = Password::parse_existing(password)?;
+    // Reserve hashing capacity first: under overload the request is shed before any database work.
+    let slot = state.hasher.reserve()?;
     let found = repo::find_user_with_password(&state.db, email.as_str()).await?;
     let (user, stored_hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let matches = state.hasher.verify(password, stored_hash).await?;
+    let matches = slot.verify(password, stored_hash).await?;
     let Some(user) = user.filter(|_| matches) else {
         tracing::info!("sign-in refused");
         return Err(AuthError::InvalidEmailOrPassword.into());

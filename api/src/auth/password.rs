@@ -103,13 +103,38 @@ const DUMMY_HASH: &str = "5f1c3e8d2b7a49e6a0d4c8b1f3e2a7d9:\
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The bounded hashing pool: `HASH_CONCURRENCY` dedicated threads at the lowest CPU priority,
-/// so a sign-in storm uses idle CPU but never delays other requests (the async workers always
-/// win the CPU), plus at most `HASH_QUEUE` waiting jobs.
+/// Niceness of the hashing threads: low enough that the async workers win the CPU when both
+/// want it (about 9:1 under Linux's scheduler), not so low that a busy host starves sign-in.
+const HASHING_NICENESS: u8 = 25; // thread-priority's 0..=99 scale; 25 maps to nice 9
+
+fn lower_priority() {
+    let priority = thread_priority::ThreadPriorityValue::try_from(HASHING_NICENESS)
+        .map(thread_priority::ThreadPriority::Crossplatform)
+        .unwrap_or(thread_priority::ThreadPriority::Min);
+    if let Err(err) = thread_priority::set_current_thread_priority(priority) {
+        tracing::debug!(error = ?err, "cannot lower the hashing thread's priority");
+    }
+}
+
+/// Typical time of one hash, for `Retry-After` estimates.
+const TYPICAL_HASH: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The bounded hashing pool: `HASH_CONCURRENCY` dedicated threads at a lowered CPU priority, so
+/// a sign-in storm uses spare CPU without delaying other requests, plus at most `HASH_QUEUE`
+/// waiting jobs. A caller reserves its place ([`Hasher::reserve`]) before doing any other work,
+/// so a request that will be shed costs almost nothing.
 #[derive(Clone)]
 pub struct Hasher {
     jobs: std::sync::mpsc::SyncSender<Job>,
     slots: Arc<Semaphore>,
+    capacity: usize,
+    concurrency: usize,
+}
+
+/// A reserved place in the hashing pool, good for one hash or verification.
+pub struct HashSlot {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    jobs: std::sync::mpsc::SyncSender<Job>,
 }
 
 impl Hasher {
@@ -121,9 +146,7 @@ impl Hasher {
         for index in 0..config.concurrency {
             let queue = Arc::clone(&queue);
             let spawned = std::thread::Builder::new().name(format!("scrypt-{index}")).spawn(move || {
-                if let Err(err) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
-                    tracing::debug!(error = ?err, "cannot lower the hashing thread's priority");
-                }
+                lower_priority();
                 loop {
                     let job = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
                     match job {
@@ -136,17 +159,48 @@ impl Hasher {
                 tracing::error!(error = %err, "cannot start a password hashing thread");
             }
         }
-        Self { jobs, slots: Arc::new(Semaphore::new(capacity)) }
+        Self { jobs, slots: Arc::new(Semaphore::new(capacity)), capacity, concurrency: config.concurrency.max(1) }
     }
 
-    /// Hashes a new password.
+    /// Reserves a place, or fails at once with `Overloaded` (503 + `Retry-After`, estimated from
+    /// the work already queued) when the pool and its queue are full.
+    pub fn reserve(&self) -> Result<HashSlot, ApiError> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(HashSlot { permit, jobs: self.jobs.clone() }),
+            Err(_) => {
+                let queued = u32::try_from(self.capacity - self.slots.available_permits()).unwrap_or(u32::MAX);
+                let wait = TYPICAL_HASH * queued / u32::try_from(self.concurrency).unwrap_or(1);
+                tracing::warn!("password hashing queue is full; shedding load");
+                Err(ApiError::Overloaded { retry_after_secs: wait.as_secs().max(1) })
+            }
+        }
+    }
+
+    /// Reserves a place and hashes a new password.
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+        self.reserve()?.hash(password).await
+    }
+
+    /// Reserves a place and checks a password (see [`HashSlot::verify`]).
+    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
+        self.reserve()?.verify(password, stored).await
+    }
+
+    #[cfg(test)]
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        self.reserve()?.run(work).await
+    }
+}
+
+impl HashSlot {
+    /// Hashes a new password.
+    pub async fn hash(self, password: Password) -> Result<String, ApiError> {
         self.run(move || hash_blocking(&password)).await
     }
 
     /// Checks a password against a stored hash, or against a dummy hash when there is none
     /// (unknown user, no credential account), so both cost the same.
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
         self.run(move || match stored {
             Some(hash) => verify_blocking(&password, &hash),
             None => {
@@ -157,19 +211,18 @@ impl Hasher {
         .await
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let overloaded = || {
-            tracing::warn!("password hashing queue is full; shedding load");
-            ApiError::Overloaded { retry_after_secs: 1 }
-        };
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| overloaded())?;
+    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
+        let permit = self.permit;
         let job: Job = Box::new(move || {
-            let _ = done.send(span.in_scope(work));
-            drop(slot);
+            let output = span.in_scope(work);
+            // Free the place before answering, so the caller sees the capacity it returned.
+            drop(permit);
+            let _ = done.send(output);
         });
-        self.jobs.try_send(job).map_err(|_| overloaded())?;
+        // The channel holds as many jobs as there are permits, so this cannot be full.
+        self.jobs.try_send(job).map_err(|_| ApiError::Internal("the hashing pool stopped".to_owned()))?;
         result.await.map_err(|_| ApiError::Internal("a hashing thread stopped".to_owned()))
     }
 }
@@ -240,7 +293,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hashing_threads_run_at_the_lowest_priority() {
+    async fn hashing_threads_run_at_a_lowered_priority() {
         let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
         let nice = hasher
             .run(|| {
@@ -251,7 +304,7 @@ mod tests {
             })
             .await
             .expect("ran");
-        assert_eq!(nice, Some(19), "hashing threads are niced");
+        assert!(nice.is_some_and(|n| n >= 5), "hashing threads are niced: {nice:?}");
     }
 
     #[tokio::test]
