@@ -10,7 +10,7 @@ use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 
 use crate::{
@@ -126,11 +126,18 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
     // On PostgreSQL the cache is trusted only once the invalidation listener is connected.
     let is_postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     let session_cache = Arc::new(SessionCache::new(config.session.cache_ttl, !is_postgres));
+    let mut trusted_origins = config.trusted_origins.clone();
+    if config.base_url.is_none() {
+        // Development without BASE_URL: trust this server's own pages (Swagger UI at /docs) on
+        // the port actually bound, which `PORT=0` only reveals now.
+        trusted_origins.push(format!("http://localhost:{}", local_addr.port()));
+        trusted_origins.push(format!("http://127.0.0.1:{}", local_addr.port()));
+    }
     let state = AppState(Arc::new(StateInner {
         session_cache,
         mailer,
         public_base_url,
-        origins: TrustedOrigins::new(&config.trusted_origins),
+        origins: TrustedOrigins::new(&trusted_origins),
         cookie_names: CookieNames::new(config.secure_cookies()),
         hasher: Hasher::new(&config.hashing),
         rate_limiter: RateLimiter::new(config.rate_limit.clone()),
@@ -182,6 +189,8 @@ pub fn openapi_service() -> OpenApiService<(AuthApi, SessionsApi, AccountApi, Ta
         env!("CARGO_PKG_VERSION"),
     )
     .description(include_str!("openapi_description.md"))
+    .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
+    .server(ServerObject::new("/").description("This server (the API is served next to the document)"))
 }
 
 /// The OpenAPI document as YAML, exactly as committed in `openapi.yaml`.

@@ -303,7 +303,7 @@ impl Config {
             }
         });
         let bind = reader.bind_address();
-        let trusted_origins = reader.trusted_origins(base_url.as_ref(), bind);
+        let trusted_origins = reader.trusted_origins(base_url.as_ref());
         let auth_secret = reader.auth_secret(env, &data_dir);
         let log = LogConfig {
             filter: reader.get("RUST_LOG").unwrap_or("info").to_owned(),
@@ -481,13 +481,10 @@ impl Reader<'_> {
         }
     }
 
-    /// `BASE_URL`'s origin (or, without one, this machine's loopback origins on the bound
-    /// port, so Swagger UI served here works out of the box) plus `TRUSTED_ORIGINS`.
-    fn trusted_origins(&mut self, base_url: Option<&Url>, bind: SocketAddr) -> Vec<String> {
-        let mut origins = match base_url {
-            Some(url) => vec![url.origin().ascii_serialization()],
-            None => vec![format!("http://localhost:{}", bind.port()), format!("http://127.0.0.1:{}", bind.port())],
-        };
+    /// `BASE_URL`'s origin plus `TRUSTED_ORIGINS`. (Without `BASE_URL`, `app::build` adds this
+    /// machine's loopback origins on the port actually bound, so Swagger UI works out of the box.)
+    fn trusted_origins(&mut self, base_url: Option<&Url>) -> Vec<String> {
+        let mut origins: Vec<String> = base_url.map(|url| url.origin().ascii_serialization()).into_iter().collect();
         let listed = self.get("TRUSTED_ORIGINS").map(str::to_owned);
         for item in listed.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()) {
             if item.contains('*') || item.contains('?') {
@@ -634,7 +631,7 @@ mod tests {
         assert_eq!(config.body_limit, 1024 * 1024);
         assert_eq!(config.session.token_storage, TokenStorage::Hashed);
         assert!(!config.rate_limit.enabled);
-        assert!(config.trusted_origins.contains(&"http://localhost:8000".to_owned()));
+        assert!(config.trusted_origins.is_empty(), "loopback origins are added once the port is bound");
     }
 
     #[test]

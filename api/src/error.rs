@@ -14,7 +14,7 @@ use poem::{
 };
 use poem_openapi::{
     Object,
-    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::Type,
 };
 use sea_orm::DbErr;
@@ -70,16 +70,23 @@ pub mod code {
 
 /// The JSON body of every error response.
 #[derive(Debug, Object)]
-#[oai(rename = "Error")]
+#[oai(rename = "Error", example)]
 pub struct ErrorBody {
     /// Machine-readable error code in SCREAMING_SNAKE_CASE, e.g. `TASK_NOT_FOUND`. Absent only
     /// on the few Better Auth errors that carry a message alone (rate limiting, "No fields to
     /// update", "Email is the same").
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 64))]
     pub code: Option<String>,
     /// Human-readable explanation; for validation errors it names the field, e.g.
-    /// `[body.title] must be 1 to 200 characters`.
+    /// `[body.title] Too big: expected string to have <=200 characters`.
+    #[oai(validator(max_length = 65536))]
     pub message: String,
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self { code: Some(code::TASK_NOT_FOUND.to_owned()), message: "Task not found".to_owned() }
+    }
 }
 
 /// Request-level failures detected by the HTTP layer before any domain code runs.
@@ -387,11 +394,16 @@ fn api_error_from_framework(err: &poem::Error) -> ApiError {
         return RequestError::InvalidJson.into();
     }
     if let Some(param) = err.downcast_ref::<ParseParamError>() {
-        return RequestError::InvalidParameter {
-            message: format!("[query.{}] {}", param.name, param.reason),
-            auth: false,
-        }
-        .into();
+        // The tasks API answers 422; the auth API, like Better Auth, 400. Their query parameter
+        // names do not overlap.
+        let auth = !matches!(param.name, "limit" | "cursor" | "completed" | "q" | "If-Match" | "id");
+        let place = match param.name {
+            "If-Match" => "header",
+            "id" => "path",
+            _ => "query",
+        };
+        return RequestError::InvalidParameter { message: format!("[{place}.{}] {}", param.name, param.reason), auth }
+            .into();
     }
     if err.is::<ParsePathError>() {
         // The only numeric path parameter is a task id.
@@ -432,7 +444,16 @@ pub fn error_responses(statuses: &[u16]) -> MetaResponses {
                     content_type: "application/json; charset=utf-8",
                     schema: ErrorBody::schema_ref(),
                 }],
-                headers: vec![],
+                headers: match status {
+                    429 | 503 => vec![MetaHeader {
+                        name: "Retry-After".to_owned(),
+                        description: Some("Seconds to wait before retrying.".to_owned()),
+                        required: true,
+                        deprecated: false,
+                        schema: u64::schema_ref(),
+                    }],
+                    _ => vec![],
+                },
             })
             .collect(),
     }

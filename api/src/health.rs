@@ -5,8 +5,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
     app::{ApiTags, AppState},
+    auth::guard::NoAuth,
     db,
     error::ErrorBody,
+    http::schema::Success,
 };
 
 /// `GET /health` and `GET /ready`.
@@ -14,9 +16,17 @@ pub struct HealthApi;
 
 /// A probe's answer.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ProbeStatus {
     /// `ok` when alive, `ready` when the database answers.
+    #[oai(validator(max_length = 16))]
     pub status: String,
+}
+
+impl poem_openapi::types::Example for ProbeStatus {
+    fn example() -> Self {
+        Self { status: "ok".to_owned() }
+    }
 }
 
 /// Readiness: 200 when the database answers, 503 when it does not.
@@ -27,7 +37,12 @@ pub enum ReadyResponse {
     Ready(Json<ProbeStatus>),
     /// The database is unreachable (`SERVICE_UNAVAILABLE`).
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before asking again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
@@ -37,8 +52,8 @@ impl HealthApi {
     /// Answers without touching the database, so a database outage does not get the process
     /// restarted.
     #[oai(path = "/health", method = "get", operation_id = "get_health")]
-    async fn health(&self) -> Json<ProbeStatus> {
-        Json(ProbeStatus { status: "ok".to_owned() })
+    async fn health(&self, _auth: NoAuth) -> Success<ProbeStatus> {
+        Success(ProbeStatus { status: "ok".to_owned() })
     }
 
     /// Readiness: the database is reachable
@@ -46,15 +61,18 @@ impl HealthApi {
     /// Runs `SELECT 1`; answers 503 `SERVICE_UNAVAILABLE` when the database is down or the pool
     /// cannot hand out a connection within the configured timeout.
     #[oai(path = "/ready", method = "get", operation_id = "get_readiness")]
-    async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
+    async fn ready(&self, state: Data<&AppState>, _auth: NoAuth) -> ReadyResponse {
         match db::ping(&state.db).await {
             Ok(()) => ReadyResponse::Ready(Json(ProbeStatus { status: "ready".to_owned() })),
             Err(err) => {
                 tracing::warn!(error = %err, "readiness check failed");
-                ReadyResponse::Unavailable(Json(ErrorBody {
-                    code: Some(crate::error::code::SERVICE_UNAVAILABLE.to_owned()),
-                    message: "The database is unreachable".to_owned(),
-                }))
+                ReadyResponse::Unavailable(
+                    Json(ErrorBody {
+                        code: Some(crate::error::code::SERVICE_UNAVAILABLE.to_owned()),
+                        message: "The database is unreachable".to_owned(),
+                    }),
+                    1,
+                )
             }
         }
     }

@@ -311,3 +311,331 @@ pub fn with_database(server_url: &str, database: &str) -> String {
     url.set_path(&format!("/{database}"));
     url.to_string()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Account lifecycle (issue 8): the file mail outbox, signed-in members, Better Auth's signed
+// cookie and HS256 verification links recomputed independently of the server, and moving stored
+// times through SQL.
+
+/// The three `Set-Cookie` lines that end a browser session, in Better Auth's order (§4.2, §13).
+pub const CLEARED_COOKIES: [&str; 3] = [
+    "better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+    "better-auth.session_data=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+    "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+];
+
+/// The file outbox of a test server (`MAIL_TRANSPORT=file`): one JSON object per line with
+/// `to`, `subject`, `text` and `url`. Mail is written in the background, so readers poll.
+pub struct MailOutbox {
+    _dir: TempDir,
+    /// The outbox file.
+    pub path: std::path::PathBuf,
+}
+
+impl MailOutbox {
+    /// How long a test waits for a mail before failing.
+    pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// An outbox in a fresh temporary directory (the file is created by the first mail).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the outbox");
+        let path = dir.path().join("outbox.jsonl");
+        Self { _dir: dir, path }
+    }
+
+    /// Points a server at this outbox.
+    pub fn configure(&self, builder: TestAppBuilder) -> TestAppBuilder {
+        builder.var("MAIL_TRANSPORT", "file").var("MAIL_OUTBOX", &self.path.display().to_string())
+    }
+
+    /// Every complete mail written so far, oldest first (a line still being written is skipped).
+    pub fn all(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).expect("every outbox line is a JSON object"))
+            .collect()
+    }
+
+    /// The mails to `address` so far.
+    pub fn to(&self, address: &str) -> Vec<Value> {
+        self.all().into_iter().filter(|mail| mail["to"] == address).collect()
+    }
+
+    /// Waits (polling, up to [`Self::DEADLINE`]) until at least `n` mails went to `address`,
+    /// and returns the `n`-th (1-based).
+    pub async fn wait_for_nth(&self, address: &str, n: usize) -> Value {
+        let deadline = tokio::time::Instant::now() + Self::DEADLINE;
+        loop {
+            let mails = self.to(address);
+            if mails.len() >= n {
+                return mails.into_iter().nth(n - 1).expect("n mails are there");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mail #{n} to {address} not written within {:?}; outbox: {:?}",
+                Self::DEADLINE,
+                self.all()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the first mail to `address`.
+    pub async fn wait_for(&self, address: &str) -> Value {
+        self.wait_for_nth(address, 1).await
+    }
+}
+
+/// A server on a fresh database that writes its mail to a file outbox, plus extra variables.
+pub async fn spawn_with_outbox(vars: &[(&str, &str)]) -> (TestApp, MailOutbox) {
+    let outbox = MailOutbox::new();
+    let mut builder = outbox.configure(TestApp::builder());
+    for (name, value) in vars {
+        builder = builder.var(name, value);
+    }
+    (builder.spawn().await, outbox)
+}
+
+/// A user signed in through their own browser-like client.
+pub struct Member {
+    /// A cookie-keeping client that sends the trusted `Origin`, holding this session's cookie.
+    pub client: Client,
+    /// The user's address.
+    pub email: String,
+    /// The user's id.
+    pub id: String,
+    /// The raw session token of this client's session.
+    pub token: String,
+}
+
+impl Member {
+    /// `GET /get-session` with this member's client; the JSON body (`null` when signed out).
+    pub async fn session(&self, app: &TestApp) -> Value {
+        let response = self.client.get(app.url("/api/auth/get-session")).send().await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "get-session answers 200");
+        response.json().await.expect("JSON body")
+    }
+
+    /// `POST` JSON with this member's client.
+    pub async fn post(&self, app: &TestApp, path: &str, body: &Value) -> Response {
+        self.client.post(app.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    /// `GET` with this member's client.
+    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
+        self.client.get(app.url(path)).send().await.expect("request sent")
+    }
+
+    /// The `Cookie` header a browser holding this session sends.
+    pub fn cookie(&self) -> String {
+        signed_session_cookie(&self.token)
+    }
+}
+
+async fn member_from(client: Client, email: &str, response: Response, what: &str) -> Member {
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(status, StatusCode::OK, "{what} of {email}: {body}");
+    Member {
+        client,
+        email: email.to_owned(),
+        id: body["user"]["id"].as_str().expect("user id").to_owned(),
+        token: body["token"].as_str().expect("session token").to_owned(),
+    }
+}
+
+/// Signs up `email` (with [`PASSWORD`]) in a new browser-like client.
+pub async fn signed_up_member(app: &TestApp, email: &str) -> Member {
+    let client = browser_client();
+    let response = client
+        .post(app.url("/api/auth/sign-up/email"))
+        .json(&json!({"name": "Test User", "email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request sent");
+    member_from(client, email, response, "sign-up").await
+}
+
+/// Signs `email` in with `password` in a new browser-like client (another session).
+pub async fn signed_in_member(app: &TestApp, email: &str, password: &str) -> Member {
+    let client = browser_client();
+    let response = client
+        .post(app.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("request sent");
+    member_from(client, email, response, "sign-in").await
+}
+
+/// Signs in with a cookie-less client and returns the status (for "which password works").
+pub async fn sign_in_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    plain_client()
+        .post(app.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+}
+
+/// `value.<padded base64 HMAC-SHA256(SECRET, value)>`, percent-encoded like
+/// `encodeURIComponent`: the session cookie value Better Auth writes (§4.3).
+pub fn signed_cookie_value(value: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
+    mac.update(value.as_bytes());
+    let signed = format!("{value}.{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    signed
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A `Cookie` header presenting `token` as the session cookie.
+pub fn signed_session_cookie(token: &str) -> String {
+    format!("better-auth.session_token={}", signed_cookie_value(token))
+}
+
+/// The `get-session` body when presenting `Authorization: Bearer <value>` (no cookies).
+pub async fn session_for_bearer(app: &TestApp, value: &str) -> Value {
+    let response =
+        plain_client().get(app.url("/api/auth/get-session")).bearer_auth(value).send().await.expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("JSON body")
+}
+
+/// The `get-session` body when presenting a raw `Cookie` header.
+pub async fn session_for_cookie(app: &TestApp, cookie: &str) -> Value {
+    let response = plain_client()
+        .get(app.url("/api/auth/get-session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("JSON body")
+}
+
+/// A client that neither follows redirects nor keeps cookies (to read `302 Location`).
+pub fn no_redirect_client() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client builds")
+}
+
+/// A compact HS256 JWT over `payload` with header `{"alg":"HS256"}`, signed with `secret`: what
+/// Better Auth mails as an email-verification token (§3.6).
+pub fn sign_hs256_jwt(payload: &Value, secret: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::{KeyInit, Mac};
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#), URL_SAFE_NO_PAD.encode(payload.to_string()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+/// Whether a compact JWT's signature is HS256 over its first two parts with `secret`.
+pub fn jwt_signature_matches(token: &str, secret: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::{KeyInit, Mac};
+    let Some((input, signature)) = token.rsplit_once('.') else { return false };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(input.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()) == signature
+}
+
+/// The decoded header and payload of a compact JWT (the signature is not checked).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut parts = token.split('.');
+    let mut decode = |what: &str| -> Value {
+        let part = parts.next().unwrap_or_else(|| panic!("JWT {token} has a {what}"));
+        let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|err| panic!("JWT {what} is base64url: {err}"));
+        serde_json::from_slice(&bytes).unwrap_or_else(|err| panic!("JWT {what} is JSON: {err}"))
+    };
+    (decode("header"), decode("payload"))
+}
+
+/// The current time in whole seconds since the epoch (JWT `iat`/`exp`).
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A query parameter of a URL, decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).unwrap_or_else(|err| panic!("{url} is a URL: {err}"));
+    parsed.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+/// Lower-case hex SHA-256 (how reset tokens and, by default, session tokens are stored).
+pub fn sha256_hex_of(value: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
+}
+
+/// A time as Better Auth's date columns hold it: ISO text with milliseconds on SQLite,
+/// `timestamptz` on PostgreSQL (§8.2).
+pub fn stored_time(backend: DatabaseBackend, at: time::OffsetDateTime) -> sea_orm::Value {
+    match backend {
+        DatabaseBackend::Sqlite => {
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            at.to_offset(time::UtcOffset::UTC).format(format).expect("formats").into()
+        }
+        _ => at.into(),
+    }
+}
+
+impl TestApp {
+    /// Runs a statement on the test database; returns how many rows it changed.
+    pub async fn run_sql(&self, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+        let statement = Statement::from_sql_and_values(self.backend(), sql, values);
+        self.db.execute_raw(statement).await.expect("statement runs").rows_affected()
+    }
+
+    /// The stored row of a user (panics when there is none).
+    pub async fn user_row(&self, user_id: &str) -> Value {
+        let rows = self.query(r#"SELECT * FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
+        rows.into_iter().next().unwrap_or_else(|| panic!("user {user_id} exists"))
+    }
+
+    /// How many sessions a user has in the database.
+    pub async fn session_count(&self, user_id: &str) -> i64 {
+        self.count(r#"SELECT count(*) FROM "session" WHERE "userId" = $1"#, vec![user_id.into()]).await
+    }
+
+    /// The stored password hash of a user's credential account.
+    pub async fn password_hash(&self, user_id: &str) -> Option<String> {
+        let rows = self
+            .query(
+                r#"SELECT "password" FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+                vec![user_id.into()],
+            )
+            .await;
+        rows.into_iter().next().and_then(|row| row["password"].as_str().map(str::to_owned))
+    }
+}
+
+/// Whether a boolean column read back through [`TestApp::query`] is true (`1` on SQLite).
+pub fn is_true(value: &Value) -> bool {
+    *value == json!(true) || *value == json!(1)
+}
+
+impl TestApp {
+    /// A server on an existing test database with configuration overrides (the fault tests
+    /// point `DATABASE_URL` at a proxy in front of it; `db` still connects directly).
+    pub async fn spawn_with_database(store: Arc<TestDatabase>, vars: HashMap<String, String>) -> Self {
+        Self::spawn_on(store, vars).await
+    }
+}

@@ -4,9 +4,36 @@
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` the same tests run on
 //! PostgreSQL, each on its own freshly created database.
 
+mod auth_bearer;
+mod auth_bodies;
+mod auth_concurrency;
+mod auth_cookies;
+mod auth_fixture;
+mod auth_get_session;
+mod auth_helpers;
+mod auth_origin;
+mod auth_rate_limit;
+mod auth_sign_in;
+mod auth_sign_out;
+mod auth_sign_up;
 mod binary;
+mod faults_crash;
+mod faults_db_down;
 mod foundation_errors;
 mod foundation_health;
 mod helpers;
+mod lifecycle_delete;
+mod lifecycle_password;
+mod lifecycle_profile;
+mod lifecycle_reset;
+mod lifecycle_sessions;
+mod lifecycle_verification;
 mod migrations;
+mod reliability_support;
 mod spec;
+mod tasks_create;
+mod tasks_delete;
+mod tasks_helpers;
+mod tasks_list;
+mod tasks_read;
+mod tasks_update;

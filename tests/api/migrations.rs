@@ -45,7 +45,7 @@ async fn columns(db: &sea_orm::DatabaseConnection, table: &str) -> Vec<(String, 
         _ => db
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
-                "SELECT column_name::text AS name, data_type::text AS type, (is_nullable = 'NO')::int8 AS nn \
+                "SELECT column_name::text AS name, data_type::text AS type, (is_nullable = 'NO')::int::int8 AS nn \
                  FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
                 [table.into()],
             ))

@@ -46,10 +46,10 @@ impl TryFrom<SignUpRequest> for SignUp {
     /// password's minimum, then its maximum.
     fn try_from(request: SignUpRequest) -> Result<Self, AuthError> {
         let mut issues = Vec::new();
-        let email = Email::parse(&request.email)
+        let email = Email::parse(&request.email.0)
             .map_err(|err| issues.push(ValidationError::new("email", err.to_string()).in_body()))
             .ok();
-        if request.password.is_empty() {
+        if request.password.0.is_empty() {
             issues
                 .push(ValidationError::new("password", "Too small: expected string to have >=1 characters").in_body());
         }
@@ -59,7 +59,7 @@ impl TryFrom<SignUpRequest> for SignUp {
         Ok(Self {
             name: request.name,
             email,
-            password: Password::parse_new(request.password)?,
+            password: Password::parse_new(request.password.0)?,
             image: request.image,
             remember: request.remember_me.unwrap_or(true),
         })
@@ -323,8 +323,28 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Option<UserRo
                 TokenProblem::Expired => LinkProblem::TokenExpired,
             })
         })?;
-    let Some(user) = repo::find_user_by_email(&state.db, &claims.email).await? else {
-        return Err(AuthError::VerificationLink(LinkProblem::UserNotFound).into());
+    // A link is bound to the user it was sent to (`userId`), as in Better Auth: once the address
+    // has moved on (changed, then taken by someone else), an old link must not verify or move
+    // the new owner's address.
+    let user = if claims.update_to.is_some() {
+        let Some(user_id) = claims.user_id.as_deref() else {
+            return Err(AuthError::VerificationLink(LinkProblem::InvalidToken).into());
+        };
+        let Some(user) = repo::find_user(&state.db, user_id).await? else {
+            return Err(AuthError::VerificationLink(LinkProblem::UserNotFound).into());
+        };
+        if user.email != claims.email.to_lowercase() {
+            return Err(AuthError::VerificationLink(LinkProblem::InvalidToken).into());
+        }
+        user
+    } else {
+        let Some(user) = repo::find_user_by_email(&state.db, &claims.email).await? else {
+            return Err(AuthError::VerificationLink(LinkProblem::UserNotFound).into());
+        };
+        if claims.user_id.as_deref().is_some_and(|id| id != user.id) {
+            return Err(AuthError::VerificationLink(LinkProblem::InvalidToken).into());
+        }
+        user
     };
     let now = now_millis();
     match (&claims.update_to, claims.request_type.as_deref()) {

@@ -28,7 +28,7 @@ use crate::{
         },
         email::Email,
         error::{AuthError, RedirectField},
-        guard::{SessionAuth, read_credentials, require_session},
+        guard::{NoAuth, OptionalAuth, SessionAuth, read_credentials, require_session},
         password::Password,
         reply::AuthReply,
         repo,
@@ -157,8 +157,8 @@ impl AccountApi {
         auth: SessionAuth,
     ) -> Result<AuthReply<ChangePasswordResponse>, AccountError> {
         let request = body.parse().map_err(AuthError::Validation)?;
-        let new_password = Password::parse_new(request.new_password)?;
-        let current_password = Password::parse_existing(request.current_password)?;
+        let new_password = Password::parse_new(request.new_password.0)?;
+        let current_password = Password::parse_existing(request.current_password.0)?;
         let current = auth.0;
         let revoke = request.revoke_other_sessions.unwrap_or(false);
         let replacement = account::change_password(
@@ -190,6 +190,7 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: NoAuth,
         body: JsonBody<RequestPasswordResetRequest>,
     ) -> Result<AuthReply<StatusMessageResponse>, LinkError> {
         csrf::check_cookie_request(req, &state.origins)?;
@@ -198,7 +199,7 @@ impl AccountApi {
         if !state.mailer.is_enabled() {
             return Err(AuthError::ResetPasswordDisabled.into());
         }
-        let email = Email::parse(&request.email).map_err(|_| invalid_email("email"))?;
+        let email = Email::parse(&request.email.0).map_err(|_| invalid_email("email"))?;
         account::request_password_reset(&state, email, request.redirect_to);
         Ok(AuthReply::new(StatusMessageResponse { status: true, message: RESET_REQUESTED.to_owned() }))
     }
@@ -211,10 +212,12 @@ impl AccountApi {
     async fn open_reset_link(
         &self,
         state: Data<&AppState>,
+        _auth: NoAuth,
         /// The reset token from the mail.
+        #[oai(validator(max_length = 256))]
         token: Path<String>,
         /// Where to send the browser (a trusted origin or a relative path).
-        #[oai(name = "callbackURL")]
+        #[oai(name = "callbackURL", validator(max_length = 2048))]
         callback_url: Query<Option<String>>,
     ) -> Result<ResetLinkReply, LinkError> {
         let Some(callback) = callback_url.0 else {
@@ -240,16 +243,17 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: NoAuth,
         body: JsonBody<ResetPasswordRequest>,
         /// The reset token, when not in the body.
-        #[oai(name = "token")]
+        #[oai(name = "token", validator(max_length = 256))]
         query_token: Query<Option<String>>,
     ) -> Result<AuthReply<StatusResponse>, LinkError> {
         csrf::check_cookie_request(req, &state.origins)?;
         let request = body.parse().map_err(AuthError::Validation)?;
         // Better Auth checks the new password before the token: a too-short password leaves
         // the token usable.
-        let new_password = Password::parse_new(request.new_password)?;
+        let new_password = Password::parse_new(request.new_password.0)?;
         let token = request.token.or(query_token.0).filter(|t| !t.is_empty()).ok_or(AuthError::InvalidToken)?;
         account::reset_password(&state, &token, new_password).await?;
         Ok(AuthReply::new(StatusResponse { status: true }))
@@ -265,6 +269,7 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: OptionalAuth,
         body: JsonBody<SendVerificationEmailRequest>,
     ) -> Result<AuthReply<StatusResponse>, LinkError> {
         let started = tokio::time::Instant::now();
@@ -274,7 +279,7 @@ impl AccountApi {
         if !state.mailer.is_enabled() {
             return Err(AuthError::VerificationEmailNotEnabled { with_code: true }.into());
         }
-        let email = Email::parse(&request.email).map_err(|_| invalid_email("email"))?;
+        let email = Email::parse(&request.email.0).map_err(|_| invalid_email("email"))?;
         let session = match require_session(req, &state).await {
             Ok(current) => Some(current),
             Err(ApiError::Auth(AuthError::Unauthorized { .. })) => None,
@@ -309,10 +314,12 @@ impl AccountApi {
     async fn verify_email(
         &self,
         state: Data<&AppState>,
+        _auth: NoAuth,
         /// The token from the link.
+        #[oai(validator(max_length = 4096))]
         token: Query<Option<String>>,
         /// Where to send the browser afterwards (a trusted origin or a relative path).
-        #[oai(name = "callbackURL")]
+        #[oai(name = "callbackURL", validator(max_length = 2048))]
         callback_url: Query<Option<String>>,
     ) -> Result<VerifyEmailReply, LinkError> {
         let callback = callback_url.0.filter(|c| !c.is_empty());
@@ -325,7 +332,7 @@ impl AccountApi {
         match (outcome, callback) {
             (Ok(user), None) => Ok(VerifyEmailReply::Ok(Json(VerifyEmailResponse {
                 status: true,
-                user: user.as_ref().map(Into::into),
+                user: crate::http::schema::NullableObject(user.as_ref().map(Into::into)),
             }))),
             (Ok(_), Some(callback)) => Ok(VerifyEmailReply::Redirect(absolute(&state, &callback))),
             (Err(ApiError::Auth(AuthError::VerificationLink(problem))), Some(callback)) => {
@@ -348,7 +355,7 @@ impl AccountApi {
     ) -> Result<AuthReply<StatusResponse>, AccountError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
-        let new_email = Email::parse(&request.new_email).map_err(|_| invalid_email("newEmail"))?;
+        let new_email = Email::parse(&request.new_email.0).map_err(|_| invalid_email("newEmail"))?;
         account::change_email(&state, &auth.0.user, new_email, request.callback_url.as_deref()).await?;
         Ok(AuthReply::new(StatusResponse { status: true }))
     }
@@ -366,7 +373,7 @@ impl AccountApi {
         auth: SessionAuth,
     ) -> Result<AuthReply<DeleteUserResponse>, AccountError> {
         let request = body.parse().map_err(AuthError::Validation)?;
-        let password = Password::parse_existing(request.password)?;
+        let password = Password::parse_existing(request.password.0)?;
         account::delete_user(&state, &auth.0.user.id, password).await?;
         Ok(AuthReply::new(DeleteUserResponse { success: true, message: "User deleted".to_owned() })
             .clear_cookies(&state.cookie_names))

@@ -3,7 +3,7 @@
 //! shapes the reply with cookies.
 
 use poem::{Request, http::header, web::Data};
-use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{Object, OpenApi, param::Query};
 
 use crate::{
     api_errors,
@@ -16,7 +16,7 @@ use crate::{
             SuccessResponse, UserDto,
         },
         error::{AuthError, RedirectField},
-        guard::read_credentials,
+        guard::{NoAuth, OptionalAuth, read_credentials},
         reply::AuthReply,
         repo,
         session::{self, ClientInfo, Lookup},
@@ -24,6 +24,7 @@ use crate::{
     http::{
         body::{JsonBody, JsonOrFormBody},
         client_ip::{client_ip, normalised},
+        schema::{NullableObject, Success},
     },
 };
 
@@ -32,6 +33,7 @@ pub struct AuthApi;
 
 /// Answer of `GET /api/auth/ok`.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct OkResponse {
     /// Always `true`.
     pub ok: bool,
@@ -51,12 +53,22 @@ api_errors!(
 );
 api_errors!(
     /// Errors of `GET /get-session`.
-    GetSessionError: 401, 429, 503
+    GetSessionError: 400, 401, 429, 503
 );
 api_errors!(
     /// Errors of `POST /get-session`.
     PostSessionError: 405
 );
+api_errors!(
+    /// Errors of `GET /ok` (only the rate limiter can refuse it).
+    OkError: 429
+);
+
+impl poem_openapi::types::Example for OkResponse {
+    fn example() -> Self {
+        Self { ok: true }
+    }
+}
 
 /// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
 /// trusted proxy) and its `User-Agent`.
@@ -89,6 +101,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: NoAuth,
         body: JsonOrFormBody<SignUpRequest>,
     ) -> Result<AuthReply<SignUpResponse>, SignUpError> {
         csrf::check_cookie_request(req, &state.origins)?;
@@ -124,6 +137,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: NoAuth,
         body: JsonOrFormBody<SignInRequest>,
     ) -> Result<AuthReply<SignInResponse>, SignInError> {
         csrf::check_cookie_request(req, &state.origins)?;
@@ -132,7 +146,7 @@ impl AuthApi {
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
         let remember = request.remember_me.unwrap_or(true);
         let (user, _session, token) =
-            account::sign_in(&state, &request.email, request.password, remember, &client_info(req, &state)).await?;
+            account::sign_in(&state, &request.email.0, request.password.0, remember, &client_info(req, &state)).await?;
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
@@ -161,6 +175,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: OptionalAuth,
         body: JsonBody<Option<SignOutRequest>>,
     ) -> Result<AuthReply<SuccessResponse>, SignOutError> {
         csrf::check_cookie_request(req, &state.origins)?;
@@ -187,28 +202,29 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
+        _auth: OptionalAuth,
         /// Accepted for Better Auth compatibility; this service has no cookie cache.
-        #[oai(name = "disableCookieCache")]
+        #[oai(name = "disableCookieCache", validator(max_length = 16))]
         disable_cookie_cache: Query<Option<String>>,
         /// Any non-empty value skips the sliding refresh.
-        #[oai(name = "disableRefresh")]
+        #[oai(name = "disableRefresh", validator(max_length = 16))]
         disable_refresh: Query<Option<String>>,
-    ) -> Result<AuthReply<Option<SessionWithUser>>, GetSessionError> {
+    ) -> Result<AuthReply<NullableObject<SessionWithUser>>, GetSessionError> {
         let _ = disable_cookie_cache;
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
         let Some((token, _via)) = credentials.token else {
-            return Ok(AuthReply::new(None).no_store());
+            return Ok(AuthReply::new(NullableObject(None)).no_store());
         };
         let (session, user) =
             match session::find(&state.db, &state.session_cache, &token, &state.config.session).await? {
                 Lookup::Valid(found) => *found,
-                Lookup::Gone => return Ok(AuthReply::new(None).no_store().clear_cookies(names)),
+                Lookup::Gone => return Ok(AuthReply::new(NullableObject(None)).no_store().clear_cookies(names)),
             };
         let skip_refresh = credentials.dont_remember || disable_refresh.0.is_some_and(|v| !v.is_empty());
         if skip_refresh || !session::refresh_due(&session, &state.config.session, time::OffsetDateTime::now_utc()) {
-            return Ok(AuthReply::new(Some(SessionWithUser::new(&session, &user, &token))).no_store());
+            return Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token)))).no_store());
         }
         let Some(session) = session::refresh(&state.db, &state.session_cache, session, &state.config.session).await?
         else {
@@ -216,7 +232,7 @@ impl AuthApi {
         };
         tracing::debug!(session.id = %session.id, "session refreshed");
         let max_age = Some(state.config.session.expires_in.as_secs());
-        Ok(AuthReply::new(Some(SessionWithUser::new(&session, &user, &token)))
+        Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token))))
             .no_store()
             .session_cookie(names, &token, max_age, secret))
     }
@@ -226,7 +242,7 @@ impl AuthApi {
     /// Better Auth answers `405 METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED` unless deferred
     /// refresh is configured; this service refreshes on `GET` and does the same.
     #[oai(path = "/get-session", method = "post", operation_id = "post_get_session", hidden)]
-    async fn post_get_session(&self) -> Result<Json<UserDto>, PostSessionError> {
+    async fn post_get_session(&self) -> Result<Success<UserDto>, PostSessionError> {
         Err(AuthError::DeferSessionRefreshRequired.into())
     }
 
@@ -234,7 +250,7 @@ impl AuthApi {
     ///
     /// Better Auth's `GET /ok`: always `{"ok":true}`.
     #[oai(path = "/ok", method = "get", operation_id = "get_auth_ok")]
-    async fn ok(&self) -> Json<OkResponse> {
-        Json(OkResponse { ok: true })
+    async fn ok(&self, _auth: NoAuth) -> Result<Success<OkResponse>, OkError> {
+        Ok(Success(OkResponse { ok: true }))
     }
 }

@@ -172,6 +172,65 @@ impl<'a> ApiExtractor<'a> for SessionAuth {
     }
 }
 
+/// Registers the two session schemes in the OpenAPI document.
+fn register_session_schemes(registry: &mut Registry) {
+    <SessionAuth as ApiExtractor>::register(registry);
+}
+
+/// Declares an operation public (`security: [{}]`): it needs no session.
+pub struct NoAuth;
+
+impl<'a> ApiExtractor<'a> for NoAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        _req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self)
+    }
+}
+
+/// Declares an operation that uses a session when one is presented and works without
+/// (`security: [{bearerAuth: []}, {cookieAuth: []}, {}]`), so Swagger UI and generated clients
+/// send their credentials. The handler reads the credentials itself.
+pub struct OptionalAuth;
+
+impl<'a> ApiExtractor<'a> for OptionalAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_session_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER_SCHEME, COOKIE_SCHEME]
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        _req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::{
     api_errors,
     app::{ApiTags, AppState},
     auth::{
-        dto::{EmptyRequest, RevokeSessionRequest, SessionDto, StatusResponse},
+        dto::{EmptyRequest, RevokeSessionRequest, SessionDto, SessionList, StatusResponse},
         error::AuthError,
         guard::SessionAuth,
         reply::AuthReply,
@@ -46,13 +46,13 @@ impl SessionsApi {
         &self,
         state: Data<&AppState>,
         auth: SessionAuth,
-    ) -> Result<AuthReply<Vec<SessionDto>>, ListSessionsError> {
+    ) -> Result<AuthReply<SessionList>, ListSessionsError> {
         let current = auth.0;
         if !session::is_fresh(&current.session, &state.config.session) {
             return Err(AuthError::SessionNotFresh.into());
         }
         let sessions = repo::list_sessions(&state.db, &current.user.id, time::OffsetDateTime::now_utc()).await?;
-        Ok(AuthReply::new(sessions.iter().map(|s| SessionDto::new(s, &s.id)).collect()))
+        Ok(AuthReply::new(SessionList(sessions.iter().map(|s| SessionDto::new(s, &s.id)).collect())))
     }
 
     /// Revoke one of your sessions

@@ -85,10 +85,10 @@ impl<'a, T: ParseFromJSON + Type + Send, const FORM: bool> ApiExtractor<'a> for 
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        let mut content = vec![MetaMediaType { content_type: JSON_MEDIA, schema: T::schema_ref() }];
-        if FORM {
-            content.push(MetaMediaType { content_type: FORM_MEDIA, schema: T::schema_ref() });
-        }
+        // Only JSON is documented: form bodies are accepted on sign-in/up for Better Auth
+        // compatibility, but every value arrives as a string (so `rememberMe=false` fails, as in
+        // Better Auth), and generators mishandle two media types sharing one schema.
+        let content = vec![MetaMediaType { content_type: JSON_MEDIA, schema: T::schema_ref() }];
         Some(MetaRequest { description: None, content, required: T::IS_REQUIRED })
     }
 
@@ -119,6 +119,10 @@ impl<'a, T: ParseFromJSON + Type + Send, const FORM: bool> ApiExtractor<'a> for 
         let value = match media_type.as_deref() {
             // No content type and no body: the body is "undefined" (§1.2).
             None if bytes.is_empty() => None,
+            // An empty body where none is required is absent too (some generated clients send a
+            // JSON content type with nothing after it); where a body is required it is invalid
+            // JSON, as in Better Auth.
+            Some(_) if bytes.is_empty() && !T::IS_REQUIRED => None,
             None => {
                 return Err(ApiError::from(RequestError::UnsupportedMediaType { found: None, allowed }).into());
             }
@@ -160,10 +164,15 @@ pub fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Result<T, V
     };
     let mut errors = Vec::new();
     for (name, property) in &schema.properties {
-        let (expected, nullable) = match property {
-            MetaSchemaRef::Inline(inline) => (inline.ty, inline.nullable),
-            MetaSchemaRef::Reference(_) => ("object", false),
+        let inline = match property {
+            MetaSchemaRef::Inline(inline) => Some(&**inline),
+            MetaSchemaRef::Reference(_) => None,
         };
+        let (expected, nullable) = inline.map_or(("object", false), |s| {
+            let nullable_any_of = s.any_of.iter().any(|m| matches!(m, MetaSchemaRef::Inline(i) if i.nullable));
+            let ty = if s.ty.is_empty() && !s.any_of.is_empty() { "object" } else { s.ty };
+            (ty, s.nullable || nullable_any_of)
+        });
         let required = schema.required.contains(name);
         let problem = match object.get(*name) {
             None if required => Some(format!("Invalid input: expected {expected}, received undefined")),
@@ -173,7 +182,7 @@ pub fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Result<T, V
                 Some(format!("Invalid input: expected {expected}, received {}", kind_of(Some(found))))
             }
             Some(found) if contains_nul(found) => Some("Invalid input: NUL characters are not allowed".to_owned()),
-            Some(_) => None,
+            Some(found) => inline.and_then(|s| constraint_problem(s, found)),
         };
         if let Some(message) = problem {
             errors.push(ValidationError::new(*name, message).in_body());
@@ -183,6 +192,35 @@ pub fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Result<T, V
         return Err(ValidationErrors(errors));
     }
     T::parse_from_json(value).map_err(|err| ValidationError::new("", err.into_message()).in_body().into())
+}
+
+/// The documented limits of a property (lengths, ranges, item counts), checked here so the error
+/// names the field; poem-openapi's own validators would only say the body failed to parse.
+/// `format: password` fields are left to the domain, which answers with Better Auth's codes.
+fn constraint_problem(schema: &poem_openapi::registry::MetaSchema, value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) if schema.format != Some("password") => {
+            let chars = text.chars().count();
+            match (schema.min_length, schema.max_length) {
+                (Some(min), _) if chars < min => Some(format!("Too small: expected string to have >={min} characters")),
+                (_, Some(max)) if chars > max => Some(format!("Too big: expected string to have <={max} characters")),
+                _ => None,
+            }
+        }
+        Value::Number(number) => {
+            let n = number.as_f64()?;
+            match (schema.minimum, schema.maximum) {
+                (Some(min), _) if n < min => Some(format!("Too small: expected number to be >={min}")),
+                (_, Some(max)) if n > max => Some(format!("Too big: expected number to be <={max}")),
+                _ => None,
+            }
+        }
+        Value::Array(items) => match schema.max_items {
+            Some(max) if items.len() > max => Some(format!("Too big: expected array to have <={max} items")),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn matches_kind(expected: &str, value: &Value) -> bool {
@@ -228,6 +266,7 @@ mod tests {
 
     #[derive(Debug, Object)]
     struct Sample {
+        #[oai(validator(max_length = 5))]
         name: String,
         email: String,
         remember_me: Option<bool>,
@@ -268,6 +307,15 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(messages(body.clone()), expected, "body: {body:?}");
         }
+    }
+
+    #[test]
+    fn documented_limits_are_enforced_with_the_field_named() {
+        assert_eq!(
+            messages(Some(json!({"name": "toolong", "email": "a@b.co"}))),
+            "[body.name] Too big: expected string to have <=5 characters"
+        );
+        assert_eq!(messages(Some(json!({"name": "ééééé", "email": "a@b.co"}))), "", "limits count characters");
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod body;
 pub mod client_ip;
 pub mod middleware;
 pub mod origin;
+pub mod schema;

@@ -13,7 +13,7 @@ use crate::{
     api_errors,
     app::{ApiTags, AppState},
     auth::guard::SessionAuth,
-    http::body::JsonBody,
+    http::{body::JsonBody, schema::Success},
     tasks::{
         dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskDto, TaskPage},
         model::{
@@ -117,16 +117,18 @@ impl TasksApi {
         &self,
         state: Data<&AppState>,
         auth: SessionAuth,
-        /// Page size, 1 to 100.
+        /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u64>>,
+        limit: Query<Option<i64>>,
         /// Opaque cursor from a previous page's `next_cursor`.
+        #[oai(validator(max_length = 256))]
         cursor: Query<Option<String>>,
         /// Only completed (`true`) or open (`false`) tasks.
         completed: Query<Option<bool>>,
         /// Case-insensitive title search (at most 200 characters).
+        #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
-    ) -> Result<Json<TaskPage>, ListTasksError> {
+    ) -> Result<Success<TaskPage>, ListTasksError> {
         let user_id = &auth.0.user.id;
         let secret = &state.config.auth_secret;
         let before = cursor.0.map(|c| Cursor::decode(&c, user_id, secret).map_err(|e| e.in_query())).transpose();
@@ -136,7 +138,7 @@ impl TasksApi {
             completed: completed.0,
             title_pattern: title_pattern.map_err(TaskError::from)?,
         };
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        let limit = limit.0.and_then(|l| u64::try_from(l).ok()).unwrap_or(DEFAULT_LIMIT);
         let mut tasks = repo::list(&state.db, user_id, &filter, limit + 1).await?;
         let next_cursor = if tasks.len() as u64 > limit {
             tasks.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -144,7 +146,7 @@ impl TasksApi {
         } else {
             None
         };
-        Ok(Json(TaskPage { items: tasks.into_iter().map(TaskDto::from).collect(), next_cursor }))
+        Ok(Success(TaskPage { items: tasks.into_iter().map(TaskDto::from).collect(), next_cursor }))
     }
 
     /// Create a task
@@ -178,6 +180,7 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: SessionAuth,
         /// Task id.
+        #[oai(validator(minimum(value = "1")))]
         id: Path<i64>,
     ) -> Result<TaskFound, GetTaskError> {
         let task = repo::get(&state.db, &auth.0.user.id, task_id(id.0)?).await?.ok_or(TaskError::NotFound)?;
@@ -195,9 +198,10 @@ impl TasksApi {
         auth: SessionAuth,
         body: JsonBody<ReplaceTaskRequest>,
         /// Task id.
+        #[oai(validator(minimum(value = "1")))]
         id: Path<i64>,
         /// Only replace if the task's current `ETag` is one of these.
-        #[oai(name = "If-Match")]
+        #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
     ) -> Result<TaskFound, UpdateTaskError> {
         let id = task_id(id.0)?;
@@ -220,9 +224,10 @@ impl TasksApi {
         auth: SessionAuth,
         body: JsonBody<PatchTaskRequest>,
         /// Task id.
+        #[oai(validator(minimum(value = "1")))]
         id: Path<i64>,
         /// Only update if the task's current `ETag` is one of these.
-        #[oai(name = "If-Match")]
+        #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
     ) -> Result<TaskFound, UpdateTaskError> {
         let id = task_id(id.0)?;
@@ -252,9 +257,10 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: SessionAuth,
         /// Task id.
+        #[oai(validator(minimum(value = "1")))]
         id: Path<i64>,
         /// Only delete if the task's current `ETag` is one of these.
-        #[oai(name = "If-Match")]
+        #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
     ) -> Result<TaskDeleted, DeleteTaskError> {
         let precondition = Precondition::from_if_match(if_match.0.as_deref());

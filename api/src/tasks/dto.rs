@@ -3,7 +3,10 @@
 //! Requests convert into domain commands with `TryFrom`, which is where validation errors get
 //! their field names (`[body.title] …`).
 
-use poem_openapi::{Object, types::MaybeUndefined};
+use poem_openapi::{
+    Object,
+    types::{Example, MaybeUndefined},
+};
 
 use crate::{
     tasks::model::{NewTask, Task, TaskDescription, TaskPatch, TaskReplacement, TaskTitle},
@@ -16,10 +19,11 @@ use crate::{
 #[oai(example)]
 pub struct CreateTaskRequest {
     /// Title: 1 to 200 characters after trimming surrounding whitespace; no control characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Optional description: up to 10,000 characters; newlines and tabs allowed, other control
     /// characters not.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 10000))]
     pub description: Option<String>,
 }
 
@@ -34,9 +38,10 @@ impl poem_openapi::types::Example for CreateTaskRequest {
 #[oai(example)]
 pub struct ReplaceTaskRequest {
     /// Title: 1 to 200 characters after trimming; no control characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Description (up to 10,000 characters), or `null`/absent for none.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 10000))]
     pub description: Option<String>,
     /// Whether the task is done.
     pub is_completed: bool,
@@ -53,11 +58,13 @@ impl poem_openapi::types::Example for ReplaceTaskRequest {
 #[oai(example)]
 pub struct PatchTaskRequest {
     /// New title (1 to 200 characters after trimming). Absent: unchanged.
+    #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
-    /// New description; `null` clears it. Absent: unchanged.
-    #[oai(nullable)]
+    /// New description (up to 10,000 characters); `null` clears it. Absent: unchanged.
+    #[oai(nullable, validator(max_length = 10000))]
     pub description: MaybeUndefined<String>,
     /// New completion flag. Absent: unchanged.
+    #[oai(skip_serializing_if_is_none)]
     pub is_completed: Option<bool>,
 }
 
@@ -69,18 +76,21 @@ impl poem_openapi::types::Example for PatchTaskRequest {
 
 /// A task.
 #[derive(Debug, Object)]
-#[oai(rename = "Task")]
+#[oai(rename = "Task", example)]
 pub struct TaskDto {
     /// Task id (positive integer).
+    #[oai(validator(minimum(value = "1")))]
     pub id: i64,
     /// Title.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Description, or `null`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 10000))]
     pub description: Option<String>,
     /// Whether the task is done.
     pub is_completed: bool,
     /// Id of the user who owns the task.
+    #[oai(validator(max_length = 64))]
     pub owner_id: String,
     /// When the task was created (RFC 3339, UTC).
     pub created_at: Timestamp,
@@ -104,13 +114,35 @@ impl From<Task> for TaskDto {
 
 /// One page of tasks, newest first.
 #[derive(Debug, Object)]
-#[oai(rename = "TaskPage")]
+#[oai(rename = "TaskPage", example)]
 pub struct TaskPage {
-    /// The tasks on this page.
+    /// The tasks on this page (at most `limit`).
+    #[oai(validator(max_items = 100))]
     pub items: Vec<TaskDto>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 256))]
     pub next_cursor: Option<String>,
+}
+
+impl Example for TaskDto {
+    fn example() -> Self {
+        let at: Timestamp = time::macros::datetime!(2026-11-28 06:36:28.087 UTC).into();
+        Self {
+            id: 42,
+            title: "Buy milk".to_owned(),
+            description: Some("2 litres, semi-skimmed".to_owned()),
+            is_completed: false,
+            owner_id: "sRrjlKcO9hEwQWsKmIl2lBuGpFImfHlm".to_owned(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl Example for TaskPage {
+    fn example() -> Self {
+        Self { items: vec![TaskDto::example()], next_cursor: Some("NDEuUmFuZG9tSE1BQw".to_owned()) }
+    }
 }
 
 fn located<T>(result: Result<T, ValidationError>, errors: &mut Vec<ValidationError>) -> Option<T> {

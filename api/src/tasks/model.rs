@@ -276,8 +276,10 @@ impl Cursor {
     }
 }
 
-/// A validated `q`: the case-insensitive title search, as a `LIKE` pattern in which `%`, `_`
-/// and `\` of the query match literally.
+/// A validated `q`: the title search, as a `LIKE` pattern in which `%`, `_` and `\` of the
+/// query match literally. The case is left as sent: the query lowers both sides with the
+/// database's own `lower()`, so the two always fold alike (SQLite folds ASCII only; lowering
+/// here with Unicode rules would make `q=É` miss a title containing `É`).
 pub fn search_pattern(q: &str) -> Result<String, ValidationError> {
     if q.chars().count() > TITLE_MAX {
         return Err(ValidationError::new("q", format!("must be at most {TITLE_MAX} characters")));
@@ -287,7 +289,7 @@ pub fn search_pattern(q: &str) -> Result<String, ValidationError> {
     }
     let mut pattern = String::with_capacity(q.len() + 2);
     pattern.push('%');
-    for c in q.to_lowercase().chars() {
+    for c in q.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -368,7 +370,7 @@ mod tests {
     #[test]
     fn search_patterns_escape_like_metacharacters() {
         assert_eq!(search_pattern("50%_off\\").expect("valid"), "%50\\%\\_off\\\\%");
-        assert_eq!(search_pattern("MiLK").expect("valid"), "%milk%");
+        assert_eq!(search_pattern("MiLK").expect("valid"), "%MiLK%", "case is folded in SQL");
         assert!(search_pattern("a\u{0}").is_err());
     }
 

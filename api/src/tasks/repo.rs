@@ -1,8 +1,11 @@
 //! SQL for the `task` table. Every statement filters by owner, so a query cannot reach another
 //! user's row; each change is one statement (the If-Match condition and the per-user limit
-//! included), so concurrent requests cannot interleave between a check and a write.
+//! included), so concurrent requests cannot interleave between a check and a write. On
+//! PostgreSQL the limit also takes a lock on the owner first (see [`create`]).
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, TransactionTrait, Value,
+};
 use time::OffsetDateTime;
 
 use crate::{
@@ -19,7 +22,7 @@ pub struct ListFilter {
     pub before: Option<TaskId>,
     /// Only completed (`true`) or open (`false`) tasks.
     pub completed: Option<bool>,
-    /// A `LIKE` pattern (already escaped, lower-case) for the title.
+    /// A `LIKE` pattern (already escaped) for the title, compared case-insensitively.
     pub title_pattern: Option<String>,
 }
 
@@ -107,7 +110,8 @@ pub async fn list(db: &impl ConnectionTrait, owner: &str, filter: &ListFilter, l
         sql.push(r#" AND "is_completed" = {}"#, completed);
     }
     if let Some(pattern) = &filter.title_pattern {
-        sql.push(r#" AND lower("title") LIKE {} ESCAPE '\'"#, pattern.clone());
+        // Both sides through the database's lower(), so they fold alike on every backend.
+        sql.push(r#" AND lower("title") LIKE lower({}) ESCAPE '\'"#, pattern.clone());
     }
     sql.push(r#" ORDER BY "id" DESC LIMIT {}"#, i64::try_from(limit).unwrap_or(i64::MAX));
     db.query_all_raw(sql.build()).await?.iter().map(task_from).collect()
@@ -122,7 +126,32 @@ pub async fn get(db: &impl ConnectionTrait, owner: &str, id: TaskId) -> Result<O
 
 /// Inserts a task unless the owner already has `limit` tasks (checked in the same statement).
 /// Returns `None` when the limit is reached.
+///
+/// SQLite runs the count under the statement's write lock, so one statement is enough. On
+/// PostgreSQL (READ COMMITTED) two concurrent statements would each count from a snapshot
+/// without the other's row and both insert; so the owner's row is locked first, in one
+/// transaction, and the count runs after the lock with a fresh snapshot. `FOR NO KEY UPDATE`
+/// serialises creates of one user without blocking the foreign-key checks of other writes.
 pub async fn create(
+    db: &DatabaseConnection,
+    owner: &str,
+    task: &NewTask,
+    limit: u64,
+    now: OffsetDateTime,
+) -> Result<Option<Task>, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return insert_within_limit(db, owner, task, limit, now).await;
+    }
+    let txn = db.begin().await?;
+    let mut lock = Sql::new(&txn, r#"SELECT 1 FROM "user" WHERE "id" = "#);
+    lock.push("{}", owner).text(" FOR NO KEY UPDATE");
+    txn.query_one_raw(lock.build()).await?;
+    let created = insert_within_limit(&txn, owner, task, limit, now).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn insert_within_limit(
     db: &impl ConnectionTrait,
     owner: &str,
     task: &NewTask,

@@ -1,0 +1,201 @@
+//! Field types whose OpenAPI schema states what the domain enforces, for the few fields where
+//! the parser must not enforce it itself because the domain answers with a specific code:
+//! an email (`format: email`), a password (Better Auth's `PASSWORD_TOO_SHORT`/`_LONG`), and a
+//! nullable object (`null` or the object, declared as such so generated clients accept `null`).
+
+use std::borrow::Cow;
+
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{Example, IsObjectType, ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
+
+/// Longest accepted email address.
+pub const EMAIL_MAX: usize = 254;
+
+macro_rules! string_type_basics {
+    () => {
+        const IS_REQUIRED: bool = true;
+
+        type RawValueType = String;
+
+        type RawElementValueType = String;
+
+        fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+            Some(&self.0)
+        }
+
+        fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+            Box::new(self.as_raw_value().into_iter())
+        }
+    };
+}
+
+fn parse_string(value: Option<Value>) -> Result<String, Value> {
+    match value.unwrap_or_default() {
+        Value::String(text) => Ok(text),
+        other => Err(other),
+    }
+}
+
+/// An email address: `format: email`, at most 254 characters. In requests it is validated (and
+/// lower-cased) by `auth::email::Email`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(pub String);
+
+impl Type for EmailAddress {
+    string_type_basics!();
+
+    fn name() -> Cow<'static, str> {
+        "string_email".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new_with_format("string", "email");
+        schema.max_length = Some(EMAIL_MAX);
+        schema.example = Some(Value::String("ada@example.com".to_owned()));
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+}
+
+impl ParseFromJSON for EmailAddress {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        parse_string(value).map(Self).map_err(ParseError::expected_type)
+    }
+}
+
+impl ToJSON for EmailAddress {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// A password as sent: `format: password`, `MIN` (when non-zero) to 128 characters. The length
+/// is checked by `auth::password::Password`, in UTF-16 code units as Better Auth counts, with
+/// Better Auth's error codes; the request-body checker leaves `format: password` fields alone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordInput<const MIN: usize>(pub String);
+
+impl<const MIN: usize> std::fmt::Debug for PasswordInput<MIN> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordInput([redacted])")
+    }
+}
+
+impl<const MIN: usize> Type for PasswordInput<MIN> {
+    string_type_basics!();
+
+    fn name() -> Cow<'static, str> {
+        format!("string_password_{MIN}").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new_with_format("string", "password");
+        schema.min_length = (MIN > 0).then_some(MIN);
+        schema.max_length = Some(crate::auth::password::MAX_LEN);
+        schema.example = Some(Value::String("correct horse battery".to_owned()));
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+}
+
+impl<const MIN: usize> ParseFromJSON for PasswordInput<MIN> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        parse_string(value).map(Self).map_err(ParseError::expected_type)
+    }
+}
+
+impl<const MIN: usize> ToJSON for PasswordInput<MIN> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// An object or `null`, declared `anyOf: [<T>, {nullable: true, enum: [null]}]`: the OpenAPI
+/// 3.0 form that validators and generated clients read as "T or null" (`nullable` next to an
+/// `allOf` does not make `null` valid).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NullableObject<T>(pub Option<T>);
+
+impl<T: Type + IsObjectType + ToJSON + Example> Type for NullableObject<T> {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = T::RawValueType;
+
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut null = MetaSchema::new("object");
+        null.nullable = true;
+        null.enum_items = vec![Value::Null];
+        let mut schema = MetaSchema::ANY;
+        schema.any_of = vec![T::schema_ref(), MetaSchemaRef::Inline(Box::new(null))];
+        schema.example = T::example().to_json();
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ParseFromJSON + IsObjectType + ToJSON + Example> ParseFromJSON for NullableObject<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None | Some(Value::Null) => Ok(Self(None)),
+            value => T::parse_from_json(value).map(|v| Self(Some(v))).map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON + IsObjectType + Example> ToJSON for NullableObject<T> {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.as_ref().and_then(ToJSON::to_json).unwrap_or(Value::Null))
+    }
+}
+
+/// A plain `200` JSON answer whose OpenAPI description is "Success" (poem-openapi leaves a bare
+/// `Json` response undescribed).
+pub struct Success<T>(pub T);
+
+impl<T: ToJSON + Send> poem::IntoResponse for Success<T> {
+    fn into_response(self) -> poem::Response {
+        poem_openapi::payload::Json(self.0).into_response()
+    }
+}
+
+impl<T: Type + ToJSON + Send> poem_openapi::ApiResponse for Success<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "Success",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: T::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
