@@ -33,6 +33,7 @@ pub mod code {
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    pub const FAILED_TO_GET_SESSION: &str = "FAILED_TO_GET_SESSION";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
@@ -188,6 +189,9 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
             AuthError::PasswordTooLong => fixed(S::BAD_REQUEST, code::PASSWORD_TOO_LONG, "Password too long"),
             AuthError::InvalidPassword => fixed(S::BAD_REQUEST, code::INVALID_PASSWORD, "Invalid password"),
             AuthError::Unauthorized { .. } => fixed(S::UNAUTHORIZED, code::UNAUTHORIZED, "Unauthorized"),
+            AuthError::FailedToGetSession { .. } => {
+                fixed(S::UNAUTHORIZED, code::FAILED_TO_GET_SESSION, "Failed to get session")
+            }
             AuthError::InvalidOrigin => fixed(S::FORBIDDEN, code::INVALID_ORIGIN, "Invalid origin"),
             AuthError::MissingOrNullOrigin => {
                 fixed(S::FORBIDDEN, code::MISSING_OR_NULL_ORIGIN, "Missing or null Origin")
@@ -341,7 +345,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            ApiError::Auth(AuthError::Unauthorized { set_cookies }) => {
+            ApiError::Auth(AuthError::Unauthorized { set_cookies } | AuthError::FailedToGetSession { set_cookies }) => {
                 for line in set_cookies {
                     if let Ok(value) = HeaderValue::from_str(line) {
                         headers.append(header::SET_COOKIE, value);

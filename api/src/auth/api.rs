@@ -228,7 +228,7 @@ impl AuthApi {
         }
         let Some(session) = session::refresh(&state.db, &state.session_cache, session, &state.config.session).await?
         else {
-            return Err(AuthError::Unauthorized { set_cookies: names.clear_all() }.into());
+            return Err(AuthError::FailedToGetSession { set_cookies: names.clear_all() }.into());
         };
         tracing::debug!(session.id = %session.id, "session refreshed");
         let max_age = Some(state.config.session.expires_in.as_secs());

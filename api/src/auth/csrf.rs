@@ -36,6 +36,12 @@ pub fn check_origin(headers: &HeaderMap, trusted: &TrustedOrigins) -> Result<(),
     let source = header_text(headers, header::ORIGIN.as_str())
         .filter(|v| !v.is_empty())
         .or_else(|| header_text(headers, header::REFERER.as_str()).filter(|v| !v.is_empty()));
+    // A browser may send `Origin: null` for a same-origin request in privacy-sensitive contexts;
+    // `Sec-Fetch-Site` is set by the browser itself (scripts cannot), so it vouches for it
+    // (`better-auth-wire.md` §7.1 step 2).
+    if source == Some("null") && header_text(headers, "sec-fetch-site") == Some("same-origin") {
+        return Ok(());
+    }
     match source {
         None | Some("null") => Err(AuthError::MissingOrNullOrigin),
         Some(value) if trusted.is_trusted(value) => Ok(()),
@@ -109,9 +115,10 @@ mod tests {
 
     #[test]
     fn cookie_carrying_writes_need_a_trusted_origin() {
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (&[("cookie", "a=1")], Err(AuthError::MissingOrNullOrigin)),
             (&[("cookie", "a=1"), ("origin", "null")], Err(AuthError::MissingOrNullOrigin)),
+            (&[("cookie", "a=1"), ("origin", "null"), ("sec-fetch-site", "same-origin")], Ok(())),
             (&[("cookie", "a=1"), ("origin", "https://evil.example")], Err(AuthError::InvalidOrigin)),
             (&[("cookie", "a=1"), ("origin", "http://localhost:3000")], Ok(())),
             (&[("cookie", "a=1"), ("referer", "http://localhost:3000/page")], Ok(())),

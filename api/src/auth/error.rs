@@ -94,6 +94,12 @@ pub enum AuthError {
     /// An email-verification link that is forged, expired or whose user is gone (401 there).
     #[error("verification link rejected: {0:?}")]
     VerificationLink(LinkProblem),
+    /// The session vanished while get-session was refreshing it.
+    #[error("failed to get session")]
+    FailedToGetSession {
+        /// Exact `Set-Cookie` header values that clear the stale cookies.
+        set_cookies: Vec<String>,
+    },
     /// `POST /get-session` (only GET is served).
     #[error("POST get-session needs deferred refresh")]
     DeferSessionRefreshRequired,
