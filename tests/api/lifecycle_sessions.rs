@@ -222,7 +222,11 @@ async fn revoke_session_of_someone_elses_session_is_200_and_their_session_still_
         assert_eq!(response.status(), StatusCode::OK, "{what}");
         assert!(set_cookies(&response).is_empty(), "{what}: no cookie changes");
         assert_eq!(response.json::<Value>().await.expect("JSON"), json!({"status": true}), "{what}");
-        assert_eq!(session_ids(&app, &victim.id).await, [victim_id.clone()], "{what}: the victim's row is there");
+        assert_eq!(
+            session_ids(&app, &victim.id).await,
+            std::slice::from_ref(&victim_id),
+            "{what}: the victim's row is there"
+        );
         assert_ne!(victim.session(&app).await, Value::Null, "{what}: the victim's session still works");
     }
     assert_ne!(attacker.session(&app).await, Value::Null, "the attacker's own session is untouched");

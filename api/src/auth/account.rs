@@ -351,8 +351,10 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<Option<UserRo
         (Some(new_email), Some("change-email-verification")) => {
             let new_email =
                 Email::parse(new_email).map_err(|_| AuthError::VerificationLink(LinkProblem::InvalidToken))?;
-            match repo::update_email(&state.db, &user.id, new_email.as_str(), now).await {
-                Ok(()) => {}
+            match repo::update_email(&state.db, &user.id, &user.email, new_email.as_str(), now).await {
+                Ok(true) => {}
+                // Another link or change moved the address first.
+                Ok(false) => return Err(AuthError::VerificationLink(LinkProblem::InvalidToken).into()),
                 // The address was taken since the link was sent.
                 Err(err) if is_unique_violation(&err) => {
                     return Err(AuthError::VerificationLink(LinkProblem::InvalidToken).into());

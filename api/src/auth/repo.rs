@@ -344,21 +344,24 @@ pub async fn set_email_verified(db: &impl ConnectionTrait, user_id: &str, now: O
     Ok(())
 }
 
-/// Changes a user's email address (a unique violation means the address was taken meanwhile).
+/// Changes a user's email address from `current` to `email`. Returns `false` when the address
+/// is no longer `current` (a concurrent change won); a unique violation means `email` was taken.
 pub async fn update_email(
     db: &impl ConnectionTrait,
     user_id: &str,
+    current: &str,
     email: &str,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
-    db.execute_raw(statement(
-        db,
-        r#"UPDATE "user" SET "email" = $1, "updatedAt" = $2 WHERE "id" = $3"#,
-        vec![email.into(), auth_time(backend, now), user_id.into()],
-    ))
-    .await?;
-    Ok(())
+    let result = db
+        .execute_raw(statement(
+            db,
+            r#"UPDATE "user" SET "email" = $1, "updatedAt" = $2 WHERE "id" = $3 AND "email" = $4"#,
+            vec![email.into(), auth_time(backend, now), user_id.into(), current.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Deletes a user with their tasks, sessions and accounts (call inside a transaction).
