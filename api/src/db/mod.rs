@@ -50,9 +50,22 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Database::connect(options).await
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration. When none is pending (the usual restart) this costs one
+/// query: sea-orm-migration's own check takes several round trips and logs notices.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if all_applied(db).await.unwrap_or(false) {
+        return Ok(());
+    }
     migration::Migrator::up(db, None).await
+}
+
+async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), r#"SELECT "version" FROM "seaql_migrations""#))
+        .await?;
+    let applied: std::collections::HashSet<String> =
+        rows.iter().filter_map(|row| row.try_get::<String>("", "version").ok()).collect();
+    Ok(migration::Migrator::migrations().iter().all(|m| applied.contains(m.name())))
 }
 
 /// Whether the database answers (`SELECT 1`).
