@@ -204,8 +204,11 @@ pub struct SessionConfig {
     pub fresh_age: Duration,
     /// `SESSION_TOKEN_STORAGE`: `hashed` (default) or `plain`.
     pub token_storage: TokenStorage,
-    /// `SESSION_CACHE_TTL` (seconds, default 300; 0 disables): the longest a cached session is
-    /// served without a database read. Revocation does not wait for it (see `auth::cache`).
+    /// `SESSION_CACHE_TTL` (seconds; 0 disables): the longest a cached session is served
+    /// without a database read. This service's own changes never wait for it (see
+    /// `auth::cache`); it bounds how long a change made behind the service's back (direct SQL on
+    /// an SQLite file) can go unseen. Default 300 on PostgreSQL, whose triggers report every
+    /// writer's changes, and 10 on SQLite, which has no such channel.
     pub cache_ttl: Duration,
 }
 
@@ -324,7 +327,11 @@ impl Config {
                 "plain" => Ok(TokenStorage::Plain),
                 _ => Err("must be `hashed` or `plain`".to_owned()),
             }),
-            cache_ttl: Duration::from_secs(reader.number("SESSION_CACHE_TTL", 300, 0..=86_400)),
+            cache_ttl: Duration::from_secs(reader.number(
+                "SESSION_CACHE_TTL",
+                if database.url.starts_with("postgres") { 300 } else { 10 },
+                0..=86_400,
+            )),
         };
         let rate_limit = RateLimitConfig {
             enabled: reader.boolean("RATE_LIMIT_ENABLED", env == AppEnv::Production),

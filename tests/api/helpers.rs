@@ -128,6 +128,13 @@ impl TestApp {
         }
     }
 
+    /// A second server instance on this test's database (as when several instances share one
+    /// PostgreSQL), with extra configuration.
+    pub async fn spawn_sibling(&self, vars: &[(&str, &str)]) -> TestApp {
+        let overrides = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self::spawn_on(Arc::clone(&self._store), overrides).await
+    }
+
     /// The absolute URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

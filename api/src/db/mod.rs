@@ -115,6 +115,11 @@ pub fn is_unavailable(err: &DbErr) -> bool {
     }
 }
 
+/// Whether an error is a foreign-key violation (a referenced row is gone).
+pub fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
+}
+
 /// Whether an error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))

@@ -12,7 +12,8 @@ use poem_openapi::{
 use crate::{
     api_errors,
     app::{ApiTags, AppState},
-    auth::guard::SessionAuth,
+    auth::{error::AuthError, guard::SessionAuth},
+    db::is_foreign_key_violation,
     http::{body::JsonBody, schema::Success},
     tasks::{
         dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskDto, TaskPage},
@@ -162,9 +163,15 @@ impl TasksApi {
     ) -> Result<TaskCreated, CreateTaskError> {
         let task = NewTask::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
         let limit = state.config.tasks.per_user_limit;
-        let created = repo::create(&state.db, &auth.0.user.id, &task, limit, now_micros())
-            .await?
-            .ok_or(TaskError::LimitReached { limit })?;
+        let created = match repo::create(&state.db, &auth.0.user.id, &task, limit, now_micros()).await {
+            Ok(created) => created.ok_or(TaskError::LimitReached { limit })?,
+            // The user was deleted behind the session's back (e.g. directly in SQL): no session.
+            Err(err) if is_foreign_key_violation(&err) => {
+                state.session_cache.invalidate_user(&auth.0.user.id);
+                return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
+            }
+            Err(err) => return Err(err.into()),
+        };
         tracing::info!(user.id = %auth.0.user.id, task.id = created.id.get(), "task created");
         let location = format!("/api/v1/tasks/{}", created.id.get());
         let etag = created.etag().to_string();

@@ -18,7 +18,8 @@ use crate::{
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct CreateTaskRequest {
-    /// Title: 1 to 200 characters after trimming surrounding whitespace; no control characters.
+    /// Title: at most 200 characters as sent, and at least 1 once surrounding whitespace is
+    /// trimmed (the trimmed title is stored); no control characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Optional description: up to 10,000 characters; newlines and tabs allowed, other control
@@ -37,7 +38,7 @@ impl poem_openapi::types::Example for CreateTaskRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct ReplaceTaskRequest {
-    /// Title: 1 to 200 characters after trimming; no control characters.
+    /// Title: at most 200 characters as sent, at least 1 after trimming; no control characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
     /// Description (up to 10,000 characters), or `null`/absent for none.
@@ -57,7 +58,7 @@ impl poem_openapi::types::Example for ReplaceTaskRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct PatchTaskRequest {
-    /// New title (1 to 200 characters after trimming). Absent: unchanged.
+    /// New title (at most 200 characters, at least 1 after trimming). Absent: unchanged.
     #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
     /// New description (up to 10,000 characters); `null` clears it. Absent: unchanged.

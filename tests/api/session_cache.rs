@@ -1,0 +1,119 @@
+//! The session cache never keeps a revoked session alive: within one instance revocation is
+//! immediate; across instances on PostgreSQL it follows the database's change notifications;
+//! on SQLite, changes made behind the service's back are bounded by `SESSION_CACHE_TTL`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, plain_client};
+
+async fn session_of(app: &TestApp, bearer: &str) -> Value {
+    plain_client()
+        .get(app.url("/api/auth/get-session"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls until get-session with `bearer` is `null` on `app`, or the deadline passes.
+async fn wait_until_revoked(app: &TestApp, bearer: &str, deadline: Duration) -> bool {
+    let until = Instant::now() + deadline;
+    loop {
+        if session_of(app, bearer).await.is_null() {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cached_session_is_gone_on_the_next_request_after_sign_out() {
+    let app = TestApp::spawn().await;
+    let bearer = app.bearer_user("cached@example.com").await;
+    for _ in 0..3 {
+        assert!(!session_of(&app, &bearer).await.is_null(), "served (and cached)");
+    }
+    let out = plain_client().post(app.url("/api/auth/sign-out")).bearer_auth(&bearer).send().await.expect("sent");
+    assert_eq!(out.status(), StatusCode::OK);
+    assert!(session_of(&app, &bearer).await.is_null(), "the very next request has no session");
+}
+
+/// A second instance: on PostgreSQL with the default cache lifetime (so only the change
+/// notifications can end a cached session early); on SQLite, where nothing tells an instance
+/// about another's writes, with a 1 s lifetime that bounds it.
+async fn sibling(first: &TestApp) -> TestApp {
+    match crate::helpers::postgres_url() {
+        Some(_) => first.spawn_sibling(&[]).await,
+        None => first.spawn_sibling(&[("SESSION_CACHE_TTL", "1")]).await,
+    }
+}
+
+#[tokio::test]
+async fn a_session_revoked_on_another_instance_ends_here_too() {
+    let first = TestApp::spawn().await;
+    let second = sibling(&first).await;
+    let bearer = first.bearer_user("two-instances@example.com").await;
+    assert!(!session_of(&second, &bearer).await.is_null(), "the second instance serves and caches it");
+
+    let out = plain_client().post(first.url("/api/auth/sign-out")).bearer_auth(&bearer).send().await.expect("sent");
+    assert_eq!(out.status(), StatusCode::OK);
+
+    // PostgreSQL notifies every instance on commit; SQLite waits out the 1 s TTL.
+    assert!(wait_until_revoked(&second, &bearer, Duration::from_secs(5)).await, "revoked on the other instance");
+}
+
+#[tokio::test]
+async fn a_password_change_on_one_instance_ends_the_other_sessions_everywhere() {
+    let first = TestApp::spawn().await;
+    let second = sibling(&first).await;
+    let kept = first.bearer_user("rotate@example.com").await;
+    let other = plain_client()
+        .post(first.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": "rotate@example.com", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .expect("sent");
+    let other = crate::helpers::header_str(&other, "set-auth-token").expect("token");
+    assert!(!session_of(&second, &other).await.is_null());
+
+    let changed = plain_client()
+        .post(first.url("/api/auth/change-password"))
+        .bearer_auth(&kept)
+        .json(&json!({"currentPassword": crate::helpers::PASSWORD, "newPassword": "another long password", "revokeOtherSessions": true}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(wait_until_revoked(&second, &other, Duration::from_secs(5)).await);
+    assert!(session_of(&first, &kept).await.is_null(), "revokeOtherSessions ends the current one too");
+}
+
+#[tokio::test]
+async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
+    let app = TestApp::spawn().await;
+    let bearer = app.bearer_user("vanished@example.com").await;
+    // Cache the session.
+    assert!(!session_of(&app, &bearer).await.is_null());
+    let user_id = session_of(&app, &bearer).await["user"]["id"].as_str().expect("id").to_owned();
+    app.query(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
+
+    let response = plain_client()
+        .request(Method::POST, app.url("/api/v1/tasks"))
+        .bearer_auth(&bearer)
+        .json(&json!({"title": "orphan"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    assert_eq!(app.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
+    assert!(session_of(&app, &bearer).await.is_null(), "and the session is gone from then on");
+}
