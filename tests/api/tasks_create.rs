@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::{
-    helpers::{TestApp, assert_error, header_str, plain_client},
+    helpers::{ORIGIN, TestApp, assert_error, header_str, plain_client},
     tasks_helpers::{TASKS, User, all_task_rows, assert_json, assert_task_stored, etag, id_of, task_count, task_path},
 };
 
@@ -109,35 +109,47 @@ async fn invalid_titles_and_descriptions_are_422_naming_the_field_and_store_noth
 }
 
 #[tokio::test]
-async fn creating_without_a_session_is_401_and_stores_nothing() {
+async fn creating_without_a_valid_session_is_refused_and_stores_nothing() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let client = plain_client();
     let body = json!({"title": "Sneaky"});
+    let unauthorized = (StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
 
     let cases = [
-        (client.post(app.url(TASKS)).json(&body), "no credentials"),
-        (client.post(app.url(TASKS)).header("x-user-id", &alice.id).json(&body), "X-User-Id alone"),
-        (client.post(app.url(TASKS)).bearer_auth("not-a-token").json(&body), "garbage bearer"),
+        (client.post(app.url(TASKS)).json(&body), unauthorized, "no credentials"),
+        (client.post(app.url(TASKS)).header("x-user-id", &alice.id).json(&body), unauthorized, "X-User-Id alone"),
+        (client.post(app.url(TASKS)).bearer_auth("not-a-token").json(&body), unauthorized, "garbage bearer"),
         (
             client.post(app.url(TASKS)).bearer_auth(format!("{}x", alice.bearer)).json(&body),
+            unauthorized,
             "bearer with a bad signature",
         ),
         (
+            client.post(app.url(TASKS)).header("authorization", format!("Basic {}", alice.bearer)).json(&body),
+            unauthorized,
+            "the token under another scheme",
+        ),
+        (
+            client
+                .post(app.url(TASKS))
+                .header("cookie", "better-auth.session_token=forged")
+                .header("origin", ORIGIN)
+                .json(&body),
+            unauthorized,
+            "an unsigned cookie from the trusted origin",
+        ),
+        (
             client.post(app.url(TASKS)).header("cookie", "better-auth.session_token=forged").json(&body),
-            "unsigned cookie (no Origin needed to be refused)",
+            (StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN"),
+            "any cookie without Origin fails the CSRF check first",
         ),
     ];
-    for (request, reason) in cases {
+    for (request, (status, code), why) in cases {
         let response = request.send().await.expect("sent");
-        let status = response.status();
-        assert!(
-            status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
-            "{reason}: expected 401 (or 403 for a cookie without Origin), got {status}"
-        );
+        assert_eq!(response.status(), status, "{why}");
+        assert_error(response, status, code).await;
     }
-    let response = client.post(app.url(TASKS)).header("x-user-id", &alice.id).json(&body).send().await.expect("sent");
-    assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert!(all_task_rows(&app).await.is_empty(), "nothing was stored");
 }
 
