@@ -13,6 +13,7 @@ use sea_orm::{
     Statement, Value,
     sqlx::{
         self,
+        postgres::PgSslMode,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
     },
 };
@@ -31,6 +32,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         std::fs::create_dir_all(dir).map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
     }
     let timeout = config.timeout;
+    let skip_tls = is_loopback_without_sslmode(&config.url);
     let statement_timeout_ms = timeout.as_millis().to_string();
     let mut options = ConnectOptions::new(config.url.clone());
     options
@@ -46,7 +48,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .foreign_keys(true)
                 .busy_timeout(timeout)
         })
-        .map_sqlx_postgres_opts(move |opts| opts.options([("statement_timeout", statement_timeout_ms.as_str())]));
+        .map_sqlx_postgres_opts(move |opts| {
+            let opts = opts.options([("statement_timeout", statement_timeout_ms.as_str())]);
+            if skip_tls { opts.ssl_mode(PgSslMode::Disable) } else { opts }
+        });
     Database::connect(options).await
 }
 
@@ -71,6 +76,28 @@ async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
 /// Whether the database answers (`SELECT 1`).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), "SELECT 1")).await.map(|_| ())
+}
+
+/// Whether a PostgreSQL URL names a server on this machine and leaves `sslmode` unset. sqlx
+/// would then negotiate TLS (`prefer`), which on loopback protects nothing and costs about a
+/// fifth of the CPU of a simple query; an explicit `sslmode` is always honoured.
+fn is_loopback_without_sslmode(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else { return false };
+    if !parsed.scheme().starts_with("postgres") || parsed.query_pairs().any(|(k, _)| k == "sslmode") {
+        return false;
+    }
+    // `postgres:` is not a special scheme for the URL parser, so hosts arrive as text.
+    match parsed.host_str() {
+        None | Some("") => true,
+        Some(host) => {
+            host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+    }
 }
 
 /// The file path of an `sqlite:` URL, if it names a file.
@@ -156,6 +183,17 @@ pub fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_skipped_only_for_loopback_servers_without_an_explicit_sslmode() {
+        assert!(is_loopback_without_sslmode("postgres://postgres@127.0.0.1:5432/db"));
+        assert!(is_loopback_without_sslmode("postgresql://u:p@localhost/db"));
+        assert!(is_loopback_without_sslmode("postgres://u@[::1]/db"));
+        assert!(!is_loopback_without_sslmode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(!is_loopback_without_sslmode("postgres://u@db.example.com/db"));
+        assert!(!is_loopback_without_sslmode("postgres://u@10.0.0.5/db"));
+        assert!(!is_loopback_without_sslmode("sqlite://data/app.db"));
+    }
 
     #[test]
     fn sqlite_urls_name_their_file() {
