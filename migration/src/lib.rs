@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20250101_000001_create_auth_tables;
 mod m20250101_000002_create_task_table;
 mod m20250101_000003_create_auth_cache_triggers;
+mod m20250101_000004_create_task_quota;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000001_create_auth_tables::Migration),
             Box::new(m20250101_000002_create_task_table::Migration),
             Box::new(m20250101_000003_create_auth_cache_triggers::Migration),
+            Box::new(m20250101_000004_create_task_quota::Migration),
         ]
     }
 }

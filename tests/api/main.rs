@@ -4,6 +4,12 @@
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` the same tests run on
 //! PostgreSQL, each on its own freshly created database.
 
+mod attacks_csrf;
+mod attacks_enumeration;
+mod attacks_forwarded_for;
+mod attacks_fuzz;
+mod attacks_input_torture;
+mod attacks_session;
 mod auth_bearer;
 mod auth_bodies;
 mod auth_concurrency;
@@ -19,6 +25,8 @@ mod auth_sign_up;
 mod binary;
 mod faults_crash;
 mod faults_db_down;
+mod faults_overload;
+mod faults_shutdown;
 mod foundation_errors;
 mod foundation_health;
 mod helpers;
@@ -28,6 +36,7 @@ mod lifecycle_profile;
 mod lifecycle_reset;
 mod lifecycle_sessions;
 mod lifecycle_verification;
+mod logs_no_secrets;
 mod migrations;
 mod reliability_support;
 mod session_cache;
@@ -39,5 +48,6 @@ mod tasks_delete;
 mod tasks_helpers;
 mod tasks_isolation;
 mod tasks_list;
+mod tasks_quota;
 mod tasks_read;
 mod tasks_update;

@@ -34,7 +34,11 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     let timeout = config.timeout;
     let skip_tls = is_loopback_without_sslmode(&config.url);
     let statement_timeout_ms = timeout.as_millis().to_string();
-    let mut options = ConnectOptions::new(config.url.clone());
+    // The password goes to sqlx directly, never into sea-orm's `ConnectOptions`: sea-orm records
+    // those (URL included) as a tracing span field, which every debug event during a connection
+    // (rustls, sqlx) prints, so `RUST_LOG=debug` would log the database password.
+    let (url, password) = split_password(&config.url);
+    let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.max_connections)
         .min_connections(1)
@@ -50,6 +54,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         })
         .map_sqlx_postgres_opts(move |opts| {
             let opts = opts.options([("statement_timeout", statement_timeout_ms.as_str())]);
+            let opts = match &password {
+                Some(password) => opts.password(password),
+                None => opts,
+            };
             if skip_tls { opts.ssl_mode(PgSslMode::Disable) } else { opts }
         });
     Database::connect(options).await
@@ -76,6 +84,39 @@ async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
 /// Whether the database answers (`SELECT 1`).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), "SELECT 1")).await.map(|_| ())
+}
+
+/// A PostgreSQL URL without its password, and the password percent-decoded (as sqlx reads it
+/// from a URL). Other URLs are returned as they are.
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = url::Url::parse(url) else { return (url.to_owned(), None) };
+    let Some(encoded) = parsed.password().map(str::to_owned) else { return (url.to_owned(), None) };
+    if !parsed.scheme().starts_with("postgres") || parsed.set_password(None).is_err() {
+        return (url.to_owned(), None);
+    }
+    (parsed.to_string(), Some(percent_decode(&encoded)))
+}
+
+/// Decodes `%XX` escapes (two hex digits); anything else is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped =
+            (bytes[i] == b'%').then(|| bytes.get(i + 1..i + 3)).flatten().and_then(|hex| hex::decode(hex).ok());
+        match escaped {
+            Some(byte) => {
+                out.extend_from_slice(&byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether a PostgreSQL URL names a server on this machine and leaves `sslmode` unset. sqlx
@@ -183,6 +224,17 @@ pub fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_is_taken_out_of_postgres_urls_and_decoded() {
+        assert_eq!(
+            split_password("postgres://app:s%40cr%3At+x@db.example.com:5432/app?sslmode=require"),
+            ("postgres://app@db.example.com:5432/app?sslmode=require".to_owned(), Some("s@cr:t+x".to_owned()))
+        );
+        assert_eq!(split_password("postgres://app@db/app"), ("postgres://app@db/app".to_owned(), None));
+        assert_eq!(split_password("sqlite://data/app.db?mode=rwc"), ("sqlite://data/app.db?mode=rwc".to_owned(), None));
+        assert_eq!(percent_decode("%zz%4"), "%zz%4", "malformed escapes stay as they are");
+    }
 
     #[test]
     fn tls_is_skipped_only_for_loopback_servers_without_an_explicit_sslmode() {

@@ -1,11 +1,8 @@
 //! SQL for the `task` table. Every statement filters by owner, so a query cannot reach another
 //! user's row; each change is one statement (the If-Match condition and the per-user limit
-//! included), so concurrent requests cannot interleave between a check and a write. On
-//! PostgreSQL the limit also takes a lock on the owner first (see [`create`]).
+//! included), so concurrent requests cannot interleave between a check and a write.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
 use time::OffsetDateTime;
 
 use crate::{
@@ -124,54 +121,43 @@ pub async fn get(db: &impl ConnectionTrait, owner: &str, id: TaskId) -> Result<O
     db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
 }
 
-/// Inserts a task unless the owner already has `limit` tasks (checked in the same statement).
-/// Returns `None` when the limit is reached.
+/// Inserts a task unless the owner already has `limit` tasks, in one statement. Returns `None`
+/// when the limit is reached.
 ///
-/// SQLite runs the count under the statement's write lock, so one statement is enough. On
-/// PostgreSQL (READ COMMITTED) two concurrent statements would each count from a snapshot
-/// without the other's row and both insert; so the owner's row is locked first, in one
-/// transaction, and the count runs after the lock with a fresh snapshot. `FOR NO KEY UPDATE`
-/// serialises creates of one user without blocking the foreign-key checks of other writes.
+/// PostgreSQL (READ COMMITTED) would let two concurrent counts miss each other's new rows, so
+/// there the statement first upserts the owner's `task_quota` row, which locks it and yields the
+/// latest committed count; the triggers of that table's migration keep the count exact. SQLite
+/// has one writer at a time, so counting within the statement is exact there.
 pub async fn create(
-    db: &DatabaseConnection,
-    owner: &str,
-    task: &NewTask,
-    limit: u64,
-    now: OffsetDateTime,
-) -> Result<Option<Task>, DbErr> {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
-        return insert_within_limit(db, owner, task, limit, now).await;
-    }
-    let txn = db.begin().await?;
-    let mut lock = Sql::new(&txn, r#"SELECT 1 FROM "user" WHERE "id" = "#);
-    lock.push("{}", owner).text(" FOR NO KEY UPDATE");
-    txn.query_one_raw(lock.build()).await?;
-    let created = insert_within_limit(&txn, owner, task, limit, now).await?;
-    txn.commit().await?;
-    Ok(created)
-}
-
-async fn insert_within_limit(
     db: &impl ConnectionTrait,
     owner: &str,
     task: &NewTask,
     limit: u64,
     now: OffsetDateTime,
 ) -> Result<Option<Task>, DbErr> {
-    let mut sql = Sql::new(
-        db,
-        r#"INSERT INTO "task" ("title", "description", "is_completed", "owner_id", "created_at", "updated_at") SELECT "#,
-    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let mut sql = Sql::new(db, "");
+    if postgres {
+        sql.push(
+            r#"WITH "quota" AS (INSERT INTO "task_quota" ("owner_id", "task_count") VALUES ({}, 0) ON CONFLICT ("owner_id") DO UPDATE SET "task_count" = "task_quota"."task_count" RETURNING "task_count") "#,
+            owner,
+        );
+    }
+    sql.text(r#"INSERT INTO "task" ("title", "description", "is_completed", "owner_id", "created_at", "updated_at") SELECT "#);
     let at = sql.time(now);
     sql.push("{}", task.title.as_str())
         .push(", {}", task.description.as_ref().map(|d| d.as_str().to_owned()))
         .push(", {}", false)
         .push(", {}", owner)
         .push(", {}", at.clone())
-        .push(", {}", at)
-        .push(r#" WHERE (SELECT count(*) FROM "task" WHERE "owner_id" = {})"#, owner)
-        .push(" < {}", i64::try_from(limit).unwrap_or(i64::MAX))
-        .text(&format!(" RETURNING {COLUMNS}"));
+        .push(", {}", at);
+    if postgres {
+        sql.push(r#" FROM "quota" WHERE "quota"."task_count" < {}"#, limit);
+    } else {
+        sql.push(r#" WHERE (SELECT count(*) FROM "task" WHERE "owner_id" = {})"#, owner).push(" < {}", limit);
+    }
+    sql.text(&format!(" RETURNING {COLUMNS}"));
     db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
 }
 
