@@ -45,6 +45,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .acquire_timeout(timeout)
         .connect_timeout(timeout)
         .idle_timeout(Duration::from_secs(300))
+        // sqlx pings every connection it hands out by default: a second round trip per query.
+        // Only connections idle long enough to have gone stale (a restarted database, a proxy
+        // timeout) are checked; a live one that breaks fails its query and is discarded.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
