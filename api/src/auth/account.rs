@@ -102,7 +102,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         updated_at: now,
     };
     // Reserve hashing capacity first: under overload the request is shed before any database work.
-    let slot = state.hasher.reserve()?;
+    let slot = state.hasher.reserve().await?;
     if repo::email_exists(&state.db, &user.email).await? {
         if require_verification {
             let _ = slot.hash(input.password).await?;
@@ -148,7 +148,7 @@ pub async fn sign_in(
     let email = Email::parse(email).map_err(|_| AuthError::InvalidEmail)?;
     let password = Password::parse_existing(password)?;
     // Reserve hashing capacity first: under overload the request is shed before any database work.
-    let slot = state.hasher.reserve()?;
+    let slot = state.hasher.reserve().await?;
     let found = repo::find_user_with_password(&state.db, email.as_str()).await?;
     let (user, stored_hash) = match found {
         Some((user, hash)) => (Some(user), hash),

@@ -116,6 +116,9 @@ fn lower_priority() {
     }
 }
 
+/// How long a request waits for a place in a full pool before it is refused.
+const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Typical time of one hash, for `Retry-After` estimates.
 const TYPICAL_HASH: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -162,33 +165,39 @@ impl Hasher {
         Self { jobs, slots: Arc::new(Semaphore::new(capacity)), capacity, concurrency: config.concurrency.max(1) }
     }
 
-    /// Reserves a place, or fails at once with `Overloaded` (503 + `Retry-After`, estimated from
-    /// the work already queued) when the pool and its queue are full.
-    pub fn reserve(&self) -> Result<HashSlot, ApiError> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => Ok(HashSlot { permit, jobs: self.jobs.clone() }),
-            Err(_) => {
-                let queued = u32::try_from(self.capacity - self.slots.available_permits()).unwrap_or(u32::MAX);
-                let wait = TYPICAL_HASH * queued / u32::try_from(self.concurrency).unwrap_or(1);
-                tracing::warn!("password hashing queue is full; shedding load");
-                Err(ApiError::Overloaded { retry_after_secs: wait.as_secs().max(1) })
-            }
-        }
+    /// Reserves a place. When the pool and its queue are full, waits briefly for one to free
+    /// up, then fails with `Overloaded` (503 + `Retry-After`, estimated from the queued work).
+    /// The short wait also paces clients that retry at once, so a flood of refusals cannot eat
+    /// the CPU the rest of the service needs.
+    pub async fn reserve(&self) -> Result<HashSlot, ApiError> {
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => match tokio::time::timeout(ADMISSION_WAIT, self.slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    let queued = u32::try_from(self.capacity - self.slots.available_permits()).unwrap_or(u32::MAX);
+                    let wait = TYPICAL_HASH * queued / u32::try_from(self.concurrency).unwrap_or(1);
+                    tracing::warn!("password hashing queue is full; shedding load");
+                    return Err(ApiError::Overloaded { retry_after_secs: wait.as_secs().max(1) });
+                }
+            },
+        };
+        Ok(HashSlot { permit, jobs: self.jobs.clone() })
     }
 
     /// Reserves a place and hashes a new password.
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
-        self.reserve()?.hash(password).await
+        self.reserve().await?.hash(password).await
     }
 
     /// Reserves a place and checks a password (see [`HashSlot::verify`]).
     pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
-        self.reserve()?.verify(password, stored).await
+        self.reserve().await?.verify(password, stored).await
     }
 
     #[cfg(test)]
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        self.reserve()?.run(work).await
+        self.reserve().await?.run(work).await
     }
 }
 
@@ -311,11 +320,24 @@ mod tests {
     async fn the_pool_sheds_load_past_its_queue() {
         let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
         let busy = hasher.clone();
-        let first = tokio::spawn(async move { busy.hash(pw("first-password")).await });
+        // Occupy the only place for longer than a caller is willing to wait.
+        let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT * 3)).await });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let started = std::time::Instant::now();
         let second = hasher.hash(pw("second-password")).await;
         assert!(matches!(second, Err(ApiError::Overloaded { .. })), "{second:?}");
+        assert!(started.elapsed() >= ADMISSION_WAIT, "it waited for a place before giving up");
         assert!(first.await.expect("joined").is_ok());
         assert!(hasher.hash(pw("third-password")).await.is_ok(), "capacity returns");
+    }
+
+    #[tokio::test]
+    async fn a_place_freed_during_the_admission_wait_is_taken() {
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let busy = hasher.clone();
+        let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT / 5)).await });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(hasher.hash(pw("second-password")).await.is_ok());
+        assert!(first.await.expect("joined").is_ok());
     }
 }
