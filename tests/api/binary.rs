@@ -39,6 +39,16 @@ pub struct Running {
     pub lines: Vec<String>,
 }
 
+impl Drop for Running {
+    // A test that fails midway must not leave its server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts the binary with `envs` and waits for its `listening on` line.
 pub fn start(envs: &[(&str, &str)]) -> Running {
     let mut child = Command::new(api_binary())
@@ -48,7 +58,11 @@ pub fn start(envs: &[(&str, &str)]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child's stdout was not captured");
+    };
     let mut reader = BufReader::new(stdout);
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);

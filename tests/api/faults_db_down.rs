@@ -187,9 +187,12 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
             vars.insert("DATABASE_URL".to_owned(), proxy.url_for(&server, &database_name(&store.url)));
             Breaker::Proxy(proxy)
         }
-        None => Breaker::SqliteLock { url: store.url.clone(), holder: None },
+        None => Breaker::SqliteLock { url: String::new(), holder: None },
     };
     let app = TestApp::spawn_with_database(Arc::clone(&store), vars).await;
+    if let Breaker::SqliteLock { url, .. } = &mut breaker {
+        url.clone_from(&app.database_url);
+    }
     let account = crate::reliability_support::sign_up_account(&app.base, "outage@example.com").await;
     let http = bare_client();
     let load = Load::start(&app.base, &account);
@@ -221,11 +224,7 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
         // Nothing can be read either, and readiness says so.
         assert_quick_unavailable(get_session, "get-session during the outage");
         assert_quick_unavailable(list, "task list during the outage");
-        // The probe answers 503 `SERVICE_UNAVAILABLE` (it sends no `Retry-After`: probes poll anyway).
-        let (status, _, body, elapsed) = ready;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "/ready during the outage: {body}");
-        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "/ready during the outage: {body}");
-        assert!(elapsed <= DB_TIMEOUT + SLACK, "/ready took {elapsed:?} during the outage");
+        assert_quick_unavailable(ready, "/ready during the outage");
     } else {
         // A write lock on SQLite (WAL) leaves reads working: no needless 503s.
         for (answer, what) in [(get_session, "get-session"), (list, "task list"), (ready, "/ready")] {

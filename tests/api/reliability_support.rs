@@ -145,11 +145,6 @@ pub async fn sign_in_account(base: &str, email: &str, password: &str) -> Account
     account_from(response, email, "sign-in").await
 }
 
-/// A unique address for one test.
-pub fn unique_email(prefix: &str) -> String {
-    format!("{prefix}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
 /// Asserts the service-unavailable answer: 503, JSON `SERVICE_UNAVAILABLE`, `Retry-After`.
 pub fn check_unavailable(status: StatusCode, retry_after: Option<&str>, body: &Value, what: &str) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
@@ -163,7 +158,7 @@ pub fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] }
+    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,301 @@
+//! No secrets in logs (issue 7): the built binary at `RUST_LOG=trace` (JSON lines) runs a full
+//! flow (sign-up, sign-in, get-session by cookie and by bearer, tasks CRUD, change-password,
+//! request-password-reset with the file mail transport, the reset itself, sign-out), and none of
+//! its stdout or stderr may contain a password, a raw session token, a signed cookie value, a
+//! `set-auth-token` value, a reset token, the email address or its local part.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode, header, redirect::Policy};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{ORIGIN, TestDatabase, postgres_url},
+    reliability_support::{Server, server_env, session_cookie_pair, with_vars},
+};
+
+/// Every secret the flow handled, with a name for the report.
+#[derive(Default)]
+struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    fn add(&mut self, what: &str, value: &str) {
+        assert!(value.len() >= 8, "{what} is too short to search for: {value:?}");
+        self.0.push((what.to_owned(), value.to_owned()));
+    }
+
+    /// Records a response's session credentials: body token, `set-auth-token`, cookie value.
+    fn add_session(&mut self, step: &str, response: &reqwest::Response, token: Option<&str>) {
+        if let Some(token) = token {
+            self.add(&format!("raw session token ({step})"), token);
+        }
+        if let Some(bearer) = response.headers().get("set-auth-token").and_then(|v| v.to_str().ok()) {
+            self.add(&format!("set-auth-token ({step})"), bearer);
+            if let Some((_, signature)) = bearer.rsplit_once('.') {
+                self.add(&format!("token signature ({step})"), signature);
+            }
+        }
+        if let Some(pair) = session_cookie_pair(response) {
+            let value = pair.split_once('=').map(|(_, v)| v.to_owned()).unwrap_or_default();
+            self.add(&format!("signed cookie value ({step})"), &value);
+            self.add(
+                &format!("decoded signed cookie value ({step})"),
+                &value.replace("%2B", "+").replace("%2F", "/").replace("%3D", "="),
+            );
+        }
+    }
+}
+
+/// Requests the flow makes.
+const REQUESTS: usize = 16;
+
+async fn json_of(response: reqwest::Response, step: &str, expected: StatusCode) -> Value {
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    assert_eq!(status, expected, "{step}: {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or_email() {
+    // Arrange: the binary at trace level, JSON logs, mail to a file; distinctive secrets.
+    let store = TestDatabase::create().await;
+    let outbox = store.dir.path().join("outbox.jsonl");
+    let outbox_str = outbox.display().to_string();
+    let env = with_vars(
+        server_env(&store),
+        &[("RUST_LOG", "trace"), ("LOG_FORMAT", "json"), ("MAIL_TRANSPORT", "file"), ("MAIL_OUTBOX", &outbox_str)],
+    );
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    // On PostgreSQL the URL carries a password (the test server trusts local connections, so any
+    // password works): it is a secret too. `sslmode=prefer` makes the connection use TLS when the
+    // server offers it, as a production database reached over the network would (the service
+    // skips TLS on loopback only when no `sslmode` is given).
+    let database_password = format!("db-Pw-{}", &nonce[..16]);
+    let env = match postgres_url() {
+        Some(_) => {
+            let mut url = url::Url::parse(&store.url).expect("URL");
+            url.set_password(Some(&database_password)).expect("password settable");
+            url.set_query(Some("sslmode=prefer"));
+            with_vars(env, &[("DATABASE_URL", url.as_str())])
+        }
+        None => env,
+    };
+    let mut server = Server::start(&env, store.dir.path());
+    let local_part = format!("logwatch{}", &nonce[..10]);
+    let email = format!("{local_part}@example.com");
+    let passwords = [
+        format!("first-Pw-{}", &nonce[10..20]),
+        format!("second-Pw-{}", &nonce[20..30]),
+        format!("third-Pw-{}", &nonce[..12]),
+    ];
+    let mut secrets = Secrets::default();
+    if postgres_url().is_some() {
+        secrets.add("database password", &database_password);
+    }
+    secrets.add("email address", &email);
+    secrets.add("email local part", &local_part);
+    for (i, password) in passwords.iter().enumerate() {
+        secrets.add(&format!("password {}", i + 1), password);
+    }
+    let mut origin = header::HeaderMap::new();
+    origin.insert(header::ORIGIN, header::HeaderValue::from_static(ORIGIN));
+    let browser =
+        Client::builder().cookie_store(true).default_headers(origin).redirect(Policy::none()).build().expect("client");
+    let native = Client::builder().redirect(Policy::none()).build().expect("client");
+
+    // Act: the full flow.
+    let response = browser
+        .post(server.url("/api/auth/sign-up/email"))
+        .json(&json!({"name": "Log Watch", "email": email, "password": passwords[0]}))
+        .send()
+        .await
+        .expect("sign-up");
+    secrets.add_session("sign-up", &response, None);
+    let signed_up = json_of(response, "sign-up", StatusCode::OK).await;
+    secrets.add("raw session token (sign-up)", signed_up["token"].as_str().expect("token"));
+
+    let response = native
+        .post(server.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": email, "password": passwords[0]}))
+        .send()
+        .await
+        .expect("sign-in");
+    secrets.add_session("sign-in", &response, None);
+    let bearer = response.headers().get("set-auth-token").and_then(|v| v.to_str().ok()).expect("bearer").to_owned();
+    let signed_in = json_of(response, "sign-in", StatusCode::OK).await;
+    secrets.add("raw session token (sign-in)", signed_in["token"].as_str().expect("token"));
+    let authorization = format!("Bearer {bearer}");
+
+    let by_cookie = json_of(
+        browser.get(server.url("/api/auth/get-session")).send().await.expect("get"),
+        "get-session by cookie",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_cookie["user"]["email"], email.as_str());
+    let by_bearer = json_of(
+        native
+            .get(server.url("/api/auth/get-session"))
+            .header("authorization", &authorization)
+            .send()
+            .await
+            .expect("get"),
+        "get-session by bearer",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_bearer["user"]["email"], email.as_str());
+
+    let created = json_of(
+        native
+            .post(server.url("/api/v1/tasks"))
+            .header("authorization", &authorization)
+            .json(&json!({"title": "log flow task", "description": "d"}))
+            .send()
+            .await
+            .expect("create"),
+        "create",
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = created["id"].as_i64().expect("id");
+    let task = format!("/api/v1/tasks/{id}");
+    json_of(
+        native.get(server.url("/api/v1/tasks")).header("authorization", &authorization).send().await.expect("list"),
+        "list",
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        native.get(server.url(&task)).header("authorization", &authorization).send().await.expect("get"),
+        "get",
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        native
+            .put(server.url(&task))
+            .header("authorization", &authorization)
+            .json(&json!({"title": "replaced", "description": null, "is_completed": true}))
+            .send()
+            .await
+            .expect("put"),
+        "replace",
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        browser.patch(server.url(&task)).json(&json!({"title": "patched by cookie"})).send().await.expect("patch"),
+        "patch by cookie",
+        StatusCode::OK,
+    )
+    .await;
+    let deleted =
+        native.delete(server.url(&task)).header("authorization", &authorization).send().await.expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let response = browser
+        .post(server.url("/api/auth/change-password"))
+        .json(&json!({"currentPassword": passwords[0], "newPassword": passwords[1], "revokeOtherSessions": true}))
+        .send()
+        .await
+        .expect("change-password");
+    secrets.add_session("change-password", &response, None);
+    let changed = json_of(response, "change-password", StatusCode::OK).await;
+    if let Some(token) = changed["token"].as_str() {
+        secrets.add("raw session token (change-password)", token);
+    }
+
+    json_of(
+        native
+            .post(server.url("/api/auth/request-password-reset"))
+            .json(&json!({"email": email, "redirectTo": "/reset"}))
+            .send()
+            .await
+            .expect("reset request"),
+        "request-password-reset",
+        StatusCode::OK,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mail: Value = loop {
+        if let Some(line) =
+            std::fs::read_to_string(&outbox).ok().and_then(|text| text.lines().last().map(str::to_owned))
+        {
+            break serde_json::from_str(&line).expect("an outbox line is JSON");
+        }
+        assert!(Instant::now() < deadline, "no reset mail in the outbox");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let link = mail["url"].as_str().expect("mail url").to_owned();
+    let reset_token = link
+        .split("/reset-password/")
+        .nth(1)
+        .and_then(|rest| rest.split(['?', '&']).next())
+        .expect("token in link")
+        .to_owned();
+    secrets.add("reset token", &reset_token);
+    let opened = native.get(&link).send().await.expect("open link");
+    assert_eq!(opened.status(), StatusCode::FOUND, "the reset link redirects");
+    json_of(
+        native
+            .post(server.url("/api/auth/reset-password"))
+            .json(&json!({"newPassword": passwords[2], "token": reset_token}))
+            .send()
+            .await
+            .expect("reset"),
+        "reset-password",
+        StatusCode::OK,
+    )
+    .await;
+
+    let response = browser
+        .post(server.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": email, "password": passwords[2]}))
+        .send()
+        .await
+        .expect("sign-in after reset");
+    secrets.add_session("sign-in after reset", &response, None);
+    let again = json_of(response, "sign-in after reset", StatusCode::OK).await;
+    secrets.add("raw session token (sign-in after reset)", again["token"].as_str().expect("token"));
+    let signed_out = json_of(
+        browser.post(server.url("/api/auth/sign-out")).send().await.expect("sign-out"),
+        "sign-out",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(signed_out["success"], true);
+
+    // Stop the server so every line is flushed, then read all of its output.
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let output = server.output();
+
+    // Assert: the whole log was captured (one access-log line per request, the shutdown line),
+    // and no secret is anywhere in it.
+    let access_lines = output.lines().filter(|line| line.contains(r#""message":"request""#)).count();
+    assert!(access_lines >= REQUESTS, "{access_lines} access-log lines for {REQUESTS} requests:\n{output}");
+    assert!(output.contains("shut down"), "the log runs to the end:\n{output}");
+    let lower = output.to_lowercase();
+    let mut leaks = Vec::new();
+    for (what, value) in &secrets.0 {
+        if let Some(at) = lower.find(&value.to_lowercase()) {
+            let line_start = output[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = output[at..].find('\n').map_or(output.len(), |i| at + i);
+            leaks.push(format!("{what} ({value}) appears in:\n    {}", &output[line_start..line_end]));
+        }
+    }
+    let levels: std::collections::BTreeMap<&str, usize> = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+        .into_iter()
+        .map(|level| (level, output.matches(&format!(r#""level":"{level}""#)).count()))
+        .collect();
+    eprintln!(
+        "logs: {} bytes ({} lines, by level {levels:?}) checked for {} secrets",
+        output.len(),
+        output.lines().count(),
+        secrets.0.len()
+    );
+    assert!(leaks.is_empty(), "secrets in the logs:\n{}", leaks.join("\n"));
+}
