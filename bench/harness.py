@@ -57,7 +57,15 @@ TARGETS = {
     "tasks-get": {"vs_baseline": 20.0},
     "tasks-list": {"vs_baseline": 15.0},
     "tasks-create": {"vs_baseline": 10.0},
+    # sign-in: ok/s >= 90 % of (cores / time of one scrypt hash, measured by the scrypt_time example)
+    "signin": {"vs_hash_capacity": 0.9},
+    # get-session probe while the sign-in storm runs
+    "storm": {"p99_ms": 20.0, "peak_rss_mib": 128.0},
 }
+# Start-up and memory targets (ours on PostgreSQL).
+STARTUP_TARGET_MS = 200.0
+IDLE_RSS_TARGET_MIB = 20.0
+HASH_TIMER = OURS_BIN.parent / "examples" / "scrypt_time"
 
 
 def log(msg: str) -> None:
@@ -175,6 +183,15 @@ class Pg:
         e = dict(os.environ, PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user)
         if self.password:
             e["PGPASSWORD"] = self.password
+        return e
+
+    def libpq_env(self) -> dict:
+        """Settings for libpq clients (pgbench, psycopg2): every system talks to a loopback
+        PostgreSQL the same way, without TLS (our service and node-postgres don't use it there,
+        libpq would by default), unless PGSSLMODE is set explicitly."""
+        e = {}
+        if self.host in ("127.0.0.1", "localhost", "::1") and "PGSSLMODE" not in os.environ:
+            e["PGSSLMODE"] = "disable"
         return e
 
     def psql(self, sql: str, db: str = "postgres") -> str:
@@ -356,7 +373,7 @@ def make_servers(args, pg: Pg, rundir: Path) -> list[Server]:
         ))
     if "fastapi" in args.systems:
         port = free_port()
-        env = dict(os.environ, DATABASE_URL=pg.url("bench_fastapi", "postgresql+psycopg2"))
+        env = dict(os.environ, DATABASE_URL=pg.url("bench_fastapi", "postgresql+psycopg2"), **pg.libpq_env())
         servers.append(Server(
             name="fastapi", kind="fastapi", db="pg",
             cmd=[str(VENV / "bin" / "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -613,7 +630,7 @@ def run_pgbench(pg: Pg, db: str, scripts: list[Path], duration: float, conns: in
     for s in scripts:
         cmd += ["-f", f"{s}@1"]
     cmd.append(db)
-    r = subprocess.run(cmd, env=pg.env(), capture_output=True, text=True, timeout=duration + 120)
+    r = subprocess.run(cmd, env={**pg.env(), **pg.libpq_env()}, capture_output=True, text=True, timeout=duration + 120)
     if r.returncode != 0:
         raise RuntimeError(f"pgbench exited {r.returncode}: {r.stderr.strip()[-800:]}")
     out = r.stdout
@@ -654,6 +671,7 @@ class Bench:
         self.skipped: dict[str, str] = {}           # "system" or "system/scenario" -> reason
         self.runs: list[dict] = []
         self.floor: Optional[dict] = None
+        self.hash_ms: Optional[dict] = None         # one scrypt hash, as the service computes it
         self.rng = random.Random(args.seed)
 
     # -- setup
@@ -783,8 +801,22 @@ class Bench:
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)
 
+    def time_hash(self) -> None:
+        """Median time of one password hash on one thread (the sign-in target's unit)."""
+        if not HASH_TIMER.exists():
+            self.skipped["signin target"] = (f"{HASH_TIMER} not found: build it with "
+                                             "`cargo build --release -p api --example scrypt_time`")
+            return
+        r = subprocess.run([str(HASH_TIMER), "15"], capture_output=True, text=True, timeout=120)
+        if r.returncode == 0:
+            self.hash_ms = json.loads(r.stdout)
+            log(f"one scrypt hash: median {self.hash_ms['median_ms']} ms -> capacity "
+                f"{os.cpu_count() / self.hash_ms['median_ms'] * 1000:.1f} sign-ins/s on {os.cpu_count()} cores")
+
     def run_all(self) -> None:
         a = self.args
+        if "signin" in a.scenarios and any(s.kind == "ours" for s in self.servers):
+            self.time_hash()
         # Pre-flight each (system, scenario) once; a broken endpoint is skipped, not measured.
         for sc in a.scenarios:
             for n in self.participants(sc):
@@ -955,9 +987,18 @@ class Bench:
                         f = med.get(("getsession-cookie", "pgbench"))
                         if f and f["ok_rps"] > 0:
                             m["vs_floor"] = m["ok_rps"] / f["ok_rps"]
+                    if sc == "signin" and self.hash_ms:
+                        m["hash_capacity_ok_rps"] = (os.cpu_count() or 1) / self.hash_ms["median_ms"] * 1000
+                        m["vs_hash_capacity"] = m["ok_rps"] / m["hash_capacity_ok_rps"]
                     t = TARGETS.get(sc)
                     if t and sysname == "ours-pg":
                         checks = {}
+                        if "vs_hash_capacity" in t and "vs_hash_capacity" in m:
+                            checks[f">= {t['vs_hash_capacity']:.0%} of cores / scrypt time "
+                                   f"({m['hash_capacity_ok_rps']:.1f}/s; got {m['vs_hash_capacity']:.0%})"] = (
+                                m["vs_hash_capacity"] >= t["vs_hash_capacity"])
+                        if "peak_rss_mib" in t and m.get("peak_rss_kb") is not None:
+                            checks[f"peak RSS <= {t['peak_rss_mib']:g} MiB"] = m["peak_rss_kb"] / 1024 <= t["peak_rss_mib"]
                         if "vs_baseline" in t and "vs_baseline" in m:
                             checks[f">= {t['vs_baseline']:g}x {base}"] = m["vs_baseline"] >= t["vs_baseline"]
                         if "vs_floor" in t and "vs_floor" in m:
@@ -1018,6 +1059,7 @@ class Bench:
             "git": {"commit": git_commit(),
                     "dirty": bool(cmd_out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "api", "migration"]))},
             "ours_binary": bin_facts,
+            "scrypt_hash_ms": self.hash_ms,
             "pg_max_connections": self.safe_psql("SHOW max_connections"),
         }
 
@@ -1116,14 +1158,24 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
         for m in storm:
             out.append(f"| {m['system']} | {fmt_rate(m['storm_signin_ok_rps'])} | {m['storm_signin_errors']} | "
                        f"{m['peak_rss_kb'] / 1024:.0f} |")
-    out += ["", "| system | start-up to log line ms | start-up to first HTTP ms | idle RSS MiB | processes |",
-            "|---|--:|--:|--:|--:|"]
+    out += ["", "| system | start-up to log line ms | start-up to first HTTP ms | idle RSS MiB | processes | targets |",
+            "|---|--:|--:|--:|--:|---|"]
     for s in bench.servers:
         f = s.facts
         if "idle_rss_kb" in f:
+            tg = ""
+            if s.name == "ours-pg" and f.get("startup_to_log_ms_median") is not None:
+                ok_start = f["startup_to_log_ms_median"] <= STARTUP_TARGET_MS
+                ok_rss = f["idle_rss_kb"] / 1024 <= IDLE_RSS_TARGET_MIB
+                tg = (f"{'PASS' if ok_start else 'FAIL'} start-up <= {STARTUP_TARGET_MS:g} ms, "
+                      f"{'PASS' if ok_rss else 'FAIL'} idle RSS <= {IDLE_RSS_TARGET_MIB:g} MiB")
             out.append(f"| {s.name} | {fmt_ms(f.get('startup_to_log_ms_median'))} | "
                        f"{fmt_ms(f.get('startup_to_http_ms_median'))} | {f['idle_rss_kb'] / 1024:.0f} | "
-                       f"{f['processes']} |")
+                       f"{f['processes']} | {tg} |")
+    if bench.hash_ms:
+        out += ["", f"One scrypt hash (N=16384, r=16, p=1) as the service computes it, one thread: median "
+                    f"{bench.hash_ms['median_ms']} ms over {bench.hash_ms['rounds']} (min {bench.hash_ms['min_ms']}, "
+                    f"max {bench.hash_ms['max_ms']})."]
     if "mixed" in a.scenarios:
         out += ["", "mixed: " + ", ".join(f"{w}% {sc}" for sc, w in MIX) +
                 "; its baseline is modelled (1 / sum(share / baseline ok/s)), not measured."]

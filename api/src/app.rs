@@ -4,10 +4,17 @@
 //! [`build`] binds before it returns, so `PORT=0` works and [`App::local_addr`] reports the
 //! real address; the tests use exactly this path.
 
-use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    ops::Deref,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use poem::{
-    Endpoint, EndpointExt, Route, Server,
+    Endpoint, EndpointExt, Request, Response, Route, Server,
+    endpoint::BoxEndpoint,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
@@ -200,18 +207,39 @@ pub fn spec_yaml() -> String {
 
 /// The whole HTTP surface with its middleware.
 fn routes(state: AppState) -> impl Endpoint {
-    let api = openapi_service();
     Route::new()
-        .at("/openapi.json", api.spec_endpoint())
-        .at("/openapi.yaml", api.spec_endpoint_yaml())
-        .nest("/docs", api.swagger_ui())
-        .nest("/", api)
+        .at("/openapi.json", OnFirstUse::new(|| openapi_service().spec_endpoint().map_to_response().boxed()))
+        .at("/openapi.yaml", OnFirstUse::new(|| openapi_service().spec_endpoint_yaml().map_to_response().boxed()))
+        .nest("/docs", OnFirstUse::new(|| openapi_service().swagger_ui().map_to_response().boxed()))
+        .nest("/", openapi_service())
         .around(middleware::body_limit)
         .around(rate_limit::middleware)
         .catch_all_error(framework_error_response)
         .around(middleware::cors)
         .around(middleware::request_context)
         .data(state)
+}
+
+/// An endpoint built on its first request. The documentation endpoints render the whole spec
+/// when they are built (a few MiB of short-lived allocations that an idle server's allocator
+/// would keep); most servers never serve them, and start-up stays short.
+struct OnFirstUse {
+    make: fn() -> BoxEndpoint<'static>,
+    built: OnceLock<BoxEndpoint<'static>>,
+}
+
+impl OnFirstUse {
+    fn new(make: fn() -> BoxEndpoint<'static>) -> Self {
+        Self { make, built: OnceLock::new() }
+    }
+}
+
+impl Endpoint for OnFirstUse {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.built.get_or_init(self.make).call(req).await
+    }
 }
 
 /// Deletes expired sessions and mail tokens every hour (expired ones are also rejected, and

@@ -100,7 +100,9 @@ fn arbitrary_cookie_and_authorization_headers_never_give_a_session_or_a_5xx() {
     });
     let http = bare_client();
     let base = app.base.clone();
-    let mut runner = TestRunner::new(Config { cases: 192, failure_persistence: None, ..Config::default() });
+    // 192 cases per run; `PROPTEST_CASES=<n>` for a longer one.
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(192);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
 
     // Act + Assert: cookie alone, authorization alone, and both together.
     let strategy = (cookie_header(), authorization_header(), 0u8..3);
