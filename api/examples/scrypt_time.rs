@@ -12,7 +12,7 @@ use api::auth::password::{Password, hash_blocking};
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(15).max(1);
     let password = Password::parse_new("correct horse battery staple".to_owned()).expect("a valid password");
-    hash_blocking(&password); // warm-up: page in the 16 MiB work area
+    hash_blocking(&password); // warm-up: page in the 32 MiB work area
     let mut times: Vec<f64> = (0..rounds)
         .map(|_| {
             let started = Instant::now();
