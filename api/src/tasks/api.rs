@@ -6,7 +6,6 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 
 use crate::{
@@ -14,7 +13,7 @@ use crate::{
     app::{ApiTags, AppState},
     auth::{error::AuthError, guard::SessionAuth},
     db::is_foreign_key_violation,
-    http::{body::JsonBody, schema::Success},
+    http::{body::JsonBody, schema::SerdeJson},
     tasks::{
         dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskDto, TaskPage},
         model::{
@@ -50,13 +49,21 @@ api_errors!(
     DeleteTaskError: 401, 403, 404, 412, 422, 503
 );
 
+/// One page of tasks.
+#[derive(ApiResponse)]
+pub enum TaskList {
+    /// Success
+    #[oai(status = 200)]
+    Ok(SerdeJson<TaskPage>),
+}
+
 /// A created task.
 #[derive(ApiResponse)]
 pub enum TaskCreated {
     /// The task was created.
     #[oai(status = 201)]
     Created(
-        Json<TaskDto>,
+        SerdeJson<TaskDto>,
         /// URL of the new task.
         #[oai(header = "Location")]
         String,
@@ -72,7 +79,7 @@ pub enum TaskFound {
     /// The task.
     #[oai(status = 200)]
     Ok(
-        Json<TaskDto>,
+        SerdeJson<TaskDto>,
         /// Version of the task, for `If-Match` on a later PUT, PATCH or DELETE.
         #[oai(header = "ETag")]
         String,
@@ -89,7 +96,7 @@ pub enum TaskDeleted {
 
 fn found(task: Task) -> TaskFound {
     let etag = task.etag().to_string();
-    TaskFound::Ok(Json(task.into()), etag)
+    TaskFound::Ok(SerdeJson(task.into()), etag)
 }
 
 /// The task id from the path; one that cannot exist is a missing task.
@@ -129,7 +136,7 @@ impl TasksApi {
         /// Case-insensitive title search (at most 200 characters).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
-    ) -> Result<Success<TaskPage>, ListTasksError> {
+    ) -> Result<TaskList, ListTasksError> {
         let user_id = &auth.0.user.id;
         let secret = &state.config.auth_secret;
         let before = cursor.0.map(|c| Cursor::decode(&c, user_id, secret).map_err(|e| e.in_query())).transpose();
@@ -147,7 +154,7 @@ impl TasksApi {
         } else {
             None
         };
-        Ok(Success(TaskPage { items: tasks.into_iter().map(TaskDto::from).collect(), next_cursor }))
+        Ok(TaskList::Ok(SerdeJson(TaskPage { items: tasks.into_iter().map(TaskDto::from).collect(), next_cursor })))
     }
 
     /// Create a task
@@ -175,7 +182,7 @@ impl TasksApi {
         tracing::info!(user.id = %auth.0.user.id, task.id = created.id.get(), "task created");
         let location = format!("/api/v1/tasks/{}", created.id.get());
         let etag = created.etag().to_string();
-        Ok(TaskCreated::Created(Json(created.into()), location, etag))
+        Ok(TaskCreated::Created(SerdeJson(created.into()), location, etag))
     }
 
     /// Get a task

@@ -76,7 +76,7 @@ impl poem_openapi::types::Example for PatchTaskRequest {
 }
 
 /// A task.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "Task", example)]
 pub struct TaskDto {
     /// Task id (positive integer).
@@ -114,7 +114,7 @@ impl From<Task> for TaskDto {
 }
 
 /// One page of tasks, newest first.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "TaskPage", example)]
 pub struct TaskPage {
     /// The tasks on this page (at most `limit`).
@@ -203,5 +203,42 @@ impl TryFrom<PatchTaskRequest> for TaskPatch {
             (Some(title), Some(description)) => Ok(Self { title, description, is_completed: request.is_completed }),
             _ => Err(ValidationErrors(errors)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn task(id: i64, description: Option<&str>) -> TaskDto {
+        TaskDto {
+            id,
+            title: "Ünïcode \"quoted\" \\ title 🦀".to_owned(),
+            description: description.map(str::to_owned),
+            is_completed: id % 2 == 0,
+            owner_id: "u1".to_owned(),
+            created_at: Timestamp::new(datetime!(2026-11-28 06:36:38.123456 +02:00)),
+            updated_at: Timestamp::new(datetime!(2026-11-28 07:00:00 UTC)),
+        }
+    }
+
+    fn assert_same(value: &(impl serde::Serialize + ToJSON)) {
+        let serde = serde_json::to_value(value).expect("serializes");
+        assert_eq!(Some(serde), value.to_json());
+    }
+
+    /// The task responses are written with serde (`SerdeJson`); they must be exactly what the
+    /// OpenAPI types describe and would write.
+    #[test]
+    fn serde_output_equals_the_openapi_json() {
+        assert_same(&task(1, Some("line\nbreak\ttab")));
+        assert_same(&task(2, None));
+        for next_cursor in [None, Some("MzAuRWNta2ZLN1Ytc1JuY0xjNA".to_owned())] {
+            assert_same(&TaskPage { items: vec![task(3, None), task(4, Some(""))], next_cursor });
+        }
+        assert_same(&TaskPage { items: Vec::new(), next_cursor: None });
     }
 }
