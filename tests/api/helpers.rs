@@ -183,7 +183,7 @@ impl TestApp {
         let backend = self.db.get_database_backend();
         let rows =
             self.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("query runs");
-        rows.iter().map(|row| row_to_json(row, backend)).collect()
+        rows.iter().map(row_json).collect()
     }
 
     /// A single number from a query such as `SELECT count(*) …`.
@@ -212,7 +212,8 @@ impl Drop for TestApp {
     }
 }
 
-fn row_to_json(row: &sea_orm::QueryResult, _backend: DatabaseBackend) -> Value {
+/// One row as JSON, whatever the backend's column types.
+pub fn row_json(row: &sea_orm::QueryResult) -> Value {
     let mut object = serde_json::Map::new();
     for name in row.column_names() {
         let value = row

@@ -25,7 +25,7 @@ use tokio::{
 
 use crate::{
     binary::api_binary,
-    helpers::{PASSWORD, SECRET, TestDatabase, header_str, set_cookies},
+    helpers::{PASSWORD, SECRET, TestDatabase, header_str, row_json, set_cookies},
 };
 
 /// The session cookie's name on plain-http deployments.
@@ -164,25 +164,6 @@ pub fn median(samples: &[Duration]) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Database snapshots
 // ---------------------------------------------------------------------------------------------
-
-/// One row as JSON, whatever the backend's column types.
-pub fn row_json(row: &sea_orm::QueryResult) -> Value {
-    let mut object = serde_json::Map::new();
-    for name in row.column_names() {
-        let value = row
-            .try_get::<Option<String>>("", &name)
-            .map(|v| v.map_or(Value::Null, Value::String))
-            .or_else(|_| row.try_get::<Option<i64>>("", &name).map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|_| row.try_get::<Option<bool>>("", &name).map(|v| v.map_or(Value::Null, Value::from)))
-            .or_else(|_| {
-                row.try_get::<Option<time::OffsetDateTime>>("", &name)
-                    .map(|v| v.map_or(Value::Null, |t| Value::String(api::timestamp::iso_micros(t))))
-            })
-            .unwrap_or(Value::Null);
-        object.insert(name, value);
-    }
-    Value::Object(object)
-}
 
 /// Rows of a query as JSON.
 pub async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> Vec<Value> {

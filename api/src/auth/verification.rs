@@ -136,17 +136,7 @@ pub async fn peek_reset_token(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<Option<String>, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1"#,
-            vec![reset_identifier(token).into()],
-        ))
-        .await?;
-    match row {
-        Some(row) if read_time(&row, "expiresAt")? > now => Ok(Some(row.try_get("", "value")?)),
-        _ => Ok(None),
-    }
+    live_reset_user(db, r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1"#, token, now).await
 }
 
 /// Consumes a reset token: deletes its row and returns the user it belonged to if it was still
@@ -156,14 +146,26 @@ pub async fn consume_reset_token(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<Option<String>, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
-            vec![reset_identifier(token).into()],
-        ))
-        .await?;
-    match row {
+    live_reset_user(
+        db,
+        r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
+        token,
+        now,
+    )
+    .await
+}
+
+/// Runs `sql` (which yields the token's `value` and `expiresAt`) and returns the user id when
+/// the token exists and has not expired.
+async fn live_reset_user(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Option<String>, DbErr> {
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), sql, vec![reset_identifier(token).into()]);
+    match db.query_one_raw(statement).await? {
         Some(row) if read_time(&row, "expiresAt")? > now => Ok(Some(row.try_get("", "value")?)),
         _ => Ok(None),
     }
