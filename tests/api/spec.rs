@@ -36,3 +36,41 @@ fn every_operation_has_an_operation_id_summary_and_tag() {
         }
     }
 }
+
+/// The HTTP parser (hyper) answers a request line longer than 64 KiB itself, with an empty
+/// `414`, before the service can answer with JSON. So every operation's longest valid URL
+/// (each path and query parameter at its `maxLength`, every character a 4-byte UTF-8
+/// character percent-encoded as 12 bytes) must stay below that, or a valid request (as
+/// schemathesis generates them) would get an undocumented, non-JSON answer.
+#[test]
+fn every_valid_url_fits_the_http_parsers_limit() {
+    const HYPER_MAX_URI: usize = 65_534;
+    let spec: Value = serde_json::from_str(&api::app::openapi_service().spec()).expect("spec is JSON");
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let mut longest = path.len() + 1;
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let location = parameter["in"].as_str().unwrap_or_default();
+                if location != "query" && location != "path" {
+                    continue;
+                }
+                let name = parameter["name"].as_str().unwrap_or_default();
+                let schema = &parameter["schema"];
+                let value = match schema["type"].as_str() {
+                    Some("string") => {
+                        let max = schema["maxLength"]
+                            .as_u64()
+                            .unwrap_or_else(|| panic!("{method} {path}: string parameter {name} has no maxLength"));
+                        usize::try_from(max).expect("small") * 12
+                    }
+                    _ => 24, // numbers and booleans
+                };
+                longest += name.len() + 2 + value;
+            }
+            assert!(
+                longest < HYPER_MAX_URI,
+                "{method} {path}: the longest valid URL is {longest} bytes, over the parser's {HYPER_MAX_URI}"
+            );
+        }
+    }
+}

@@ -315,8 +315,9 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         _auth: NoAuth,
-        /// The token from the link.
-        #[oai(validator(max_length = 4096))]
+        /// The token from the link (about 1 KB; the limit keeps the longest valid URL within
+        /// the 64 KiB the HTTP parser accepts).
+        #[oai(validator(max_length = 2048))]
         token: Query<Option<String>>,
         /// Where to send the browser afterwards (a trusted origin or a relative path).
         #[oai(name = "callbackURL", validator(max_length = 2048))]
