@@ -810,8 +810,10 @@ class Bench:
         r = subprocess.run([str(HASH_TIMER), "15"], capture_output=True, text=True, timeout=120)
         if r.returncode == 0:
             self.hash_ms = json.loads(r.stdout)
+            # What the cores could hash per second: the unit of the sign-in target.
+            self.hash_ms["capacity_ok_rps"] = (os.cpu_count() or 1) / self.hash_ms["median_ms"] * 1000
             log(f"one scrypt hash: median {self.hash_ms['median_ms']} ms -> capacity "
-                f"{os.cpu_count() / self.hash_ms['median_ms'] * 1000:.1f} sign-ins/s on {os.cpu_count()} cores")
+                f"{self.hash_ms['capacity_ok_rps']:.1f} sign-ins/s on {os.cpu_count()} cores")
 
     def run_all(self) -> None:
         a = self.args
@@ -988,7 +990,7 @@ class Bench:
                         if f and f["ok_rps"] > 0:
                             m["vs_floor"] = m["ok_rps"] / f["ok_rps"]
                     if sc == "signin" and self.hash_ms:
-                        m["hash_capacity_ok_rps"] = (os.cpu_count() or 1) / self.hash_ms["median_ms"] * 1000
+                        m["hash_capacity_ok_rps"] = self.hash_ms["capacity_ok_rps"]
                         m["vs_hash_capacity"] = m["ok_rps"] / m["hash_capacity_ok_rps"]
                     t = TARGETS.get(sc)
                     if t and sysname == "ours-pg":

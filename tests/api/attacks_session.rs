@@ -8,10 +8,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{ORIGIN, PASSWORD, SECRET, TestApp, header_str, set_cookies},
+    helpers::{ORIGIN, PASSWORD, SECRET, TestApp, header_str, rows, set_cookies},
     reliability_support::{
-        Account, SESSION_COOKIE, bare_client, cookie_for, encode_uri_component, forged_cookie, rows,
-        session_cookie_pair, sha256_hex, sign_up_account, sign_with, unissued_token,
+        Account, SESSION_COOKIE, bare_client, cookie_for, encode_uri_component, forged_cookie, session_cookie_pair,
+        sha256_hex, sign_up_account, sign_with, unissued_token,
     },
 };
 

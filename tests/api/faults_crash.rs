@@ -16,8 +16,8 @@ use sea_orm::Database;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestDatabase, postgres_url},
-    reliability_support::{Server, rows, server_env, sign_up_account},
+    helpers::{TestDatabase, postgres_url, rows},
+    reliability_support::{Server, server_env, sign_up_account},
 };
 
 const CLIENTS: usize = 6;

@@ -22,8 +22,8 @@ use sea_orm::sqlx::{self, ConnectOptions, sqlite::SqliteConnectOptions};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, TestDatabase, header_str, postgres_url},
-    reliability_support::{Account, PgProxy, bare_client, check_unavailable, database_name, postgres_addr, rows},
+    helpers::{TestApp, TestDatabase, header_str, postgres_url, rows},
+    reliability_support::{Account, PgProxy, bare_client, check_unavailable, database_name, postgres_addr},
 };
 
 /// `DB_TIMEOUT_MS` for these tests.

@@ -180,10 +180,7 @@ impl TestApp {
 
     /// A raw query against the test database, returning rows as JSON objects.
     pub async fn query(&self, sql: &str, values: Vec<sea_orm::Value>) -> Vec<Value> {
-        let backend = self.db.get_database_backend();
-        let rows =
-            self.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("query runs");
-        rows.iter().map(row_json).collect()
+        rows(&self.db, sql, values).await
     }
 
     /// A single number from a query such as `SELECT count(*) …`.
@@ -212,8 +209,15 @@ impl Drop for TestApp {
     }
 }
 
+/// Rows of a query as JSON.
+pub async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> Vec<Value> {
+    let backend = db.get_database_backend();
+    let found = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("query runs");
+    found.iter().map(row_json).collect()
+}
+
 /// One row as JSON, whatever the backend's column types.
-pub fn row_json(row: &sea_orm::QueryResult) -> Value {
+fn row_json(row: &sea_orm::QueryResult) -> Value {
     let mut object = serde_json::Map::new();
     for name in row.column_names() {
         let value = row

@@ -14,7 +14,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Client, Response, StatusCode};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::{
@@ -25,7 +25,7 @@ use tokio::{
 
 use crate::{
     binary::api_binary,
-    helpers::{PASSWORD, SECRET, TestDatabase, header_str, row_json, set_cookies},
+    helpers::{PASSWORD, SECRET, TestDatabase, header_str, rows, set_cookies},
 };
 
 /// The session cookie's name on plain-http deployments.
@@ -164,13 +164,6 @@ pub fn median(samples: &[Duration]) -> Duration {
 // ---------------------------------------------------------------------------------------------
 // Database snapshots
 // ---------------------------------------------------------------------------------------------
-
-/// Rows of a query as JSON.
-pub async fn rows(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> Vec<Value> {
-    let backend = db.get_database_backend();
-    let found = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await.expect("query runs");
-    found.iter().map(row_json).collect()
-}
 
 /// Every row of every table the service writes, in a stable order: two snapshots are equal
 /// exactly when nothing was written in between.

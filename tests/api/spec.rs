@@ -22,18 +22,29 @@ fn committed_openapi_yaml_matches_the_code() {
     );
 }
 
+/// The generated spec as JSON.
+fn spec() -> Value {
+    serde_json::from_str(&api::app::openapi_service().spec()).expect("spec is JSON")
+}
+
+/// Every operation of `spec` as `(path, method, operation)`.
+fn operations(spec: &Value) -> impl Iterator<Item = (&String, &String, &Value)> {
+    spec["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| item.as_object().expect("path item").iter().map(move |(m, op)| (path, m, op)))
+}
+
 #[test]
 fn every_operation_has_an_operation_id_summary_and_tag() {
-    let spec: Value = serde_json::from_str(&api::app::openapi_service().spec()).expect("spec is JSON");
-    let paths = spec["paths"].as_object().expect("paths");
+    let spec = spec();
     let mut ids = std::collections::HashSet::new();
-    for (path, item) in paths {
-        for (method, operation) in item.as_object().expect("path item") {
-            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
-            assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
-            assert!(operation["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}: no summary");
-            assert!(operation["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path}: no tag");
-        }
+    for (path, method, operation) in operations(&spec) {
+        let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+        assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
+        assert!(operation["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}: no summary");
+        assert!(operation["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path}: no tag");
     }
 }
 
@@ -45,32 +56,30 @@ fn every_operation_has_an_operation_id_summary_and_tag() {
 #[test]
 fn every_valid_url_fits_the_http_parsers_limit() {
     const HYPER_MAX_URI: usize = 65_534;
-    let spec: Value = serde_json::from_str(&api::app::openapi_service().spec()).expect("spec is JSON");
-    for (path, item) in spec["paths"].as_object().expect("paths") {
-        for (method, operation) in item.as_object().expect("path item") {
-            let mut longest = path.len() + 1;
-            for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                let location = parameter["in"].as_str().unwrap_or_default();
-                if location != "query" && location != "path" {
-                    continue;
-                }
-                let name = parameter["name"].as_str().unwrap_or_default();
-                let schema = &parameter["schema"];
-                let value = match schema["type"].as_str() {
-                    Some("string") => {
-                        let max = schema["maxLength"]
-                            .as_u64()
-                            .unwrap_or_else(|| panic!("{method} {path}: string parameter {name} has no maxLength"));
-                        usize::try_from(max).expect("small") * 12
-                    }
-                    _ => 24, // numbers and booleans
-                };
-                longest += name.len() + 2 + value;
+    let spec = spec();
+    for (path, method, operation) in operations(&spec) {
+        let mut longest = path.len() + 1;
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let location = parameter["in"].as_str().unwrap_or_default();
+            if location != "query" && location != "path" {
+                continue;
             }
-            assert!(
-                longest < HYPER_MAX_URI,
-                "{method} {path}: the longest valid URL is {longest} bytes, over the parser's {HYPER_MAX_URI}"
-            );
+            let name = parameter["name"].as_str().unwrap_or_default();
+            let schema = &parameter["schema"];
+            let value = match schema["type"].as_str() {
+                Some("string") => {
+                    let max = schema["maxLength"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("{method} {path}: string parameter {name} has no maxLength"));
+                    usize::try_from(max).expect("small") * 12
+                }
+                _ => 24, // numbers and booleans
+            };
+            longest += name.len() + 2 + value;
         }
+        assert!(
+            longest < HYPER_MAX_URI,
+            "{method} {path}: the longest valid URL is {longest} bytes, over the parser's {HYPER_MAX_URI}"
+        );
     }
 }
