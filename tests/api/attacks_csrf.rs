@@ -8,9 +8,11 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{ORIGIN, PASSWORD, TestApp},
-    reliability_support::{bare_client, sign_up_account, snapshot, snapshot_diff},
+use crate::support::{
+    db::snapshot_diff,
+    http::plain_client,
+    server::{ORIGIN, TestApp},
+    users::{PASSWORD, User},
 };
 
 /// Where a forged request claims to come from.
@@ -66,7 +68,7 @@ fn writes(victim_email: &str, victim_token: &str) -> Vec<(Method, &'static str, 
 /// Every state-changing operation in the served spec, as `METHOD /path`.
 async fn spec_writes(app: &TestApp) -> BTreeSet<String> {
     let spec: Value =
-        bare_client().get(app.url("/openapi.json")).send().await.expect("spec").json().await.expect("json");
+        plain_client().get(app.url("/openapi.json")).send().await.expect("spec").json().await.expect("json");
     let mut out = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {
@@ -82,8 +84,8 @@ async fn spec_writes(app: &TestApp) -> BTreeSet<String> {
 async fn cookie_authenticated_writes_from_untrusted_or_missing_origins_are_refused_and_change_nothing() {
     // Arrange: a signed-in victim (cookie) with a task, and the whole database as it stands.
     let app = TestApp::spawn().await;
-    let victim = sign_up_account(&app.base, "csrf-victim@example.com").await;
-    let created = bare_client()
+    let victim = User::sign_up(&app, "csrf-victim@example.com").await;
+    let created = plain_client()
         .post(app.url("/api/v1/tasks"))
         .header("authorization", victim.authorization())
         .json(&json!({"title": "the victim's task"}))
@@ -96,14 +98,14 @@ async fn cookie_authenticated_writes_from_untrusted_or_missing_origins_are_refus
     let covered: BTreeSet<String> = cases.iter().map(|(method, path, _)| format!("{method} {path}")).collect();
     let missing: Vec<_> = spec_writes(&app).await.into_iter().filter(|op| !covered.contains(op)).collect();
     assert!(missing.is_empty(), "state-changing operations without a CSRF case: {missing:?}");
-    let before = snapshot(&app.db).await;
+    let before = app.db.snapshot().await;
 
     // Act + Assert: every write, from every bad origin, with the victim's cookie.
     let mut failures = Vec::new();
     for (method, template, body) in &cases {
         let path = template.replace("{id}", &task_id.to_string());
         for (what, origin, referer) in BAD_ORIGINS {
-            let mut request = bare_client().request(method.clone(), app.url(&path)).header("cookie", &victim.cookie);
+            let mut request = plain_client().request(method.clone(), app.url(&path)).header("cookie", &victim.cookie);
             if let Some(origin) = origin {
                 request = request.header("origin", origin);
             }
@@ -120,7 +122,7 @@ async fn cookie_authenticated_writes_from_untrusted_or_missing_origins_are_refus
             if status != StatusCode::FORBIDDEN || !matches!(code, "INVALID_ORIGIN" | "MISSING_OR_NULL_ORIGIN") {
                 failures.push(format!("{method} {path} from {what}: {status} {body}"));
             }
-            let after = snapshot(&app.db).await;
+            let after = app.db.snapshot().await;
             if after != before {
                 failures.push(format!(
                     "{method} {path} from {what} CHANGED the database: {}",
@@ -133,7 +135,7 @@ async fn cookie_authenticated_writes_from_untrusted_or_missing_origins_are_refus
     assert!(failures.is_empty(), "CSRF defences failed:\n{}", failures.join("\n"));
 
     // Control: the same cookie from the trusted page is accepted, so the refusals were about origin.
-    let response = bare_client()
+    let response = plain_client()
         .patch(app.url(&format!("/api/v1/tasks/{task_id}")))
         .header("cookie", &victim.cookie)
         .header("origin", ORIGIN)
@@ -149,8 +151,8 @@ async fn cross_site_simple_requests_a_form_can_send_are_refused_and_change_nothi
     // Arrange: what an attacker's HTML form can send without a preflight: urlencoded or
     // text/plain bodies, with the victim's cookie attached by the browser.
     let app = TestApp::spawn().await;
-    let victim = sign_up_account(&app.base, "form-csrf@example.com").await;
-    let before = snapshot(&app.db).await;
+    let victim = User::sign_up(&app, "form-csrf@example.com").await;
+    let before = app.db.snapshot().await;
     let cases = [
         (
             "/api/auth/sign-in/email",
@@ -170,7 +172,7 @@ async fn cross_site_simple_requests_a_form_can_send_are_refused_and_change_nothi
 
     // Act + Assert
     for (path, content_type, body) in cases {
-        let response = bare_client()
+        let response = plain_client()
             .post(app.url(path))
             .header("cookie", &victim.cookie)
             .header("origin", "https://evil.example")
@@ -186,7 +188,7 @@ async fn cross_site_simple_requests_a_form_can_send_are_refused_and_change_nothi
             status == StatusCode::FORBIDDEN || status == StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "cross-site {content_type} POST {path}: {status} {body}"
         );
-        let after = snapshot(&app.db).await;
+        let after = app.db.snapshot().await;
         assert_eq!(
             after,
             before,
@@ -200,8 +202,8 @@ async fn cross_site_simple_requests_a_form_can_send_are_refused_and_change_nothi
 async fn sign_in_and_sign_up_from_an_untrusted_page_are_refused_even_without_cookies() {
     // Arrange: login CSRF: an attacker's page signs the victim's browser into the attacker's account.
     let app = TestApp::spawn().await;
-    let attacker = sign_up_account(&app.base, "attacker@example.com").await;
-    let before = snapshot(&app.db).await;
+    let attacker = User::sign_up(&app, "attacker@example.com").await;
+    let before = app.db.snapshot().await;
 
     // Act + Assert
     for (path, body) in [
@@ -209,7 +211,7 @@ async fn sign_in_and_sign_up_from_an_untrusted_page_are_refused_even_without_coo
         ("/api/auth/sign-up/email", json!({"name": "x", "email": "login-csrf@example.com", "password": PASSWORD})),
     ] {
         for (origin, fetch_site) in [("https://evil.example", None), ("https://evil.example", Some("cross-site"))] {
-            let mut request = bare_client().post(app.url(path)).header("origin", origin).json(&body);
+            let mut request = plain_client().post(app.url(path)).header("origin", origin).json(&body);
             if let Some(site) = fetch_site {
                 request = request.header("sec-fetch-site", site).header("sec-fetch-mode", "cors");
             }
@@ -220,7 +222,7 @@ async fn sign_in_and_sign_up_from_an_untrusted_page_are_refused_even_without_coo
             assert_eq!(found["code"], "INVALID_ORIGIN", "{path}: {found}");
         }
     }
-    let after = snapshot(&app.db).await;
+    let after = app.db.snapshot().await;
     assert_eq!(after, before, "refused logins changed the database: {}", snapshot_diff(&before, &after));
 }
 
@@ -229,7 +231,7 @@ async fn a_preflight_from_an_untrusted_origin_gets_no_access_control_allow_heade
     // Arrange
     let app = TestApp::spawn().await;
     let preflight = |origin: &str, path: &str, method: &str| {
-        bare_client()
+        plain_client()
             .request(Method::OPTIONS, app.url(path))
             .header("origin", origin)
             .header("access-control-request-method", method)
@@ -258,7 +260,7 @@ async fn a_preflight_from_an_untrusted_origin_gets_no_access_control_allow_heade
             assert!(allow.is_empty(), "preflight {method} {path} from {origin} got {allow:?}");
         }
         // An actual (credentialed) read from that origin is not shared with it either.
-        let victim_read = bare_client()
+        let victim_read = plain_client()
             .get(app.url("/api/auth/get-session"))
             .header("origin", origin)
             .send()

@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::{
-    helpers::TestApp,
-    reliability_support::{median, sign_up_account},
-};
+use crate::support::{http::plain_client, server::TestApp, users::User};
 
 /// Tries of each kind per batch.
 const BATCH: usize = 15;
@@ -29,6 +26,14 @@ struct Answer {
     status: StatusCode,
     headers: Vec<(String, String)>,
     body: String,
+}
+
+/// The median of some durations.
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2 } else { sorted[mid] }
 }
 
 async fn sign_in(http: &Client, app: &TestApp, email: &str, password: &str) -> (Answer, Duration) {
@@ -55,8 +60,8 @@ async fn sign_in(http: &Client, app: &TestApp, email: &str, password: &str) -> (
 async fn an_unknown_email_and_a_wrong_password_answer_identically_and_in_the_same_median_time() {
     // Arrange: a real account; one keep-alive client for both kinds of try.
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "enumeration-target@example.com").await;
-    let http = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let account = User::sign_up(&app, "enumeration-target@example.com").await;
+    let http = plain_client();
     // Warm up both paths (connection, caches, pool threads) outside the measurement.
     for i in 0..2 {
         sign_in(&http, &app, &format!("warm-up-{i}@example.com"), "some-password-1").await;

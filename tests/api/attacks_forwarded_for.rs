@@ -7,9 +7,10 @@
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{PASSWORD, TestApp},
-    reliability_support::{bare_client, sign_up_account},
+use crate::support::{
+    http::plain_client,
+    server::TestApp,
+    users::{PASSWORD, User},
 };
 
 /// Forwarding headers claiming address number `n`.
@@ -24,7 +25,7 @@ fn spoofed(request: RequestBuilder, n: u8) -> RequestBuilder {
 }
 
 async fn sign_in_attempt(app: &TestApp, n: u8) -> (StatusCode, Option<String>, Value) {
-    let response = spoofed(bare_client().post(app.url("/api/auth/sign-in/email")), n)
+    let response = spoofed(plain_client().post(app.url("/api/auth/sign-in/email")), n)
         .json(&json!({"email": "spoofer@example.com", "password": format!("wrong-password-{n}")}))
         .send()
         .await
@@ -70,23 +71,17 @@ async fn a_session_records_the_peer_address_not_one_an_untrusted_client_claims()
     let trusted = TestApp::builder().var("TRUSTED_PROXIES", "127.0.0.1/32").spawn().await;
     let mut recorded = Vec::new();
     for app in [&untrusted, &trusted] {
-        let account = sign_up_account(&app.base, "address@example.com").await;
+        let account = User::sign_up(app, "address@example.com").await;
 
         // Act: sign in claiming 203.0.113.9.
-        let response = spoofed(bare_client().post(app.url("/api/auth/sign-in/email")), 9)
+        let response = spoofed(plain_client().post(app.url("/api/auth/sign-in/email")), 9)
             .json(&json!({"email": account.email, "password": PASSWORD}))
             .send()
             .await
             .expect("answered");
         assert_eq!(response.status(), StatusCode::OK);
         let token = response.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned();
-        let stored = app
-            .query(
-                r#"SELECT "ipAddress" FROM "session" WHERE "token" = $1"#,
-                vec![crate::reliability_support::sha256_hex(&token).into()],
-            )
-            .await;
-        recorded.push(stored[0]["ipAddress"].clone());
+        recorded.push(app.db.session_row(&token).await["ipAddress"].clone());
     }
 
     // Assert: the untrusted peer is recorded as itself; a trusted proxy's client as forwarded.

@@ -15,9 +15,11 @@ use proptest::{
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use crate::{
-    helpers::{SECRET, TestApp},
-    reliability_support::{SESSION_COOKIE, bare_client, encode_uri_component, sign_up_account, sign_with},
+use crate::support::{
+    http::plain_client,
+    server::{SECRET, TestApp},
+    users::User,
+    wire::{SESSION_COOKIE, encode_uri_component, sign_with},
 };
 
 /// A value that looks like a signed token: `<token>.<44-char base64 signature>`, random content,
@@ -95,10 +97,10 @@ fn arbitrary_cookie_and_authorization_headers_never_give_a_session_or_a_5xx() {
         Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"));
     let (app, account) = runtime.block_on(async {
         let app = TestApp::spawn().await;
-        let account = sign_up_account(&app.base, "fuzz@example.com").await;
+        let account = User::sign_up(&app, "fuzz@example.com").await;
         (app, account)
     });
-    let http = bare_client();
+    let http = plain_client();
     let base = app.base.clone();
     // 192 cases per run; `PROPTEST_CASES=<n>` for a longer one.
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(192);
@@ -127,7 +129,7 @@ fn arbitrary_cookie_and_authorization_headers_never_give_a_session_or_a_5xx() {
             .await
             .expect("answered");
         let body: Value = response.json().await.expect("json");
-        assert_eq!(body["user"]["id"], account.user_id.as_str());
+        assert_eq!(body["user"]["id"], account.id.as_str());
     });
     runtime.block_on(async move { app.stop().await });
 }

@@ -14,12 +14,14 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode, redirect::Policy};
+use reqwest::{Client, Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::{
-    helpers::{PASSWORD, TestApp},
-    reliability_support::{Account, bare_client, sign_in_account, sign_up_account, snapshot, snapshot_diff},
+use crate::support::{
+    db::snapshot_diff,
+    http::{ClientOptions, plain_client},
+    server::TestApp,
+    users::{PASSWORD, User},
 };
 
 /// How strict a case is.
@@ -103,7 +105,7 @@ fn properties(spec: &Value, schema: &Value) -> Vec<(String, String)> {
 /// Every operation of the served spec.
 async fn operations(app: &TestApp) -> Vec<Operation> {
     let spec: Value =
-        bare_client().get(app.url("/openapi.json")).send().await.expect("spec").json().await.expect("json");
+        plain_client().get(app.url("/openapi.json")).send().await.expect("spec").json().await.expect("json");
     let mut out = Vec::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
@@ -142,10 +144,10 @@ async fn operations(app: &TestApp) -> Vec<Operation> {
 struct Bench {
     app: TestApp,
     http: Client,
-    victim: Account,
+    victim: User,
     password: String,
     task_id: i64,
-    bystander: Account,
+    bystander: User,
     bystander_rows: Value,
     /// The database as of the end of the previous request.
     last: Value,
@@ -158,9 +160,9 @@ const VICTIM: &str = "torture-victim@example.com";
 impl Bench {
     async fn new() -> Self {
         let app = TestApp::spawn().await;
-        let victim = sign_up_account(&app.base, VICTIM).await;
-        let bystander = sign_up_account(&app.base, "torture-bystander@example.com").await;
-        let http = Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(60)).build().expect("client");
+        let victim = User::sign_up(&app, VICTIM).await;
+        let bystander = User::sign_up(&app, "torture-bystander@example.com").await;
+        let http = ClientOptions::default().no_redirects().timeout(Duration::from_secs(60)).build();
         let mut bench = Self {
             app,
             http,
@@ -175,13 +177,13 @@ impl Bench {
         };
         bench.create_task_for(&bench.bystander.clone(), "the bystander's task").await;
         bench.task_id = bench.create_task_for(&bench.victim.clone(), "the victim's task").await;
-        bench.last = snapshot(&bench.app.db).await;
+        bench.last = bench.app.db.snapshot().await;
         bench.bystander_rows = bench.bystander_view(&bench.last);
         bench
     }
 
-    async fn create_task_for(&self, account: &Account, title: &str) -> i64 {
-        let response = bare_client()
+    async fn create_task_for(&self, account: &User, title: &str) -> i64 {
+        let response = plain_client()
             .post(self.app.url("/api/v1/tasks"))
             .header("authorization", account.authorization())
             .json(&json!({"title": title, "description": "intact"}))
@@ -194,7 +196,7 @@ impl Bench {
 
     /// The bystander's rows in every table of a snapshot.
     fn bystander_view(&self, all: &Value) -> Value {
-        let id = Value::String(self.bystander.user_id.clone());
+        let id = Value::String(self.bystander.id.clone());
         let mine = |table: &str, column: &str| -> Value {
             Value::Array(all[table].as_array().expect("rows").iter().filter(|r| r[column] == id).cloned().collect())
         };
@@ -210,10 +212,10 @@ impl Bench {
     /// the background, after answering (so their timing reveals nothing).
     async fn settle(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        let mut previous = snapshot(&self.app.db).await;
+        let mut previous = self.app.db.snapshot().await;
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let now = snapshot(&self.app.db).await;
+            let now = self.app.db.snapshot().await;
             if now == previous || std::time::Instant::now() > deadline {
                 return;
             }
@@ -223,28 +225,28 @@ impl Bench {
 
     /// After a successful write: make sure the victim still has a session and a task.
     async fn restore(&mut self) {
-        let response = bare_client()
+        let response = plain_client()
             .get(self.app.url("/api/auth/get-session"))
             .header("authorization", self.victim.authorization())
             .send()
             .await
             .expect("get-session");
-        let alive = response.json::<Value>().await.unwrap_or(Value::Null)["user"]["id"] == self.victim.user_id.as_str();
+        let alive = response.json::<Value>().await.unwrap_or(Value::Null)["user"]["id"] == self.victim.id.as_str();
         if !alive {
-            let response = bare_client()
+            let response = plain_client()
                 .post(self.app.url("/api/auth/sign-in/email"))
                 .json(&json!({"email": VICTIM, "password": self.password}))
                 .send()
                 .await
                 .expect("sign-in");
             self.victim = if response.status() == StatusCode::OK {
-                sign_in_account(&self.app.base, VICTIM, &self.password).await
+                User::sign_in(&self.app, VICTIM, &self.password).await
             } else {
                 self.password = PASSWORD.to_owned();
-                sign_up_account(&self.app.base, VICTIM).await
+                User::sign_up(&self.app, VICTIM).await
             };
         }
-        let task = bare_client()
+        let task = plain_client()
             .get(self.app.url(&format!("/api/v1/tasks/{}", self.task_id)))
             .header("authorization", self.victim.authorization())
             .send()
@@ -346,11 +348,11 @@ impl Bench {
             }
             Err(err) => {
                 self.failures.push(format!("{label}: no HTTP answer: {}", truncate(&err)));
-                self.last = snapshot(&self.app.db).await;
+                self.last = self.app.db.snapshot().await;
                 return;
             }
         };
-        let after = snapshot(&self.app.db).await;
+        let after = self.app.db.snapshot().await;
         let success = status.is_success() || status.is_redirection();
         if after != before && (!success || expect == Expect::Refused) {
             self.failures.push(format!(
@@ -369,7 +371,7 @@ impl Bench {
                 self.settle().await;
             }
             self.restore().await;
-            self.last = snapshot(&self.app.db).await;
+            self.last = self.app.db.snapshot().await;
         }
     }
 
@@ -740,8 +742,8 @@ async fn sql_metacharacters_in_every_string_field_never_get_a_5xx_or_touch_other
 async fn sql_metacharacters_are_stored_returned_and_searched_literally() {
     // Arrange
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "literal@example.com").await;
-    let http = bare_client();
+    let account = User::sign_up(&app, "literal@example.com").await;
+    let http = plain_client();
     let mut ids = Vec::new();
 
     // Act: tasks whose title and description are SQL.
@@ -762,7 +764,7 @@ async fn sql_metacharacters_are_stored_returned_and_searched_literally() {
     // Assert: stored literally, and a search for each finds exactly that task.
     for (value, id) in SQL.iter().zip(&ids) {
         let stored =
-            app.query(r#"SELECT "title", "description" FROM "task" WHERE "id" = $1"#, vec![(*id).into()]).await;
+            app.db.query(r#"SELECT "title", "description" FROM "task" WHERE "id" = $1"#, vec![(*id).into()]).await;
         assert_eq!(stored[0]["title"], *value);
         assert_eq!(stored[0]["description"], *value);
         let found: Value = http
@@ -798,15 +800,15 @@ async fn sql_metacharacters_are_stored_returned_and_searched_literally() {
         .await
         .expect("json");
     assert_eq!(session["user"]["name"], SQL[1]);
-    assert_eq!(app.count(r#"SELECT count(*) FROM "user""#, vec![]).await, 1, "no row was deleted");
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "user""#, vec![]).await, 1, "no row was deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_past_the_limit_is_refused_with_413_and_changes_nothing() {
     // Arrange: no Content-Length, so only the limited read can stop it.
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "chunked@example.com").await;
-    let before = snapshot(&app.db).await;
+    let account = User::sign_up(&app, "chunked@example.com").await;
+    let before = app.db.snapshot().await;
     for path in ["/api/v1/tasks", "/api/auth/sign-in/email", "/api/auth/update-user"] {
         // Act: 10 MB of a JSON string in 64 KiB chunks.
         let mut body = b"a\r\n{\"title\":\"\r\n".to_vec();
@@ -829,5 +831,5 @@ async fn a_chunked_body_past_the_limit_is_refused_with_413_and_changes_nothing()
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "chunked 10 MB to {path}: {}", truncate(&text));
         assert!(text.contains("PAYLOAD_TOO_LARGE"), "{}", truncate(&text));
     }
-    assert_eq!(snapshot(&app.db).await, before);
+    assert_eq!(app.db.snapshot().await, before);
 }

@@ -6,12 +6,16 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
 
-use crate::{
-    helpers::{ORIGIN, PASSWORD, SECRET, TestApp, header_str, rows, set_cookies},
-    reliability_support::{
-        Account, SESSION_COOKIE, bare_client, cookie_for, encode_uri_component, forged_cookie, session_cookie_pair,
-        sha256_hex, sign_up_account, sign_with, unissued_token,
+use crate::support::{
+    db::stored_time,
+    http::{header_str, plain_client, set_cookies},
+    server::{ORIGIN, SECRET, TestApp},
+    users::{PASSWORD, User},
+    wire::{
+        SESSION_COOKIE, encode_uri_component, session_cookie, session_cookie_pair, sha256_hex, sign, sign_with,
+        unissued_token,
     },
 };
 
@@ -25,7 +29,7 @@ enum Presented {
 }
 
 async fn get_session(app: &TestApp, credential: &Presented) -> (StatusCode, Value, Vec<String>) {
-    let request = bare_client().get(app.url("/api/auth/get-session"));
+    let request = plain_client().get(app.url("/api/auth/get-session"));
     let request = match credential {
         Presented::Cookie(cookie) => request.header("cookie", cookie),
         Presented::Bearer(value) => request.header("authorization", format!("Bearer {value}")),
@@ -37,7 +41,7 @@ async fn get_session(app: &TestApp, credential: &Presented) -> (StatusCode, Valu
 }
 
 async fn list_tasks(app: &TestApp, credential: &Presented) -> (StatusCode, Value) {
-    let request = bare_client().get(app.url("/api/v1/tasks"));
+    let request = plain_client().get(app.url("/api/v1/tasks"));
     let request = match credential {
         Presented::Cookie(cookie) => request.header("cookie", cookie),
         Presented::Bearer(value) => request.header("authorization", format!("Bearer {value}")),
@@ -58,19 +62,19 @@ async fn assert_refused(app: &TestApp, credential: &Presented, what: &str) {
 }
 
 /// Asserts a credential gives `account`'s session (the control case).
-async fn assert_accepted(app: &TestApp, credential: &Presented, account: &Account, what: &str) {
+async fn assert_accepted(app: &TestApp, credential: &Presented, account: &User, what: &str) {
     let (status, body, _) = get_session(app, credential).await;
     assert_eq!(status, StatusCode::OK, "{what}: {body}");
-    assert_eq!(body["user"]["id"], account.user_id.as_str(), "{what} is a valid session: {body}");
+    assert_eq!(body["user"]["id"], account.id.as_str(), "{what} is a valid session: {body}");
     let (status, body) = list_tasks(app, credential).await;
     assert_eq!(status, StatusCode::OK, "{what}: {body}");
 }
 
 /// Every way to present a raw token value.
-fn presentations(token: &str, secret: &str) -> Vec<(String, Presented)> {
-    let signed = sign_with(token, secret);
+fn presentations(token: &str) -> Vec<(String, Presented)> {
+    let signed = sign(token);
     vec![
-        ("signed cookie".to_owned(), Presented::Cookie(cookie_for(token, secret))),
+        ("signed cookie".to_owned(), Presented::Cookie(session_cookie(token))),
         ("unsigned cookie".to_owned(), Presented::Cookie(format!("{SESSION_COOKIE}={token}"))),
         ("raw bearer".to_owned(), Presented::Bearer(token.to_owned())),
         ("signed bearer".to_owned(), Presented::Bearer(signed.clone())),
@@ -79,33 +83,35 @@ fn presentations(token: &str, secret: &str) -> Vec<(String, Presented)> {
 }
 
 async fn session_rows_for(app: &TestApp, token: &str) -> usize {
-    rows(
-        &app.db,
-        r#"SELECT "id" FROM "session" WHERE "token" = $1 OR "token" = $2"#,
-        vec![token.into(), sha256_hex(token).into()],
-    )
-    .await
-    .len()
+    let sql = r#"SELECT "id" FROM "session" WHERE "token" = $1 OR "token" = $2"#;
+    app.db.query(sql, vec![token.into(), sha256_hex(token).into()]).await.len()
+}
+
+/// Makes `user`'s one session expire `ago`, as if the clock had moved on.
+async fn expire_sessions_of(app: &TestApp, user: &User, ago: Duration) {
+    let past = stored_time(app.db.backend(), OffsetDateTime::now_utc() - ago);
+    let sql = r#"UPDATE "session" SET "expiresAt" = $1 WHERE "userId" = $2"#;
+    assert_eq!(app.db.execute(sql, vec![past, user.id.as_str().into()]).await, 1, "one session expired");
 }
 
 #[tokio::test]
 async fn a_token_the_server_did_not_issue_is_never_accepted_even_when_signed_with_the_server_secret() {
     // Arrange: a real user with a live session, and a well-formed token the server never issued.
     let app = TestApp::spawn().await;
-    let victim = sign_up_account(&app.base, "fixation-victim@example.com").await;
+    let victim = User::sign_up(&app, "fixation-victim@example.com").await;
     let planted = unissued_token();
     assert_eq!(planted.len(), 32);
 
     // Act + Assert: every presentation of it is refused.
-    for (how, credential) in presentations(&planted, SECRET) {
+    for (how, credential) in presentations(&planted) {
         assert_refused(&app, &credential, &format!("an unissued token as {how}")).await;
     }
 
     // Act: the victim signs in while the attacker's planted cookie is in their browser.
-    let response = bare_client()
+    let response = plain_client()
         .post(app.url("/api/auth/sign-in/email"))
         .header("origin", ORIGIN)
-        .header("cookie", forged_cookie(&planted))
+        .header("cookie", session_cookie(&planted))
         .json(&json!({"email": victim.email, "password": PASSWORD}))
         .send()
         .await
@@ -118,10 +124,10 @@ async fn a_token_the_server_did_not_issue_is_never_accepted_even_when_signed_wit
     // Assert: the server issued its own token; the planted one never became a session.
     let issued = body["token"].as_str().expect("token");
     assert_ne!(issued, planted, "sign-in adopts no client-chosen token");
-    assert_ne!(set_cookie, forged_cookie(&planted), "the cookie set is not the planted one");
+    assert_ne!(set_cookie, session_cookie(&planted), "the cookie set is not the planted one");
     assert!(!header_token.starts_with(&planted), "set-auth-token is not the planted token");
     assert_eq!(session_rows_for(&app, &planted).await, 0, "no session row holds the planted token");
-    assert_refused(&app, &Presented::Cookie(forged_cookie(&planted)), "the planted cookie after sign-in").await;
+    assert_refused(&app, &Presented::Cookie(session_cookie(&planted)), "the planted cookie after sign-in").await;
     assert_accepted(&app, &Presented::Cookie(set_cookie), &victim, "the cookie the server set").await;
 }
 
@@ -129,13 +135,13 @@ async fn a_token_the_server_did_not_issue_is_never_accepted_even_when_signed_wit
 async fn every_sign_in_issues_a_new_token_different_from_any_cookie_the_client_sent() {
     // Arrange
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "fresh-tokens@example.com").await;
+    let account = User::sign_up(&app, "fresh-tokens@example.com").await;
     let mut seen = vec![account.token.clone()];
     let mut cookie = account.cookie.clone();
 
     // Act: sign in repeatedly, each time sending the previous (valid) session cookie.
     for round in 0..4 {
-        let response = bare_client()
+        let response = plain_client()
             .post(app.url("/api/auth/sign-in/email"))
             .header("origin", ORIGIN)
             .header("cookie", &cookie)
@@ -160,14 +166,14 @@ async fn every_sign_in_issues_a_new_token_different_from_any_cookie_the_client_s
 async fn a_session_replayed_after_sign_out_is_refused_as_cookie_and_as_bearer() {
     // Arrange: two sessions of one user, captured as cookie, bearer and raw token.
     let app = TestApp::spawn().await;
-    let first = sign_up_account(&app.base, "replay@example.com").await;
-    let second = crate::reliability_support::sign_in_account(&app.base, "replay@example.com", PASSWORD).await;
+    let first = User::sign_up(&app, "replay@example.com").await;
+    let second = User::sign_in(&app, "replay@example.com", PASSWORD).await;
     for account in [&first, &second] {
         assert_accepted(&app, &Presented::Cookie(account.cookie.clone()), account, "before sign-out").await;
     }
 
     // Act: the first signs out by cookie (from the trusted page), the second by bearer token.
-    let by_cookie = bare_client()
+    let by_cookie = plain_client()
         .post(app.url("/api/auth/sign-out"))
         .header("origin", ORIGIN)
         .header("cookie", &first.cookie)
@@ -175,7 +181,7 @@ async fn a_session_replayed_after_sign_out_is_refused_as_cookie_and_as_bearer() 
         .await
         .expect("sign-out answered");
     assert_eq!(by_cookie.status(), StatusCode::OK);
-    let by_bearer = bare_client()
+    let by_bearer = plain_client()
         .post(app.url("/api/auth/sign-out"))
         .header("authorization", second.authorization())
         .send()
@@ -201,7 +207,7 @@ async fn a_session_replayed_after_sign_out_is_refused_as_cookie_and_as_bearer() 
 async fn tampered_and_foreign_secret_cookies_and_bearer_tokens_are_refused() {
     // Arrange: a live session and its genuine signed value.
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "tamper@example.com").await;
+    let account = User::sign_up(&app, "tamper@example.com").await;
     let genuine = sign_with(&account.token, SECRET);
     let (token, signature) = genuine.rsplit_once('.').expect("token.signature");
     let flip = |s: &str, at: usize| -> String {
@@ -244,21 +250,8 @@ async fn tampered_and_foreign_secret_cookies_and_bearer_tokens_are_refused() {
 async fn an_expired_session_is_refused_everywhere_and_deleted() {
     // Arrange: a session whose expiry is set in the past, as if a week went by.
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "expired@example.com").await;
-    let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
-    let backend = app.backend();
-    let changed = sea_orm::ConnectionTrait::execute_raw(
-        &app.db,
-        sea_orm::Statement::from_sql_and_values(
-            backend,
-            r#"UPDATE "session" SET "expiresAt" = $1 WHERE "userId" = $2"#,
-            vec![api::db::auth_time(backend, past), account.user_id.as_str().into()],
-        ),
-    )
-    .await
-    .expect("update runs")
-    .rows_affected();
-    assert_eq!(changed, 1);
+    let account = User::sign_up(&app, "expired@example.com").await;
+    expire_sessions_of(&app, &account, Duration::minutes(1)).await;
 
     // Act + Assert: by cookie, get-session gives null and clears the cookies.
     let (status, body, cleared) = get_session(&app, &Presented::Cookie(account.cookie.clone())).await;
@@ -282,22 +275,11 @@ async fn an_expired_session_is_refused_everywhere_and_deleted() {
 async fn an_expired_session_presented_first_by_bearer_is_refused_too() {
     // Arrange
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "expired-bearer@example.com").await;
-    let backend = app.backend();
-    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    sea_orm::ConnectionTrait::execute_raw(
-        &app.db,
-        sea_orm::Statement::from_sql_and_values(
-            backend,
-            r#"UPDATE "session" SET "expiresAt" = $1 WHERE "userId" = $2"#,
-            vec![api::db::auth_time(backend, past), account.user_id.as_str().into()],
-        ),
-    )
-    .await
-    .expect("update runs");
+    let account = User::sign_up(&app, "expired-bearer@example.com").await;
+    expire_sessions_of(&app, &account, Duration::seconds(1)).await;
 
     // Act + Assert: the first use is a task write by bearer: refused, nothing created.
-    let response = bare_client()
+    let response = plain_client()
         .post(app.url("/api/v1/tasks"))
         .header("authorization", account.authorization())
         .json(&json!({"title": "should not exist"}))
@@ -305,7 +287,7 @@ async fn an_expired_session_presented_first_by_bearer_is_refused_too() {
         .await
         .expect("create answered");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
     assert_refused(&app, &Presented::Bearer(account.bearer.clone()), "an expired session").await;
 }
 
@@ -313,14 +295,14 @@ async fn an_expired_session_presented_first_by_bearer_is_refused_too() {
 async fn the_stored_session_token_lifted_from_the_database_is_not_a_credential() {
     // Arrange: what a database leak exposes: `session.token` (a SHA-256 of the real token).
     let app = TestApp::spawn().await;
-    let account = sign_up_account(&app.base, "leak@example.com").await;
+    let account = User::sign_up(&app, "leak@example.com").await;
     let stored =
-        app.query(r#"SELECT "token" FROM "session" WHERE "userId" = $1"#, vec![account.user_id.as_str().into()]).await;
+        app.db.query(r#"SELECT "token" FROM "session" WHERE "userId" = $1"#, vec![account.id.as_str().into()]).await;
     let stored = stored[0]["token"].as_str().expect("stored token").to_owned();
     assert_ne!(stored, account.token, "tokens are stored hashed");
 
     // Act + Assert: signed with the real secret or not, as cookie or bearer, it opens nothing.
-    for (how, credential) in presentations(&stored, SECRET) {
+    for (how, credential) in presentations(&stored) {
         assert_refused(&app, &credential, &format!("the stored token as {how}")).await;
     }
     // Control: the real session is alive.

@@ -4,18 +4,17 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{
-        CLEARED, SIGN_OUT, encode_uri_component, get_session_with_bearer, get_session_with_cookie, ok_text,
-        session_cookie, sessions_of, sign, sign_with,
-    },
-    helpers::{TestApp, plain_client, set_cookies},
+use crate::support::{
+    http::{ok_text, plain_client, set_cookies},
+    server::TestApp,
+    users::{GET_SESSION, SIGN_OUT, User, get_session_with_bearer, get_session_with_cookie},
+    wire::{CLEARED, encode_uri_component, session_cookie, sign, sign_with},
 };
 
 #[tokio::test]
 async fn the_set_auth_token_value_works_as_a_bearer_token_for_get_session() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("alice@example.com").await;
+    let bearer = User::sign_up(&app, "alice@example.com").await.bearer;
     let token = bearer.split_once('.').expect("token.signature").0.to_owned();
 
     let response = get_session_with_bearer(&app, &bearer).await;
@@ -30,7 +29,7 @@ async fn the_set_auth_token_value_works_as_a_bearer_token_for_get_session() {
 #[tokio::test]
 async fn bearer_tokens_are_accepted_signed_percent_encoded_or_raw() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("bob@example.com").await;
+    let bearer = User::sign_up(&app, "bob@example.com").await.bearer;
     let token = bearer.split_once('.').expect("token.signature").0.to_owned();
     let cases = [
         (bearer.clone(), "the set-auth-token value"),
@@ -46,7 +45,7 @@ async fn bearer_tokens_are_accepted_signed_percent_encoded_or_raw() {
         assert_eq!(body["session"]["token"], json!(token), "{reason}");
     }
     let lower_case_scheme = plain_client()
-        .get(app.url(crate::auth_helpers::GET_SESSION))
+        .get(app.url(GET_SESSION))
         .header("authorization", format!("bearer {bearer}"))
         .send()
         .await
@@ -57,7 +56,7 @@ async fn bearer_tokens_are_accepted_signed_percent_encoded_or_raw() {
 #[tokio::test]
 async fn a_bearer_token_that_does_not_verify_is_ignored() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("carol@example.com").await;
+    let bearer = User::sign_up(&app, "carol@example.com").await.bearer;
     let token = bearer.split_once('.').expect("token.signature").0.to_owned();
     let cases = [
         (format!("{token}.{}", &sign("W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY")[33..]), "another token's signature"),
@@ -75,7 +74,7 @@ async fn a_bearer_token_that_does_not_verify_is_ignored() {
 #[tokio::test]
 async fn sign_out_with_a_bearer_token_needs_no_origin_and_deletes_the_session() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("dave@example.com").await;
+    let bearer = User::sign_up(&app, "dave@example.com").await.bearer;
     let user_id = get_session_with_bearer(&app, &bearer).await.json::<Value>().await.expect("JSON")["user"]["id"]
         .as_str()
         .expect("id")
@@ -87,15 +86,15 @@ async fn sign_out_with_a_bearer_token_needs_no_origin_and_deletes_the_session() 
     let response = response.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(set_cookies(&response), CLEARED);
-    assert!(sessions_of(&app, &user_id).await.is_empty(), "the session row is deleted");
+    assert!(app.db.sessions_of(&user_id).await.is_empty(), "the session row is deleted");
     assert_eq!(ok_text(get_session_with_bearer(&app, &bearer).await).await, "null");
 }
 
 #[tokio::test]
 async fn the_stored_token_does_not_authenticate_as_cookie_or_bearer() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("erin@example.com").await;
-    let rows = app.query(r#"SELECT "token" FROM "session""#, vec![]).await;
+    let bearer = User::sign_up(&app, "erin@example.com").await.bearer;
+    let rows = app.db.query(r#"SELECT "token" FROM "session""#, vec![]).await;
     let stored = rows[0]["token"].as_str().expect("stored token").to_owned();
 
     // What someone holding a copy of the database would try.
@@ -112,13 +111,13 @@ async fn the_stored_token_does_not_authenticate_as_cookie_or_bearer() {
 #[tokio::test]
 async fn a_valid_bearer_token_takes_precedence_over_the_cookie_and_a_bad_one_falls_back_to_it() {
     let app = TestApp::spawn().await;
-    let cookie_user = crate::auth_helpers::sign_up_user(&app, "frank@example.com").await;
-    let bearer = app.bearer_user("grace@example.com").await;
+    let cookie_user = User::sign_up(&app, "frank@example.com").await;
+    let bearer = User::sign_up(&app, "grace@example.com").await.bearer;
     let tampered = sign_with(&cookie_user.token, "another-secret-0123456789abcdefghijklmnop");
 
     for (authorization, email) in [(bearer.as_str(), "grace@example.com"), (tampered.as_str(), "frank@example.com")] {
         let response = plain_client()
-            .get(app.url(crate::auth_helpers::GET_SESSION))
+            .get(app.url(GET_SESSION))
             .header("cookie", session_cookie(&cookie_user.token))
             .header("authorization", format!("Bearer {authorization}"))
             .send()

@@ -4,9 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{SIGN_IN, SIGN_OUT, SIGN_UP, assert_error_body, count_rows, sign_up_user},
-    helpers::{PASSWORD, TestApp, plain_client},
+use crate::support::{
+    http::{assert_error_body, plain_client},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, SIGN_OUT, SIGN_UP, User},
 };
 
 const LOGIN_TYPES: &str = "application/x-www-form-urlencoded, application/json";
@@ -80,7 +81,7 @@ async fn a_body_of_another_content_type_returns_415_naming_it() {
 #[tokio::test]
 async fn the_media_type_is_matched_without_parameters_and_case() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "alice@example.com").await;
+    User::sign_up(&app, "alice@example.com").await;
     let body = json!({"email": "alice@example.com", "password": PASSWORD}).to_string();
 
     let response = post_raw(&app, SIGN_IN, Some("Application/JSON; charset=utf-8"), &body).await;
@@ -137,13 +138,13 @@ async fn form_encoded_sign_up_and_sign_in_work() {
     assert_eq!(sign_in.status(), StatusCode::OK);
     let body: Value = sign_in.json().await.expect("JSON body");
     assert_eq!((body["redirect"].clone(), body["url"].clone()), (json!(true), json!("/home")));
-    assert_eq!(count_rows(&app, "session").await, 2);
+    assert_eq!(app.db.count_rows("session").await, 2);
 }
 
 #[tokio::test]
 async fn remember_me_in_a_form_is_a_string_and_fails_validation() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "bob@example.com").await;
+    User::sign_up(&app, "bob@example.com").await;
 
     let sign_in = plain_client()
         .post(app.url(SIGN_IN))
@@ -161,5 +162,5 @@ async fn remember_me_in_a_form_is_a_string_and_fails_validation() {
     let message = "[body.rememberMe] Invalid input: expected boolean, received string";
     assert_error_body(sign_in, StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message).await;
     assert_error_body(sign_up, StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message).await;
-    assert_eq!((count_rows(&app, "user").await, count_rows(&app, "session").await), (1, 1), "nothing written");
+    assert_eq!((app.db.count_rows("user").await, app.db.count_rows("session").await), (1, 1), "nothing written");
 }

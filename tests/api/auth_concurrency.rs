@@ -5,9 +5,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::{
-    auth_helpers::{SIGN_IN, SIGN_UP, count_rows, sign_up_user},
-    helpers::{PASSWORD, TestApp, header_str, plain_client},
+use crate::support::{
+    http::{header_str, plain_client},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, SIGN_UP, User},
 };
 
 /// Status, `Retry-After` and body of each response, as requests finish.
@@ -48,7 +49,7 @@ async fn fifty_concurrent_sign_ups_with_one_email_create_exactly_one_user() {
         assert_eq!((*status, body), (StatusCode::UNPROCESSABLE_ENTITY, &duplicate));
     }
     assert_eq!(
-        (count_rows(&app, "user").await, count_rows(&app, "account").await, count_rows(&app, "session").await),
+        (app.db.count_rows("user").await, app.db.count_rows("account").await, app.db.count_rows("session").await),
         (1, 1, 1),
         "one user, one credential account, one session"
     );
@@ -57,7 +58,7 @@ async fn fifty_concurrent_sign_ups_with_one_email_create_exactly_one_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_hashing_pool_answers_503_with_retry_after_and_never_500() {
     let app = TestApp::builder().var("HASH_CONCURRENCY", "1").var("HASH_QUEUE", "0").spawn().await;
-    sign_up_user(&app, "busy@example.com").await;
+    User::sign_up(&app, "busy@example.com").await;
     let client = plain_client();
     let mut requests = JoinSet::new();
     for _ in 0..8 {
@@ -87,7 +88,7 @@ async fn a_full_hashing_pool_answers_503_with_retry_after_and_never_500() {
 async fn one_client_signing_in_repeatedly_is_never_shed_by_a_one_slot_pool() {
     // Each request starts only after the previous answer arrived, so the pool is never full.
     let app = TestApp::builder().var("HASH_CONCURRENCY", "1").var("HASH_QUEUE", "0").spawn().await;
-    sign_up_user(&app, "steady@example.com").await;
+    User::sign_up(&app, "steady@example.com").await;
 
     for attempt in 1..=5 {
         let response = app.sign_in("steady@example.com", PASSWORD).await;

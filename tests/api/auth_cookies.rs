@@ -4,12 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{
-        SIGN_IN, SIGN_OUT, SIGN_UP, cookie_value, encode_uri_component, get_session_with_bearer,
-        get_session_with_cookie, ok_text, session_cookie, sha256_hex, sign, sign_up_user,
-    },
-    helpers::{PASSWORD, TestApp, plain_client, set_cookies},
+use crate::support::{
+    http::{ok_text, plain_client, set_cookies},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, SIGN_OUT, SIGN_UP, User, get_session_with_bearer, get_session_with_cookie},
+    wire::{cookie_value, encode_uri_component, session_cookie, sha256_hex, sign},
 };
 
 const HTTPS_BASE: &str = "https://auth.example.com";
@@ -66,7 +65,7 @@ async fn an_https_base_url_prefixes_the_cookie_names_and_adds_secure() {
 async fn an_https_base_url_sets_and_clears_the_prefixed_secure_cookies() {
     let app = TestApp::builder().var("BASE_URL", HTTPS_BASE).spawn().await;
 
-    let user = sign_up_user(&app, "bob@example.com").await;
+    let user = User::sign_up(&app, "bob@example.com").await;
     let cookie = format!("__Secure-better-auth.session_token={}", cookie_value(&user.token));
 
     let signed_in = plain_client()
@@ -103,9 +102,9 @@ async fn an_https_base_url_sets_and_clears_the_prefixed_secure_cookies() {
 async fn session_tokens_are_stored_as_their_sha256_by_default() {
     let app = TestApp::spawn().await;
 
-    let user = sign_up_user(&app, "carol@example.com").await;
+    let user = User::sign_up(&app, "carol@example.com").await;
 
-    let rows = app.query(r#"SELECT "token" FROM "session""#, vec![]).await;
+    let rows = app.db.query(r#"SELECT "token" FROM "session""#, vec![]).await;
     assert_eq!(rows, [json!({"token": sha256_hex(&user.token)})], "lower-case hex SHA-256 of the raw token");
 }
 
@@ -113,9 +112,9 @@ async fn session_tokens_are_stored_as_their_sha256_by_default() {
 async fn plain_token_storage_keeps_the_raw_token_and_still_authenticates() {
     let app = TestApp::builder().var("SESSION_TOKEN_STORAGE", "plain").spawn().await;
 
-    let user = sign_up_user(&app, "dave@example.com").await;
+    let user = User::sign_up(&app, "dave@example.com").await;
 
-    let rows = app.query(r#"SELECT "token" FROM "session""#, vec![]).await;
+    let rows = app.db.query(r#"SELECT "token" FROM "session""#, vec![]).await;
     assert_eq!(rows, [json!({"token": user.token})], "the raw token, as Better Auth stores it");
     let body: Value = get_session_with_cookie(&app, &session_cookie(&user.token)).await.json().await.expect("JSON");
     assert_eq!(body["session"]["token"], json!(user.token));
@@ -126,5 +125,5 @@ async fn plain_token_storage_keeps_the_raw_token_and_still_authenticates() {
         .await
         .expect("sent");
     assert_eq!(signed_out.status(), StatusCode::OK);
-    assert_eq!(app.count(r#"SELECT count(*) FROM "session""#, vec![]).await, 0, "sign-out finds the plain row");
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "session""#, vec![]).await, 0, "sign-out finds the plain row");
 }

@@ -8,11 +8,12 @@ use sea_orm::DatabaseBackend;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::{
-    auth_helpers::{
-        CLEARED, SIGN_IN, assert_error_body, db_time, execute, get_session_with_cookie, ok_text, session_cookie,
-    },
-    helpers::{TestApp, plain_client, set_cookies},
+use crate::support::{
+    db::stored_time,
+    http::{assert_error_body, ok_text, plain_client, set_cookies},
+    server::TestApp,
+    users::{SIGN_IN, get_session_with_cookie},
+    wire::{CLEARED, session_cookie},
 };
 
 const USER_ID: &str = "sRrjlKcO9hEwQWsKmIl2lBuGpFImfHlm";
@@ -25,19 +26,18 @@ const COOKIE: &str =
 
 /// Inserts Better Auth's rows for one verified email/password user.
 async fn insert_better_auth_user(app: &TestApp) {
-    let verified = if app.backend() == DatabaseBackend::Sqlite { "1" } else { "true" };
-    execute(
-        app,
-        &format!(
-            r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+    let verified = if app.db.backend() == DatabaseBackend::Sqlite { "1" } else { "true" };
+    app.db
+        .execute(
+            &format!(
+                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
                VALUES ('{USER_ID}', 'Alice', 'alice@example.com', {verified}, 'https://img.example.com/a.png',
                        '2026-11-28T06:36:28.087Z', '2026-11-28T06:36:29.500Z')"#
-        ),
-        vec![],
-    )
-    .await;
-    execute(
-        app,
+            ),
+            vec![],
+        )
+        .await;
+    app.db.execute(
         &format!(
             r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "accessToken", "refreshToken",
                    "idToken", "accessTokenExpiresAt", "refreshTokenExpiresAt", "scope", "password", "createdAt", "updatedAt")
@@ -51,12 +51,11 @@ async fn insert_better_auth_user(app: &TestApp) {
 
 /// Inserts a session as Better Auth writes it: raw token, `""` for unknown address and agent.
 async fn insert_better_auth_session(app: &TestApp, created: OffsetDateTime, expires: OffsetDateTime) {
-    let backend = app.backend();
-    execute(
-        app,
+    let backend = app.db.backend();
+    app.db.execute(
         r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
            VALUES ('aKFegzQV7ECuO2GwUwb82aE2lfADyIdD', $1, $2, $3, $3, '', '', $4)"#,
-        vec![db_time(backend, expires), TOKEN.into(), db_time(backend, created), USER_ID.into()],
+        vec![stored_time(backend, expires), TOKEN.into(), stored_time(backend, created), USER_ID.into()],
     )
     .await;
 }
@@ -149,7 +148,7 @@ async fn an_expired_session_written_by_better_auth_is_rejected_and_deleted() {
 
     assert_eq!(set_cookies(&response), CLEARED);
     assert_eq!(ok_text(response).await, "null");
-    assert_eq!(app.count(r#"SELECT count(*) FROM "session""#, vec![]).await, 0, "the expired row is deleted");
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "session""#, vec![]).await, 0, "the expired row is deleted");
 }
 
 #[tokio::test]
@@ -168,27 +167,27 @@ async fn a_better_auth_session_token_is_not_accepted_under_hashed_storage() {
 async fn a_better_auth_user_without_a_credential_account_gets_the_same_401() {
     // E.g. a user who signed up with a social provider: no `credential` account, no password.
     let app = TestApp::spawn().await;
-    let verified = if app.backend() == DatabaseBackend::Sqlite { "1" } else { "true" };
-    execute(
-        &app,
-        &format!(
-            r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+    let verified = if app.db.backend() == DatabaseBackend::Sqlite { "1" } else { "true" };
+    app.db
+        .execute(
+            &format!(
+                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
                VALUES ('{USER_ID}', 'Social', 'social@example.com', {verified}, NULL,
                        '2026-11-28T06:36:28.087Z', '2026-11-28T06:36:28.087Z')"#
-        ),
-        vec![],
-    )
-    .await;
-    execute(
-        &app,
-        &format!(
-            r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt")
+            ),
+            vec![],
+        )
+        .await;
+    app.db
+        .execute(
+            &format!(
+                r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt")
                VALUES ('nECYb2EDNXop2bY5l15uIjhYsg2RiOCu', '1234567890', 'github', '{USER_ID}',
                        '2026-11-28T06:36:28.093Z', '2026-11-28T06:36:28.093Z')"#
-        ),
-        vec![],
-    )
-    .await;
+            ),
+            vec![],
+        )
+        .await;
 
     let response = app.sign_in("social@example.com", "password123").await;
 
@@ -201,7 +200,7 @@ async fn a_row_with_an_upper_case_email_written_by_other_software_is_never_found
     // Better Auth looks up the lower-cased address exactly (§7.5); so does this service.
     let app = TestApp::spawn().await;
     insert_better_auth_user(&app).await;
-    execute(&app, r#"UPDATE "user" SET "email" = 'Alice@Example.com'"#, vec![]).await;
+    app.db.execute(r#"UPDATE "user" SET "email" = 'Alice@Example.com'"#, vec![]).await;
 
     let response = app.sign_in("Alice@Example.com", "password123").await;
 

@@ -6,20 +6,21 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::{
-    auth_helpers::{
-        CLEARED, GET_SESSION, SESSION_COOKIE, SIGN_IN, WEEK_SECS, assert_about, assert_error_body,
-        encode_uri_component, get_session_with_cookie, is_iso_millis, parse_time, session_cookie, session_cookie_line,
-        session_row, set_expires_at, sign, sign_up_user, sign_with,
+use crate::support::{
+    http::{assert_error_body, header_str, plain_client, set_cookies},
+    server::TestApp,
+    users::{GET_SESSION, PASSWORD, SIGN_IN, User, get_session_with_cookie},
+    wire::{
+        CLEARED, SESSION_COOKIE, WEEK_SECS, assert_about, cookie_value, encode_uri_component, is_iso_millis,
+        parse_time, session_cookie, session_cookie_line, sign, sign_with,
     },
-    helpers::{PASSWORD, TestApp, header_str, set_cookies},
 };
 
 /// A test server and a user whose session is presented by cookie.
 async fn signed_up(email: &str) -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
-    let user = sign_up_user(&app, email).await;
-    (app, user.token, user.user_id)
+    let user = User::sign_up(&app, email).await;
+    (app, user.token, user.id)
 }
 
 #[tokio::test]
@@ -48,7 +49,7 @@ async fn get_session_returns_the_session_and_its_user() {
     assert!(set_cookies(&response).is_empty(), "a fresh session is not refreshed");
     let body: Value = response.json().await.expect("JSON body");
     let (session, user) = (&body["session"], &body["user"]);
-    let row = session_row(&app, &token).await;
+    let row = app.db.session_row(&token).await;
     for date in ["expiresAt", "createdAt", "updatedAt"] {
         assert!(is_iso_millis(&session[date]), "session {date}: {}", session[date]);
         assert_eq!(parse_time(&session[date]), parse_time(&row[date]), "{date} as stored");
@@ -105,25 +106,25 @@ async fn cookies_that_do_not_verify_count_as_no_session_and_are_left_alone() {
 #[tokio::test]
 async fn an_expired_session_returns_null_clears_the_cookies_and_deletes_the_row() {
     let (app, token, _) = signed_up("carol@example.com").await;
-    let row = session_row(&app, &token).await;
+    let row = app.db.session_row(&token).await;
     let id = row["id"].as_str().expect("id");
-    set_expires_at(&app, id, OffsetDateTime::now_utc() - Duration::seconds(5)).await;
+    app.db.set_session_expiry(id, OffsetDateTime::now_utc() - Duration::seconds(5)).await;
 
     let response = get_session_with_cookie(&app, &session_cookie(&token)).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(set_cookies(&response), CLEARED);
     assert_eq!(response.text().await.expect("body"), "null");
-    let left = app.count(r#"SELECT count(*) FROM "session" WHERE "id" = $1"#, vec![id.into()]).await;
+    let left = app.db.count(r#"SELECT count(*) FROM "session" WHERE "id" = $1"#, vec![id.into()]).await;
     assert_eq!(left, 0, "the expired row is deleted");
 }
 
 #[tokio::test]
 async fn a_session_due_for_refresh_is_extended_and_its_cookie_reissued() {
     let (app, token, _) = signed_up("dave@example.com").await;
-    let id = session_row(&app, &token).await["id"].as_str().expect("id").to_owned();
+    let id = app.db.session_row(&token).await["id"].as_str().expect("id").to_owned();
     // Last refreshed a day and a minute ago.
-    set_expires_at(&app, &id, OffsetDateTime::now_utc() + Duration::days(6) - Duration::minutes(1)).await;
+    app.db.set_session_expiry(&id, OffsetDateTime::now_utc() + Duration::days(6) - Duration::minutes(1)).await;
 
     let response = get_session_with_cookie(&app, &session_cookie(&token)).await;
 
@@ -132,7 +133,7 @@ async fn a_session_due_for_refresh_is_extended_and_its_cookie_reissued() {
     assert_eq!(header_str(&response, "set-auth-token"), Some(sign(&token)));
     let body: Value = response.json().await.expect("JSON body");
     let now = OffsetDateTime::now_utc();
-    let row = session_row(&app, &token).await;
+    let row = app.db.session_row(&token).await;
     assert_about(parse_time(&row["expiresAt"]), now + Duration::days(7), "stored expiresAt");
     assert_about(parse_time(&row["updatedAt"]), now, "stored updatedAt");
     assert_eq!(parse_time(&body["session"]["expiresAt"]), parse_time(&row["expiresAt"]), "the body shows the update");
@@ -142,29 +143,29 @@ async fn a_session_due_for_refresh_is_extended_and_its_cookie_reissued() {
 #[tokio::test]
 async fn a_session_refreshed_less_than_a_day_ago_is_not_written() {
     let (app, token, _) = signed_up("erin@example.com").await;
-    let id = session_row(&app, &token).await["id"].as_str().expect("id").to_owned();
+    let id = app.db.session_row(&token).await["id"].as_str().expect("id").to_owned();
     // Last refreshed 23 hours and 59 minutes ago.
-    set_expires_at(&app, &id, OffsetDateTime::now_utc() + Duration::days(6) + Duration::minutes(1)).await;
-    let before = session_row(&app, &token).await;
+    app.db.set_session_expiry(&id, OffsetDateTime::now_utc() + Duration::days(6) + Duration::minutes(1)).await;
+    let before = app.db.session_row(&token).await;
 
     let response = get_session_with_cookie(&app, &session_cookie(&token)).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert!(set_cookies(&response).is_empty());
     assert!(response.headers().get("set-auth-token").is_none());
-    assert_eq!(session_row(&app, &token).await, before, "no database write: updatedAt and expiresAt unchanged");
+    assert_eq!(app.db.session_row(&token).await, before, "no database write: updatedAt and expiresAt unchanged");
 }
 
 #[tokio::test]
 async fn disable_refresh_with_any_non_empty_value_skips_the_refresh() {
     let (app, token, _) = signed_up("frank@example.com").await;
-    let id = session_row(&app, &token).await["id"].as_str().expect("id").to_owned();
-    set_expires_at(&app, &id, OffsetDateTime::now_utc() + Duration::days(6) - Duration::minutes(1)).await;
-    let before = session_row(&app, &token).await;
+    let id = app.db.session_row(&token).await["id"].as_str().expect("id").to_owned();
+    app.db.set_session_expiry(&id, OffsetDateTime::now_utc() + Duration::days(6) - Duration::minutes(1)).await;
+    let before = app.db.session_row(&token).await;
 
     // JavaScript's `Boolean(value)`: "false" and "0" are true too.
     for value in ["1", "true", "false", "0"] {
-        let response = crate::helpers::plain_client()
+        let response = plain_client()
             .get(app.url(GET_SESSION))
             .query(&[("disableRefresh", value)])
             .header("cookie", session_cookie(&token))
@@ -175,7 +176,7 @@ async fn disable_refresh_with_any_non_empty_value_skips_the_refresh() {
         assert!(set_cookies(&response).is_empty(), "disableRefresh={value}");
         let body: Value = response.json().await.expect("JSON body");
         assert_eq!(body["session"]["token"], json!(token), "still returns the session");
-        assert_eq!(session_row(&app, &token).await, before, "disableRefresh={value}: no write");
+        assert_eq!(app.db.session_row(&token).await, before, "disableRefresh={value}: no write");
     }
 
     let empty = get_session_with_cookie(&app, &session_cookie(&token)).await;
@@ -185,11 +186,11 @@ async fn disable_refresh_with_any_non_empty_value_skips_the_refresh() {
 #[tokio::test]
 async fn a_remember_me_off_session_is_never_refreshed_while_its_flag_cookie_is_present() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "grace@example.com").await;
+    User::sign_up(&app, "grace@example.com").await;
     let response =
         app.post_json(SIGN_IN, &json!({"email": "grace@example.com", "password": PASSWORD, "rememberMe": false})).await;
     let token = response.json::<Value>().await.expect("JSON body")["token"].as_str().expect("token").to_owned();
-    let before = session_row(&app, &token).await;
+    let before = app.db.session_row(&token).await;
 
     // By the refresh formula a one-day session is always due; the flag cookie prevents it (§4.4).
     let response = app.get(GET_SESSION).await;
@@ -198,13 +199,13 @@ async fn a_remember_me_off_session_is_never_refreshed_while_its_flag_cookie_is_p
     assert!(set_cookies(&response).is_empty());
     let body: Value = response.json().await.expect("JSON body");
     assert_eq!(body["session"]["token"], json!(token));
-    assert_eq!(session_row(&app, &token).await, before, "no write");
+    assert_eq!(app.db.session_row(&token).await, before, "no write");
 }
 
 #[tokio::test]
 async fn a_remember_me_off_session_that_lost_its_flag_cookie_is_extended_like_better_auth() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "heidi@example.com").await;
+    User::sign_up(&app, "heidi@example.com").await;
     let response =
         app.post_json(SIGN_IN, &json!({"email": "heidi@example.com", "password": PASSWORD, "rememberMe": false})).await;
     let token = response.json::<Value>().await.expect("JSON body")["token"].as_str().expect("token").to_owned();
@@ -213,7 +214,7 @@ async fn a_remember_me_off_session_that_lost_its_flag_cookie_is_extended_like_be
     let response = get_session_with_cookie(&app, &session_cookie(&token)).await;
 
     assert_eq!(set_cookies(&response), [session_cookie_line(&token, Some(WEEK_SECS))]);
-    let row = session_row(&app, &token).await;
+    let row = app.db.session_row(&token).await;
     assert_about(parse_time(&row["expiresAt"]), OffsetDateTime::now_utc() + Duration::days(7), "extended");
 }
 
@@ -237,7 +238,7 @@ async fn the_first_session_cookie_in_the_header_wins_and_quotes_are_stripped() {
     let (app, token, _) = signed_up("ivan@example.com").await;
     let valid = session_cookie(&token);
     let forged = format!("{SESSION_COOKIE}={}", encode_uri_component(&sign_with(&token, "x".repeat(40).as_str())));
-    let quoted = format!("{SESSION_COOKIE}=\"{}\"", crate::auth_helpers::cookie_value(&token));
+    let quoted = format!("{SESSION_COOKIE}=\"{}\"", cookie_value(&token));
     let cases = [
         (format!("theme=dark; {valid}; {forged}"), true, "the valid cookie comes first"),
         (format!("{forged}; {valid}"), false, "a bad first cookie is not skipped"),

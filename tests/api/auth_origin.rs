@@ -5,12 +5,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{
-        SIGN_IN, SIGN_OUT, SIGN_UP, assert_error_body, count_rows, get_session_with_cookie, session_cookie,
-        sign_up_user,
-    },
-    helpers::{ORIGIN, PASSWORD, TestApp, plain_client},
+use crate::support::{
+    http::{assert_error_body, plain_client},
+    server::{ORIGIN, TestApp},
+    users::{PASSWORD, SIGN_IN, SIGN_OUT, SIGN_UP, User, get_session_with_cookie},
+    wire::session_cookie,
 };
 
 /// `POST /sign-out` presenting the session cookie, with `headers`.
@@ -31,7 +30,7 @@ async fn assert_session_alive(app: &TestApp, token: &str) {
 #[tokio::test]
 async fn sign_out_with_a_cookie_but_no_origin_returns_403_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let user = sign_up_user(&app, "alice@example.com").await;
+    let user = User::sign_up(&app, "alice@example.com").await;
 
     for headers in [&[][..], &[("origin", "null")][..], &[("origin", "")][..]] {
         let response = sign_out_with(&app, &user.token, headers).await;
@@ -46,7 +45,7 @@ async fn sign_out_with_a_cookie_but_no_origin_returns_403_and_changes_nothing() 
 #[tokio::test]
 async fn sign_out_with_a_cookie_from_an_untrusted_origin_returns_403_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let user = sign_up_user(&app, "bob@example.com").await;
+    let user = User::sign_up(&app, "bob@example.com").await;
     let cases = [
         [("origin", "https://evil.example")],
         [("origin", "http://localhost:3001")],
@@ -66,12 +65,12 @@ async fn sign_out_with_a_cookie_from_an_untrusted_origin_returns_403_and_changes
 #[tokio::test]
 async fn sign_out_with_a_cookie_and_a_trusted_referer_is_accepted() {
     let app = TestApp::spawn().await;
-    let user = sign_up_user(&app, "carol@example.com").await;
+    let user = User::sign_up(&app, "carol@example.com").await;
 
     let response = sign_out_with(&app, &user.token, &[("referer", "http://localhost:3000/settings?tab=2")]).await;
 
     assert_eq!(response.status(), StatusCode::OK, "a Referer counts by its origin");
-    assert_eq!(count_rows(&app, "session").await, 0);
+    assert_eq!(app.db.count_rows("session").await, 0);
 }
 
 #[tokio::test]
@@ -92,7 +91,7 @@ async fn any_cookie_makes_a_write_need_an_origin() {
 #[tokio::test]
 async fn a_cross_site_navigation_sign_in_or_sign_up_is_blocked() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "dave@example.com").await;
+    User::sign_up(&app, "dave@example.com").await;
     let cases = [
         (SIGN_IN, json!({"email": "dave@example.com", "password": PASSWORD})),
         (SIGN_UP, json!({"name": "Mallory", "email": "mallory@example.com", "password": PASSWORD})),
@@ -118,13 +117,13 @@ async fn a_cross_site_navigation_sign_in_or_sign_up_is_blocked() {
         )
         .await;
     }
-    assert_eq!((count_rows(&app, "user").await, count_rows(&app, "session").await), (1, 1), "nothing written");
+    assert_eq!((app.db.count_rows("user").await, app.db.count_rows("session").await), (1, 1), "nothing written");
 }
 
 #[tokio::test]
 async fn sign_in_with_fetch_metadata_but_no_origin_returns_403_missing_origin() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "erin@example.com").await;
+    User::sign_up(&app, "erin@example.com").await;
 
     let response = plain_client()
         .post(app.url(SIGN_IN))
@@ -136,13 +135,13 @@ async fn sign_in_with_fetch_metadata_but_no_origin_returns_403_missing_origin() 
         .expect("sent");
 
     assert_error_body(response, StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin").await;
-    assert_eq!(count_rows(&app, "session").await, 1, "only the sign-up session");
+    assert_eq!(app.db.count_rows("session").await, 1, "only the sign-up session");
 }
 
 #[tokio::test]
 async fn sign_in_with_fetch_metadata_and_a_trusted_origin_is_allowed() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "frank@example.com").await;
+    User::sign_up(&app, "frank@example.com").await;
 
     let response = plain_client()
         .post(app.url(SIGN_IN))
@@ -161,7 +160,7 @@ async fn sign_in_with_fetch_metadata_and_a_trusted_origin_is_allowed() {
 async fn sign_in_without_cookie_fetch_metadata_or_origin_is_allowed() {
     // curl, native apps: no ambient credentials to forge.
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "grace@example.com").await;
+    User::sign_up(&app, "grace@example.com").await;
 
     let response = plain_client()
         .post(app.url(SIGN_IN))
@@ -176,7 +175,7 @@ async fn sign_in_without_cookie_fetch_metadata_or_origin_is_allowed() {
 #[tokio::test]
 async fn sign_in_from_an_untrusted_origin_returns_403_even_without_cookies() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "heidi@example.com").await;
+    User::sign_up(&app, "heidi@example.com").await;
 
     let response = plain_client()
         .post(app.url(SIGN_IN))
@@ -187,13 +186,13 @@ async fn sign_in_from_an_untrusted_origin_returns_403_even_without_cookies() {
         .expect("sent");
 
     assert_error_body(response, StatusCode::FORBIDDEN, "INVALID_ORIGIN", "Invalid origin").await;
-    assert_eq!(count_rows(&app, "session").await, 1, "only the sign-up session");
+    assert_eq!(app.db.count_rows("session").await, 1, "only the sign-up session");
 }
 
 #[tokio::test]
 async fn an_untrusted_callback_url_returns_403_invalid_callback_url() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "ivan@example.com").await;
+    User::sign_up(&app, "ivan@example.com").await;
     let callbacks =
         ["https://evil.example/phish", "//evil.example", "/\\evil.example", "/a%2F..%2Fb", "javascript:alert(1)"];
 
@@ -207,5 +206,5 @@ async fn an_untrusted_callback_url_returns_403_invalid_callback_url() {
             assert_error_body(response, StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL", "Invalid callbackURL").await;
         }
     }
-    assert_eq!((count_rows(&app, "user").await, count_rows(&app, "session").await), (1, 1), "nothing written");
+    assert_eq!((app.db.count_rows("user").await, app.db.count_rows("session").await), (1, 1), "nothing written");
 }

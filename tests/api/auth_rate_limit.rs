@@ -5,9 +5,10 @@
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
-use crate::{
-    auth_helpers::{SIGN_IN, count_rows, sign_up_user},
-    helpers::{PASSWORD, TestApp, header_str, plain_client},
+use crate::support::{
+    http::{header_str, plain_client},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, SIGN_UP, User},
 };
 
 /// The exact body of a 429, which has no `code`.
@@ -38,7 +39,7 @@ async fn assert_rate_limited(response: Response, context: &str) {
 #[tokio::test]
 async fn the_fourth_sign_in_within_ten_seconds_returns_429() {
     let app = TestApp::builder().var("RATE_LIMIT_ENABLED", "true").spawn().await;
-    sign_up_user(&app, "alice@example.com").await;
+    User::sign_up(&app, "alice@example.com").await;
     for attempt in 1..=3 {
         let response = app.sign_in("alice@example.com", PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "attempt {attempt}");
@@ -47,7 +48,7 @@ async fn the_fourth_sign_in_within_ten_seconds_returns_429() {
     let fourth = app.sign_in("alice@example.com", PASSWORD).await;
 
     assert_rate_limited(fourth, "fourth sign-in").await;
-    assert_eq!(count_rows(&app, "session").await, 4, "the refused sign-in created no session");
+    assert_eq!(app.db.count_rows("session").await, 4, "the refused sign-in created no session");
 }
 
 #[tokio::test]
@@ -87,7 +88,7 @@ async fn sign_up_and_sign_in_are_limited_separately() {
     assert_rate_limited(attempt_from(&app, "198.51.100.7").await, "sign-in exhausted").await;
 
     let sign_up = plain_client()
-        .post(app.url(crate::auth_helpers::SIGN_UP))
+        .post(app.url(SIGN_UP))
         .header("x-forwarded-for", "198.51.100.7")
         .json(&json!({"name": "N", "email": "new@example.com", "password": PASSWORD}))
         .send()

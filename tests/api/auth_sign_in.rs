@@ -5,12 +5,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::{
-    auth_helpers::{
-        SIGN_IN, WEEK_SECS, assert_about, assert_error_body, count_rows, dont_remember_line, is_generated_id,
-        parse_time, session_cookie_line, session_row, sessions_of, sign, sign_up_user,
-    },
-    helpers::{PASSWORD, TestApp, header_str, plain_client, set_cookies},
+use crate::support::{
+    http::{assert_error_body, header_str, plain_client, set_cookies},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, User},
+    wire::{WEEK_SECS, assert_about, dont_remember_line, is_generated_id, parse_time, session_cookie_line, sign},
 };
 
 /// Signs in with a cookie-less client, sending `headers`.
@@ -25,7 +24,7 @@ async fn sign_in_with_headers(app: &TestApp, email: &str, headers: &[(&str, &str
 #[tokio::test]
 async fn sign_in_returns_the_user_and_a_new_session_cookie() {
     let app = TestApp::spawn().await;
-    let signed_up = sign_up_user(&app, "alice@example.com").await;
+    let signed_up = User::sign_up(&app, "alice@example.com").await;
 
     let response = app.sign_in("alice@example.com", PASSWORD).await;
 
@@ -39,32 +38,32 @@ async fn sign_in_returns_the_user_and_a_new_session_cookie() {
     assert_ne!(token, signed_up.token, "a new session");
     assert_eq!(body["redirect"], false);
     assert!(body.get("url").is_none(), "`url` is absent, not null: {body}");
-    assert_eq!(body["user"]["id"].as_str(), Some(signed_up.user_id.as_str()));
+    assert_eq!(body["user"]["id"].as_str(), Some(signed_up.id.as_str()));
     assert_eq!(body["user"]["email"], "alice@example.com");
     assert_eq!(cookies, [session_cookie_line(&token, Some(WEEK_SECS))]);
     assert_eq!(auth_token, Some(sign(&token)));
-    assert_eq!(sessions_of(&app, &signed_up.user_id).await.len(), 2, "the sign-up session and this one");
-    let row = session_row(&app, &token).await;
+    assert_eq!(app.db.sessions_of(&signed_up.id).await.len(), 2, "the sign-up session and this one");
+    let row = app.db.session_row(&token).await;
     assert_about(parse_time(&row["expiresAt"]), OffsetDateTime::now_utc() + time::Duration::days(7), "expiresAt");
 }
 
 #[tokio::test]
 async fn sign_in_with_wrong_password_returns_401() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "bob@example.com").await;
+    User::sign_up(&app, "bob@example.com").await;
 
     let response = app.sign_in("bob@example.com", "wrong-password").await;
 
     assert!(set_cookies(&response).is_empty());
     assert_error_body(response, StatusCode::UNAUTHORIZED, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password")
         .await;
-    assert_eq!(count_rows(&app, "session").await, 1, "only the sign-up session");
+    assert_eq!(app.db.count_rows("session").await, 1, "only the sign-up session");
 }
 
 #[tokio::test]
 async fn wrong_password_and_unknown_email_get_identical_answers() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "carol@example.com").await;
+    User::sign_up(&app, "carol@example.com").await;
 
     let wrong_password = app.sign_in("carol@example.com", "wrong-password").await;
     let unknown_email = app.sign_in("nobody@example.com", "wrong-password").await;
@@ -96,7 +95,7 @@ async fn sign_in_with_an_invalid_email_returns_400_invalid_email() {
 #[tokio::test]
 async fn sign_in_with_a_password_over_128_units_returns_400_password_too_long() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "erin@example.com").await;
+    User::sign_up(&app, "erin@example.com").await;
 
     for password in ["a".repeat(129), "😀".repeat(65)] {
         let response = app.sign_in("erin@example.com", &password).await;
@@ -125,7 +124,7 @@ async fn sign_in_with_missing_fields_names_the_field() {
 #[tokio::test]
 async fn sign_in_with_remember_me_false_sets_a_browser_session_cookie_and_the_dont_remember_flag() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "frank@example.com").await;
+    User::sign_up(&app, "frank@example.com").await;
 
     let response =
         app.post_json(SIGN_IN, &json!({"email": "frank@example.com", "password": PASSWORD, "rememberMe": false})).await;
@@ -135,7 +134,7 @@ async fn sign_in_with_remember_me_false_sets_a_browser_session_cookie_and_the_do
     let body: Value = response.json().await.expect("JSON body");
     let token = body["token"].as_str().expect("token");
     assert_eq!(cookies, [session_cookie_line(token, None), dont_remember_line()], "no Max-Age on either");
-    let row = session_row(&app, token).await;
+    let row = app.db.session_row(token).await;
     let lifetime = parse_time(&row["expiresAt"]) - parse_time(&row["createdAt"]);
     assert_eq!(lifetime, time::Duration::days(1), "a one-day session");
     assert_about(parse_time(&row["expiresAt"]), OffsetDateTime::now_utc() + time::Duration::days(1), "expiresAt");
@@ -144,7 +143,7 @@ async fn sign_in_with_remember_me_false_sets_a_browser_session_cookie_and_the_do
 #[tokio::test]
 async fn a_remembered_sign_in_clears_a_leftover_dont_remember_cookie() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "grace@example.com").await;
+    User::sign_up(&app, "grace@example.com").await;
     let forgetful =
         app.post_json(SIGN_IN, &json!({"email": "grace@example.com", "password": PASSWORD, "rememberMe": false})).await;
     assert_eq!(forgetful.status(), StatusCode::OK);
@@ -167,7 +166,7 @@ async fn a_remembered_sign_in_clears_a_leftover_dont_remember_cookie() {
 #[tokio::test]
 async fn sign_in_with_a_callback_url_answers_200_with_redirect_url_and_location() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "heidi@example.com").await;
+    User::sign_up(&app, "heidi@example.com").await;
     let cases = ["/dashboard", "http://localhost:3000/welcome?tab=1"];
 
     for callback in cases {
@@ -186,7 +185,7 @@ async fn sign_in_with_a_callback_url_answers_200_with_redirect_url_and_location(
 #[tokio::test]
 async fn sign_in_records_the_user_agent_and_client_address() {
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "ivan@example.com").await;
+    User::sign_up(&app, "ivan@example.com").await;
 
     let with_agent = sign_in_with_headers(&app, "ivan@example.com", &[("user-agent", "TestAgent/1.0 (X11)")]).await;
     let without_agent = sign_in_with_headers(&app, "ivan@example.com", &[]).await;
@@ -194,7 +193,7 @@ async fn sign_in_records_the_user_agent_and_client_address() {
     for (response, user_agent) in [(with_agent, "TestAgent/1.0 (X11)"), (without_agent, "")] {
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.expect("JSON body");
-        let row = session_row(&app, body["token"].as_str().expect("token")).await;
+        let row = app.db.session_row(body["token"].as_str().expect("token")).await;
         assert_eq!(row["userAgent"], user_agent, "\"\" when the header is absent");
         assert_eq!(row["ipAddress"], "127.0.0.1", "the socket peer");
     }
@@ -204,7 +203,7 @@ async fn sign_in_records_the_user_agent_and_client_address() {
 async fn a_forwarded_client_address_from_a_trusted_proxy_is_recorded_normalised() {
     // Loopback is a trusted proxy by default (`TRUSTED_PROXIES` unset).
     let app = TestApp::spawn().await;
-    sign_up_user(&app, "judy@example.com").await;
+    User::sign_up(&app, "judy@example.com").await;
     let cases = [
         ("203.0.113.7", "203.0.113.7"),
         ("2001:db8:abcd:12:1:2:3:4", "2001:0db8:abcd:0012:0000:0000:0000:0000"),
@@ -216,7 +215,7 @@ async fn a_forwarded_client_address_from_a_trusted_proxy_is_recorded_normalised(
 
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.expect("JSON body");
-        let row = session_row(&app, body["token"].as_str().expect("token")).await;
+        let row = app.db.session_row(body["token"].as_str().expect("token")).await;
         assert_eq!(row["ipAddress"], recorded, "X-Forwarded-For: {forwarded}");
     }
 }
@@ -224,12 +223,12 @@ async fn a_forwarded_client_address_from_a_trusted_proxy_is_recorded_normalised(
 #[tokio::test]
 async fn a_forwarded_address_is_ignored_when_the_peer_is_not_a_trusted_proxy() {
     let app = TestApp::builder().var("TRUSTED_PROXIES", "10.0.0.0/8").spawn().await;
-    sign_up_user(&app, "karl@example.com").await;
+    User::sign_up(&app, "karl@example.com").await;
 
     let response = sign_in_with_headers(&app, "karl@example.com", &[("x-forwarded-for", "203.0.113.7")]).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("JSON body");
-    let row = session_row(&app, body["token"].as_str().expect("token")).await;
+    let row = app.db.session_row(body["token"].as_str().expect("token")).await;
     assert_eq!(row["ipAddress"], "127.0.0.1", "the client cannot choose its address");
 }

@@ -5,12 +5,15 @@ use reqwest::StatusCode;
 use sea_orm::DatabaseBackend;
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{
-        SIGN_UP, WEEK_SECS, assert_error_body, count_rows, dont_remember_line, is_false, is_generated_id,
-        is_iso_millis, parse_time, session_cookie_line, session_row, sha256_hex, sign,
+use crate::support::{
+    db::is_false,
+    http::{assert_error_body, header_str, plain_client, set_cookies},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, SIGN_UP},
+    wire::{
+        WEEK_SECS, dont_remember_line, is_generated_id, is_iso_millis, parse_time, session_cookie_line, sha256_hex,
+        sign,
     },
-    helpers::{PASSWORD, TestApp, header_str, plain_client, set_cookies},
 };
 
 #[tokio::test]
@@ -62,7 +65,7 @@ async fn sign_up_with_remember_me_false_sets_a_browser_session_cookie_and_a_one_
     let body: Value = response.json().await.expect("JSON body");
     let token = body["token"].as_str().expect("token");
     assert_eq!(cookies, [session_cookie_line(token, None), dont_remember_line()]);
-    let row = session_row(&app, token).await;
+    let row = app.db.session_row(token).await;
     assert_eq!(parse_time(&row["expiresAt"]) - parse_time(&row["createdAt"]), time::Duration::days(1));
 }
 
@@ -75,7 +78,7 @@ async fn sign_up_writes_the_user_its_credential_account_and_a_session_with_a_has
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("JSON body");
     let (token, user_id) = (body["token"].as_str().expect("token"), body["user"]["id"].as_str().expect("id"));
-    let users = app.query(r#"SELECT * FROM "user""#, vec![]).await;
+    let users = app.db.query(r#"SELECT * FROM "user""#, vec![]).await;
     assert_eq!(users.len(), 1);
     let user = &users[0];
     assert_eq!((user["id"].as_str(), user["email"].as_str()), (Some(user_id), Some("bob@example.com")));
@@ -83,7 +86,7 @@ async fn sign_up_writes_the_user_its_credential_account_and_a_session_with_a_has
     assert_eq!(user["image"], Value::Null);
     assert_eq!(parse_time(&user["createdAt"]), parse_time(&body["user"]["createdAt"]), "the row is what was returned");
 
-    let accounts = app.query(r#"SELECT * FROM "account""#, vec![]).await;
+    let accounts = app.db.query(r#"SELECT * FROM "account""#, vec![]).await;
     assert_eq!(accounts.len(), 1);
     let account = &accounts[0];
     assert_eq!(account["providerId"], "credential");
@@ -96,14 +99,14 @@ async fn sign_up_writes_the_user_its_credential_account_and_a_session_with_a_has
         assert_eq!(account[column], Value::Null, "{column}");
     }
 
-    let sessions = app.query(r#"SELECT * FROM "session""#, vec![]).await;
+    let sessions = app.db.query(r#"SELECT * FROM "session""#, vec![]).await;
     assert_eq!(sessions.len(), 1);
     let session = &sessions[0];
     assert_eq!(session["token"].as_str(), Some(sha256_hex(token).as_str()), "stored as SHA-256, never raw");
     assert_eq!(session["userId"].as_str(), Some(user_id));
     let week = parse_time(&session["expiresAt"]) - parse_time(&session["createdAt"]);
     assert_eq!(week, time::Duration::days(7));
-    if app.backend() == DatabaseBackend::Sqlite {
+    if app.db.backend() == DatabaseBackend::Sqlite {
         // Better Auth compares these as strings, so the exact 24-character form matters (§8.2).
         for column in ["createdAt", "updatedAt"] {
             assert!(is_iso_millis(&user[column]) && is_iso_millis(&account[column]), "{column}");
@@ -137,7 +140,7 @@ async fn sign_up_with_a_taken_email_returns_422_and_writes_nothing() {
         .await;
     }
     assert_eq!(
-        (count_rows(&app, "user").await, count_rows(&app, "account").await, count_rows(&app, "session").await),
+        (app.db.count_rows("user").await, app.db.count_rows("account").await, app.db.count_rows("session").await),
         (1, 1, 1)
     );
 }
@@ -151,7 +154,7 @@ async fn sign_up_stores_the_email_lower_cased_and_sign_in_finds_it_in_any_case()
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("JSON body");
     assert_eq!(body["user"]["email"], "dave.smith+tag@example.com");
-    let stored = app.query(r#"SELECT "email" FROM "user""#, vec![]).await;
+    let stored = app.db.query(r#"SELECT "email" FROM "user""#, vec![]).await;
     assert_eq!(stored, [json!({"email": "dave.smith+tag@example.com"})]);
     let sign_in = app.sign_in("DAVE.SMITH+TAG@example.com", PASSWORD).await;
     assert_eq!(sign_in.status(), StatusCode::OK, "sign-in lower-cases too");
@@ -174,7 +177,7 @@ async fn sign_up_password_length_is_counted_in_utf16_code_units() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{reason}");
         assert_error_body(response, StatusCode::BAD_REQUEST, code, message).await;
     }
-    assert_eq!(count_rows(&app, "user").await, 0, "nothing written for refused passwords");
+    assert_eq!(app.db.count_rows("user").await, 0, "nothing written for refused passwords");
 
     let accepted = [("😀😀😀😀".to_owned(), "four emoji are 8 UTF-16 units"), ("a".repeat(128), "128 characters")];
     for (i, (password, reason)) in accepted.into_iter().enumerate() {
@@ -183,7 +186,7 @@ async fn sign_up_password_length_is_counted_in_utf16_code_units() {
         assert_eq!(response.status(), StatusCode::OK, "{reason}");
     }
     let emoji_sign_in = plain_client()
-        .post(app.url(crate::auth_helpers::SIGN_IN))
+        .post(app.url(SIGN_IN))
         .json(&json!({"email": "ok0@example.com", "password": "😀😀😀😀"}))
         .send()
         .await
@@ -234,7 +237,7 @@ async fn sign_up_with_an_invalid_email_returns_400_validation_error() {
         assert_error_body(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "[body.email] Invalid email address")
             .await;
     }
-    assert_eq!(count_rows(&app, "user").await, 0);
+    assert_eq!(app.db.count_rows("user").await, 0);
 }
 
 #[tokio::test]
@@ -263,7 +266,7 @@ async fn sign_up_with_missing_or_mistyped_fields_names_the_field() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_error_body(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message).await;
     }
-    assert_eq!(count_rows(&app, "user").await, 0);
+    assert_eq!(app.db.count_rows("user").await, 0);
 }
 
 #[tokio::test]
@@ -286,7 +289,7 @@ async fn sign_up_ignores_unknown_keys_and_stores_an_image_when_given() {
     assert_eq!(body["user"]["image"], "https://img.example.com/erin.png");
     assert_eq!(body["user"]["emailVerified"], false, "not settable by the client");
     assert!(body["user"].get("role").is_none());
-    let rows = app.query(r#"SELECT "image", "emailVerified" FROM "user""#, vec![]).await;
+    let rows = app.db.query(r#"SELECT "image", "emailVerified" FROM "user""#, vec![]).await;
     assert_eq!(rows[0]["image"], "https://img.example.com/erin.png");
     assert!(is_false(&rows[0]["emailVerified"]));
 }

@@ -11,13 +11,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{Client, StatusCode};
-use sea_orm::Database;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{TestDatabase, postgres_url, rows},
-    reliability_support::{Server, server_env, sign_up_account},
+use crate::support::{
+    db::{TestDatabase, TestDb, is_true, postgres_url},
+    http::ClientOptions,
+    server::{Env, Server},
+    users::User,
 };
 
 const CLIENTS: usize = 6;
@@ -45,7 +46,7 @@ impl Version {
         Self {
             title: row["title"].as_str().expect("title is text").to_owned(),
             description: row["description"].as_str().unwrap_or_default().to_owned(),
-            is_completed: row["is_completed"] == json!(true) || row["is_completed"] == json!(1),
+            is_completed: is_true(&row["is_completed"]),
         }
     }
 
@@ -70,7 +71,7 @@ struct Ledger {
 }
 
 async fn client_loop(client: usize, base: String, authorization: String, ledger: Arc<Mutex<Ledger>>) {
-    let http = Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let http = ClientOptions::default().timeout(Duration::from_secs(20)).build();
     let mut own: Vec<(i64, usize, usize)> = Vec::new(); // (id, serial, version)
     for step in 0.. {
         if own.len() < 3 || step % 2 == 0 {
@@ -120,9 +121,9 @@ async fn client_loop(client: usize, base: String, authorization: String, ledger:
 async fn kill_9_mid_load_loses_no_acknowledged_write_and_leaves_nothing_half_written() {
     // Arrange: the binary, a user, and a create/replace load.
     let store = TestDatabase::create().await;
-    let env = server_env(&store);
+    let env = Env::for_binary(&store);
     let mut server = Server::start(&env, store.dir.path());
-    let account = sign_up_account(&server.base, "crash@example.com").await;
+    let account = User::sign_up(&server, "crash@example.com").await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| tokio::spawn(client_loop(c, server.base.clone(), account.authorization(), Arc::clone(&ledger))))
@@ -142,7 +143,7 @@ async fn kill_9_mid_load_loses_no_acknowledged_write_and_leaves_nothing_half_wri
     let restarted = Server::start(&env, store.dir.path());
 
     // Assert through the API: every acknowledged task, with acknowledged (or in-flight) content.
-    let http = Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let http = ClientOptions::default().timeout(Duration::from_secs(20)).build();
     let mut listed: HashMap<i64, Version> = HashMap::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -177,8 +178,8 @@ async fn kill_9_mid_load_loses_no_acknowledged_write_and_leaves_nothing_half_wri
     }
 
     // Assert in the database: the same, plus no torn or orphan row.
-    let db = Database::connect(&store.url).await.expect("test connects");
-    let stored = rows(&db, r#"SELECT * FROM "task" ORDER BY "id""#, vec![]).await;
+    let db = TestDb::connect(&store.url).await;
+    let stored = db.query(r#"SELECT * FROM "task" ORDER BY "id""#, vec![]).await;
     let by_id: HashMap<i64, Version> =
         stored.iter().map(|row| (row["id"].as_i64().expect("id"), Version::of_row(row))).collect();
     for &id in ledger.tasks.keys() {
@@ -189,7 +190,7 @@ async fn kill_9_mid_load_loses_no_acknowledged_write_and_leaves_nothing_half_wri
         let id = row["id"].as_i64().expect("id");
         let version = Version::of_row(row);
         assert!(version.is_whole(), "task {id} is half-written: {row}");
-        assert_eq!(row["owner_id"], account.user_id.as_str(), "task {id}: {row}");
+        assert_eq!(row["owner_id"], account.id.as_str(), "task {id}: {row}");
         // Both backends read back fixed-width RFC 3339 text, so text order is time order.
         assert!(row["created_at"].as_str() <= row["updated_at"].as_str(), "task {id}: {row}");
         if !ledger.tasks.contains_key(&id) {
@@ -203,7 +204,7 @@ async fn kill_9_mid_load_loses_no_acknowledged_write_and_leaves_nothing_half_wri
     assert_eq!(stored.len(), ledger.tasks.len() + unacknowledged.len(), "row count");
     assert_eq!(listed.len(), stored.len(), "the API lists exactly the stored rows");
     if postgres_url().is_none() {
-        let integrity = rows(&db, "PRAGMA integrity_check", vec![]).await;
+        let integrity = db.query("PRAGMA integrity_check", vec![]).await;
         assert_eq!(integrity[0]["integrity_check"], "ok", "SQLite file after kill -9: {integrity:?}");
     }
     eprintln!(

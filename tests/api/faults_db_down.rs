@@ -17,13 +17,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use sea_orm::sqlx::{self, ConnectOptions, sqlite::SqliteConnectOptions};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{TestApp, TestDatabase, header_str, postgres_url, rows},
-    reliability_support::{Account, PgProxy, bare_client, check_unavailable, database_name, postgres_addr},
+use crate::support::{
+    db::{TestDatabase, postgres_url},
+    http::{ClientOptions, assert_unavailable, header_str, plain_client},
+    pg_proxy::{PgProxy, postgres_addr},
+    server::TestApp,
+    users::{PASSWORD, User},
 };
 
 /// `DB_TIMEOUT_MS` for these tests.
@@ -54,7 +57,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(base: &str, account: &Account) -> Self {
+    fn start(base: &str, account: &User) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let clients = (0..CLIENTS)
@@ -63,7 +66,7 @@ impl Load {
                 let url = format!("{base}/api/v1/tasks");
                 let authorization = account.authorization();
                 tokio::spawn(async move {
-                    let http = Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+                    let http = ClientOptions::default().timeout(Duration::from_secs(20)).build();
                     let mut n = 0;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
@@ -171,7 +174,7 @@ async fn timed(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>,
 
 fn assert_quick_unavailable(answer: (StatusCode, Option<String>, Value, Duration), what: &str) {
     let (status, retry_after, body, elapsed) = answer;
-    check_unavailable(status, retry_after.as_deref(), &body, what);
+    assert_unavailable(status, retry_after.as_deref(), &body, what);
     assert!(elapsed <= DB_TIMEOUT + SLACK, "{what}: 503 took {elapsed:?} (DB_TIMEOUT_MS=1000)");
 }
 
@@ -179,22 +182,18 @@ fn assert_quick_unavailable(answer: (StatusCode, Option<String>, Value, Duration
 async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_acknowledged_write() {
     // Arrange: a server whose database this test can take away.
     let store = Arc::new(TestDatabase::create().await);
-    let mut vars: HashMap<String, String> =
-        [("DB_TIMEOUT_MS", "1000"), ("DB_MAX_CONNECTIONS", "5")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
-    let mut breaker = match postgres_url() {
-        Some(server) => {
-            let proxy = PgProxy::start(postgres_addr(&server)).await;
-            vars.insert("DATABASE_URL".to_owned(), proxy.url_for(&server, &database_name(&store.url)));
-            Breaker::Proxy(proxy)
+    let builder =
+        TestApp::builder().on_database(Arc::clone(&store)).var("DB_TIMEOUT_MS", "1000").var("DB_MAX_CONNECTIONS", "5");
+    let (builder, mut breaker) = match postgres_url() {
+        Some(_) => {
+            let proxy = PgProxy::start(postgres_addr(&store.url)).await;
+            (builder.var("DATABASE_URL", &proxy.url_for(&store.url)), Breaker::Proxy(proxy))
         }
-        None => Breaker::SqliteLock { url: String::new(), holder: None },
+        None => (builder, Breaker::SqliteLock { url: store.url.clone(), holder: None }),
     };
-    let app = TestApp::spawn_with_database(Arc::clone(&store), vars).await;
-    if let Breaker::SqliteLock { url, .. } = &mut breaker {
-        url.clone_from(&app.database_url);
-    }
-    let account = crate::reliability_support::sign_up_account(&app.base, "outage@example.com").await;
-    let http = bare_client();
+    let app = builder.spawn().await;
+    let account = User::sign_up(&app, "outage@example.com").await;
+    let http = plain_client();
     let load = Load::start(&app.base, &account);
     load.wait_for(5, "acknowledged create before the outage", |o| o.status == Some(StatusCode::CREATED)).await;
 
@@ -211,8 +210,7 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
     .await;
     assert_quick_unavailable(create, "create during the outage");
     let sign_in = timed(
-        http.post(app.url("/api/auth/sign-in/email"))
-            .json(&json!({"email": account.email, "password": crate::helpers::PASSWORD})),
+        http.post(app.url("/api/auth/sign-in/email")).json(&json!({"email": account.email, "password": PASSWORD})),
     )
     .await;
     assert_quick_unavailable(sign_in, "sign-in (writes a session) during the outage");
@@ -274,7 +272,7 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
         .await
         .expect("get-session answered");
     assert_eq!(session.status(), StatusCode::OK);
-    assert_eq!(session.json::<Value>().await.expect("json")["user"]["id"], account.user_id.as_str());
+    assert_eq!(session.json::<Value>().await.expect("json")["user"]["id"], account.id.as_str());
     let outcomes = load.finish().await;
 
     // Assert: every answer was a success or a proper, quick 503; never a 500, never a hang.
@@ -285,7 +283,7 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
             Some(StatusCode::CREATED) => {}
             Some(StatusCode::SERVICE_UNAVAILABLE) => {
                 unavailable += 1;
-                check_unavailable(
+                assert_unavailable(
                     StatusCode::SERVICE_UNAVAILABLE,
                     outcome.retry_after.as_deref(),
                     &outcome.body,
@@ -300,14 +298,14 @@ async fn a_database_outage_answers_503_quickly_recovers_by_itself_and_loses_no_a
 
     // Assert: every acknowledged create is in the database with its content.
     let acknowledged: Vec<&Outcome> = outcomes.iter().filter(|o| o.status == Some(StatusCode::CREATED)).collect();
-    let stored = rows(&app.db, r#"SELECT "id", "title", "description", "owner_id" FROM "task""#, vec![]).await;
+    let stored = app.db.query(r#"SELECT "id", "title", "description", "owner_id" FROM "task""#, vec![]).await;
     let by_id: HashMap<i64, &Value> = stored.iter().map(|row| (row["id"].as_i64().expect("id"), row)).collect();
     for outcome in &acknowledged {
         let id = outcome.body["id"].as_i64().expect("acknowledged task has an id");
         let row = by_id.get(&id).unwrap_or_else(|| panic!("acknowledged task {id} ({}) is missing", outcome.title));
         assert_eq!(row["title"], outcome.title.as_str(), "task {id}");
         assert_eq!(row["description"], format!("body of {}", outcome.title).as_str(), "task {id}");
-        assert_eq!(row["owner_id"], account.user_id.as_str(), "task {id}");
+        assert_eq!(row["owner_id"], account.id.as_str(), "task {id}");
     }
     eprintln!(
         "database outage ({}): {} acknowledged creates all present, {unavailable} × 503, recovered {:?} after the database returned",

@@ -15,9 +15,11 @@ use std::{
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{PASSWORD, TestDatabase},
-    reliability_support::{Server, check_unavailable, server_env, sign_up_account, with_vars},
+use crate::support::{
+    db::TestDatabase,
+    http::{ClientOptions, assert_unavailable},
+    server::{Env, Server},
+    users::{PASSWORD, User},
 };
 
 const STORM: usize = 1000;
@@ -31,9 +33,9 @@ async fn a_thousand_concurrent_sign_ins_are_shed_with_503_in_bounded_memory_whil
     // Arrange: the binary with a small hashing pool, a user, and a client allowing 1,000 connections.
     let store = TestDatabase::create().await;
     let env =
-        with_vars(server_env(&store), &[("HASH_CONCURRENCY", "2"), ("HASH_QUEUE", "64"), ("DB_MAX_CONNECTIONS", "10")]);
+        Env::for_binary(&store).with(&[("HASH_CONCURRENCY", "2"), ("HASH_QUEUE", "64"), ("DB_MAX_CONNECTIONS", "10")]);
     let server = Server::start(&env, store.dir.path());
-    let account = sign_up_account(&server.base, "storm@example.com").await;
+    let account = User::sign_up(&server, "storm@example.com").await;
     let baseline_kib = server.vm_hwm_kib();
     let storm_client =
         Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(STORM).build().expect("client");
@@ -75,7 +77,7 @@ async fn a_thousand_concurrent_sign_ins_are_shed_with_503_in_bounded_memory_whil
         assert!(Instant::now() < deadline, "no sign-in was shed (done: {})", done.load(Ordering::SeqCst));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let probe = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+    let probe = ClientOptions::default().timeout(Duration::from_secs(60)).build();
     let mut probe_latencies = Vec::new();
     let mut storm_pending = Vec::new();
     for round in 0..3 {
@@ -92,7 +94,7 @@ async fn a_thousand_concurrent_sign_ins_are_shed_with_503_in_bounded_memory_whil
             let body: Value = response.json().await.expect("json");
             assert_eq!(status, StatusCode::OK, "{path} during the storm (round {round}): {body}");
             match path {
-                "/api/auth/get-session" => assert_eq!(body["user"]["id"], account.user_id.as_str(), "{body}"),
+                "/api/auth/get-session" => assert_eq!(body["user"]["id"], account.id.as_str(), "{body}"),
                 _ => assert!(body["items"].is_array(), "{body}"),
             }
             assert!(elapsed < LIVENESS, "{path} took {elapsed:?} during the storm");
@@ -118,7 +120,7 @@ async fn a_thousand_concurrent_sign_ins_are_shed_with_503_in_bounded_memory_whil
                         assert_eq!(body["code"], "INVALID_EMAIL_OR_PASSWORD");
                     }
                     StatusCode::SERVICE_UNAVAILABLE => {
-                        check_unavailable(status, retry_after.as_deref(), &body, "a shed sign-in");
+                        assert_unavailable(status, retry_after.as_deref(), &body, "a shed sign-in");
                     }
                     other => panic!("a sign-in during the storm answered {other}: {body}"),
                 }

@@ -14,12 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{PASSWORD, TestDatabase},
-    reliability_support::{Server, server_env, sign_up_account, with_vars},
+use crate::support::{
+    db::TestDatabase,
+    http::plain_client,
+    server::{Env, Server},
+    users::{PASSWORD, User},
 };
 
 /// Concurrent sign-ins in flight.
@@ -29,9 +31,9 @@ const IN_FLIGHT: usize = 12;
 async fn sigterm_during_load_finishes_in_flight_requests_refuses_new_connections_and_exits_zero() {
     // Arrange: the binary with a one-thread hashing pool, and a user.
     let store = TestDatabase::create().await;
-    let env = with_vars(server_env(&store), &[("HASH_CONCURRENCY", "1"), ("HASH_QUEUE", "64")]);
+    let env = Env::for_binary(&store).with(&[("HASH_CONCURRENCY", "1"), ("HASH_QUEUE", "64")]);
     let mut server = Server::start(&env, store.dir.path());
-    let account = sign_up_account(&server.base, "shutdown@example.com").await;
+    let account = User::sign_up(&server, "shutdown@example.com").await;
 
     // Act: many slow sign-ins at once, each on its own connection; SIGTERM once the first is done.
     let answered = Arc::new(AtomicUsize::new(0));
@@ -41,7 +43,7 @@ async fn sigterm_during_load_finishes_in_flight_requests_refuses_new_connections
             let email = account.email.clone();
             let answered = Arc::clone(&answered);
             tokio::spawn(async move {
-                let http = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+                let http = plain_client();
                 let response = http.post(url).json(&json!({"email": email, "password": PASSWORD})).send().await;
                 answered.fetch_add(1, Ordering::SeqCst);
                 let response = response.expect("an in-flight request gets a response, not a reset");
@@ -78,7 +80,7 @@ async fn sigterm_during_load_finishes_in_flight_requests_refuses_new_connections
         let (status, has_token, body) = request.await.expect("request task");
         assert_eq!(status, StatusCode::OK, "an in-flight sign-in completes: {body}");
         assert!(has_token, "with its set-auth-token header");
-        assert_eq!(body["user"]["id"], account.user_id.as_str());
+        assert_eq!(body["user"]["id"], account.id.as_str());
         assert!(body["token"].as_str().is_some_and(|t| t.len() == 32), "{body}");
     }
 

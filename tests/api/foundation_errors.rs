@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{TestApp, assert_error};
+use crate::support::{http::assert_error, server::TestApp};
 
 #[tokio::test]
 async fn unknown_routes_are_json_404() {

@@ -3,7 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, header_str};
+use crate::support::{
+    http::{header_str, plain_client},
+    server::{ORIGIN, TestApp},
+};
 
 #[tokio::test]
 async fn health_answers_ok_without_the_database() {
@@ -79,17 +82,17 @@ async fn the_spec_is_served_as_json_and_yaml_and_swagger_ui_at_docs() {
 #[tokio::test]
 async fn cors_allows_credentials_for_trusted_origins_only() {
     let app = TestApp::spawn().await;
-    let client = reqwest::Client::new();
+    let client = plain_client();
     let trusted = client
         .request(reqwest::Method::OPTIONS, app.url("/api/v1/tasks"))
-        .header("origin", crate::helpers::ORIGIN)
+        .header("origin", ORIGIN)
         .header("access-control-request-method", "POST")
         .header("access-control-request-headers", "content-type, authorization")
         .send()
         .await
         .expect("sent");
     assert_eq!(trusted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(header_str(&trusted, "access-control-allow-origin").as_deref(), Some(crate::helpers::ORIGIN));
+    assert_eq!(header_str(&trusted, "access-control-allow-origin").as_deref(), Some(ORIGIN));
     assert_eq!(header_str(&trusted, "access-control-allow-credentials").as_deref(), Some("true"));
     assert!(header_str(&trusted, "access-control-allow-methods").unwrap_or_default().contains("PATCH"));
 
@@ -103,8 +106,8 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
     assert!(untrusted.headers().get("access-control-allow-origin").is_none());
     assert!(untrusted.headers().get("access-control-allow-credentials").is_none());
 
-    let simple = client.get(app.url("/health")).header("origin", crate::helpers::ORIGIN).send().await.expect("sent");
-    assert_eq!(header_str(&simple, "access-control-allow-origin").as_deref(), Some(crate::helpers::ORIGIN));
+    let simple = client.get(app.url("/health")).header("origin", ORIGIN).send().await.expect("sent");
+    assert_eq!(header_str(&simple, "access-control-allow-origin").as_deref(), Some(ORIGIN));
     assert!(header_str(&simple, "access-control-expose-headers").unwrap_or_default().contains("set-auth-token"));
     assert!(header_str(&simple, "vary").unwrap_or_default().contains("Origin"));
 

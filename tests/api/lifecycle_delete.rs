@@ -8,9 +8,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    CLEARED_COOKIES, Member, PASSWORD, TestApp, assert_error, plain_client, session_for_bearer, set_cookies,
-    sign_in_status, signed_in_member, signed_up_member,
+use crate::support::{
+    http::{assert_error, plain_client, set_cookies},
+    server::TestApp,
+    users::{PASSWORD, User, Via, session_for_bearer, sign_in_status},
+    wire::CLEARED,
 };
 
 const DELETE: &str = "/api/auth/delete-user";
@@ -24,17 +26,17 @@ async fn footprint(app: &TestApp, user_id: &str) -> [i64; 4] {
         r#"SELECT count(*) FROM "account" WHERE "userId" = $1"#,
         r#"SELECT count(*) FROM "task" WHERE "owner_id" = $1"#,
     ]) {
-        *slot = app.count(sql, vec![user_id.into()]).await;
+        *slot = app.db.count(sql, vec![user_id.into()]).await;
     }
     counts
 }
 
 /// A user with two sessions and two tasks.
-async fn member_with_tasks(app: &TestApp, email: &str) -> (Member, Member) {
-    let member = signed_up_member(app, email).await;
-    let other_device = signed_in_member(app, email, PASSWORD).await;
+async fn member_with_tasks(app: &TestApp, email: &str) -> (User, User) {
+    let member = User::sign_up_via(app, email, Via::Browser).await;
+    let other_device = User::sign_in_via(app, email, PASSWORD, Via::Browser).await;
     for title in ["first", "second"] {
-        let response = member.post(app, "/api/v1/tasks", &json!({"title": title})).await;
+        let response = member.post("/api/v1/tasks", &json!({"title": title})).await;
         assert!(response.status().is_success(), "task created: {}", response.status());
     }
     assert_eq!(footprint(app, &member.id).await, [1, 2, 1, 2]);
@@ -49,20 +51,20 @@ async fn delete_user_with_the_password_removes_everything_the_user_owns_and_clea
     let (bob, _) = member_with_tasks(&app, "bob@example.com").await;
 
     // Act
-    let response = ann.post(&app, DELETE, &json!({"password": PASSWORD})).await;
+    let response = ann.post(DELETE, &json!({"password": PASSWORD})).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(set_cookies(&response), CLEARED_COOKIES);
+    assert_eq!(set_cookies(&response), CLEARED);
     assert_eq!(response.json::<Value>().await.expect("JSON"), json!({"success": true, "message": "User deleted"}));
     assert_eq!(footprint(&app, &ann.id).await, [0, 0, 0, 0], "user, sessions, accounts and tasks are gone");
     assert_eq!(footprint(&app, &bob.id).await, [1, 2, 1, 2], "other users keep everything");
-    assert_eq!(ann.session(&app).await, Value::Null);
-    assert_eq!(phone.session(&app).await, Value::Null, "the other device is signed out at once");
+    assert_eq!(ann.session().await, Value::Null);
+    assert_eq!(phone.session().await, Value::Null, "the other device is signed out at once");
     assert_eq!(session_for_bearer(&app, &phone.token).await, Value::Null);
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::UNAUTHORIZED);
     // The address is free again, for a new user.
-    let again = signed_up_member(&app, &ann.email).await;
+    let again = User::sign_up_via(&app, &ann.email, Via::Browser).await;
     assert_ne!(again.id, ann.id);
 }
 
@@ -73,15 +75,15 @@ async fn delete_user_with_a_wrong_password_is_400_invalid_password_and_deletes_n
     let (ann, phone) = member_with_tasks(&app, "ann@example.com").await;
 
     // Act
-    let response = ann.post(&app, DELETE, &json!({"password": "not my password"})).await;
+    let response = ann.post(DELETE, &json!({"password": "not my password"})).await;
 
     // Assert
     assert!(set_cookies(&response).is_empty(), "no cookie is cleared");
     let body = assert_error(response, StatusCode::BAD_REQUEST, "INVALID_PASSWORD").await;
     assert_eq!(body["message"], "Invalid password");
     assert_eq!(footprint(&app, &ann.id).await, [1, 2, 1, 2], "user, sessions, accounts and tasks are all there");
-    assert_ne!(ann.session(&app).await, Value::Null);
-    assert_ne!(phone.session(&app).await, Value::Null);
+    assert_ne!(ann.session().await, Value::Null);
+    assert_ne!(phone.session().await, Value::Null);
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::OK);
 }
 
@@ -106,7 +108,7 @@ async fn delete_user_without_a_usable_password_is_400_and_deletes_nothing() {
     ];
 
     for (body, code, message) in cases {
-        let response = ann.post(&app, DELETE, &body).await;
+        let response = ann.post(DELETE, &body).await;
 
         assert!(set_cookies(&response).is_empty(), "{body}");
         let error = assert_error(response, StatusCode::BAD_REQUEST, code).await;
@@ -120,10 +122,10 @@ async fn delete_user_without_a_usable_password_is_400_and_deletes_nothing() {
 #[tokio::test]
 async fn delete_user_without_a_credential_account_is_400_credential_account_not_found() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    app.run_sql(r#"DELETE FROM "account" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    app.db.execute(r#"DELETE FROM "account" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
 
-    let response = ann.post(&app, DELETE, &json!({"password": PASSWORD})).await;
+    let response = ann.post(DELETE, &json!({"password": PASSWORD})).await;
 
     assert_error(response, StatusCode::BAD_REQUEST, "CREDENTIAL_ACCOUNT_NOT_FOUND").await;
     assert_eq!(footprint(&app, &ann.id).await, [1, 1, 0, 0]);
@@ -132,7 +134,7 @@ async fn delete_user_without_a_credential_account_is_400_credential_account_not_
 #[tokio::test]
 async fn delete_user_without_a_session_is_401_unauthorized() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     let response = app.post_json(DELETE, &json!({"password": PASSWORD})).await;
 
@@ -143,7 +145,7 @@ async fn delete_user_without_a_session_is_401_unauthorized() {
 #[tokio::test]
 async fn delete_user_with_a_bearer_token_needs_no_origin() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     let response = plain_client()
         .post(app.url(DELETE))
@@ -168,7 +170,7 @@ async fn delete_user_with_a_cookie_and_no_trusted_origin_is_403_and_deletes_noth
         (Some("http://evil.example"), "INVALID_ORIGIN"),
     ] {
         let mut request =
-            plain_client().post(app.url(DELETE)).header("cookie", ann.cookie()).json(&json!({"password": PASSWORD}));
+            plain_client().post(app.url(DELETE)).header("cookie", &ann.cookie).json(&json!({"password": PASSWORD}));
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
@@ -179,5 +181,5 @@ async fn delete_user_with_a_cookie_and_no_trusted_origin_is_403_and_deletes_noth
         assert_error(response, StatusCode::FORBIDDEN, code).await;
         assert_eq!(footprint(&app, &ann.id).await, [1, 2, 1, 2], "from {origin:?}: nothing deleted");
     }
-    assert_ne!(ann.session(&app).await, Value::Null);
+    assert_ne!(ann.session().await, Value::Null);
 }

@@ -5,9 +5,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    PASSWORD, TestApp, assert_error, plain_client, session_for_bearer, set_cookies, sha256_hex_of, sign_in_status,
-    signed_cookie_value, signed_in_member, signed_up_member,
+use crate::support::{
+    http::{assert_error, plain_client, set_cookies},
+    server::TestApp,
+    users::{PASSWORD, User, Via, session_for_bearer, sign_in_status},
+    wire::{cookie_value, sha256_hex},
 };
 
 const CHANGE: &str = "/api/auth/change-password";
@@ -17,12 +19,12 @@ const NEW_PASSWORD: &str = "a brand new password";
 async fn change_password_without_revoking_keeps_every_session_and_returns_token_null() {
     // Arrange
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let phone = signed_in_member(&app, &ann.email, PASSWORD).await;
-    let old_hash = app.password_hash(&ann.id).await.expect("a password");
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let phone = User::sign_in_via(&app, &ann.email, PASSWORD, Via::Browser).await;
+    let old_hash = app.db.password_hash(&ann.id).await.expect("a password");
 
     // Act
-    let response = ann.post(&app, CHANGE, &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD})).await;
+    let response = ann.post(CHANGE, &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD})).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
@@ -31,12 +33,12 @@ async fn change_password_without_revoking_keeps_every_session_and_returns_token_
     assert_eq!(body["token"], Value::Null);
     assert_eq!(body["user"]["id"], ann.id.as_str());
     assert_eq!(body["user"]["email"], "ann@example.com");
-    let new_hash = app.password_hash(&ann.id).await.expect("a password");
+    let new_hash = app.db.password_hash(&ann.id).await.expect("a password");
     assert_ne!(new_hash, old_hash, "the stored hash changed");
     assert!(!new_hash.contains(NEW_PASSWORD), "the password is stored hashed");
-    assert_eq!(app.session_count(&ann.id).await, 2);
-    assert_ne!(ann.session(&app).await, Value::Null);
-    assert_ne!(phone.session(&app).await, Value::Null);
+    assert_eq!(app.db.session_count(&ann.id).await, 2);
+    assert_ne!(ann.session().await, Value::Null);
+    assert_ne!(phone.session().await, Value::Null);
     assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK, "the new password works");
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::UNAUTHORIZED, "the old one not");
 }
@@ -45,17 +47,13 @@ async fn change_password_without_revoking_keeps_every_session_and_returns_token_
 async fn change_password_with_revoke_other_sessions_ends_every_session_and_starts_a_new_one() {
     // Arrange
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let phone = signed_in_member(&app, &ann.email, PASSWORD).await;
-    assert_ne!(phone.session(&app).await, Value::Null);
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let phone = User::sign_in_via(&app, &ann.email, PASSWORD, Via::Browser).await;
+    assert_ne!(phone.session().await, Value::Null);
 
     // Act
     let response = ann
-        .post(
-            &app,
-            CHANGE,
-            &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "revokeOtherSessions": true}),
-        )
+        .post(CHANGE, &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "revokeOtherSessions": true}))
         .await;
 
     // Assert
@@ -69,14 +67,14 @@ async fn change_password_with_revoke_other_sessions_ends_every_session_and_start
         cookies,
         [format!(
             "better-auth.session_token={}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax",
-            signed_cookie_value(&new_token)
+            cookie_value(&new_token)
         )]
     );
-    let rows = app.query(r#"SELECT "token" FROM "session" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
-    assert_eq!(rows, [json!({"token": sha256_hex_of(&new_token)})], "only the new session is left");
+    let rows = app.db.query(r#"SELECT "token" FROM "session" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
+    assert_eq!(rows, [json!({"token": sha256_hex(&new_token)})], "only the new session is left");
     assert_eq!(session_for_bearer(&app, &ann.token).await, Value::Null, "the old current session is dead");
-    assert_eq!(phone.session(&app).await, Value::Null, "the other device is signed out");
-    assert_eq!(ann.session(&app).await["session"]["userId"], ann.id.as_str(), "the browser holds the new cookie");
+    assert_eq!(phone.session().await, Value::Null, "the other device is signed out");
+    assert_eq!(ann.session().await["session"]["userId"], ann.id.as_str(), "the browser holds the new cookie");
     assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK);
 }
 
@@ -84,14 +82,13 @@ async fn change_password_with_revoke_other_sessions_ends_every_session_and_start
 async fn change_password_with_a_wrong_current_password_is_400_invalid_password_and_changes_nothing() {
     // Arrange
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let phone = signed_in_member(&app, &ann.email, PASSWORD).await;
-    let old_hash = app.password_hash(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let phone = User::sign_in_via(&app, &ann.email, PASSWORD, Via::Browser).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
 
     // Act: even with revokeOtherSessions, nothing may be revoked.
     let response = ann
         .post(
-            &app,
             CHANGE,
             &json!({"currentPassword": "not my password", "newPassword": NEW_PASSWORD, "revokeOtherSessions": true}),
         )
@@ -101,10 +98,10 @@ async fn change_password_with_a_wrong_current_password_is_400_invalid_password_a
     assert!(set_cookies(&response).is_empty());
     let body = assert_error(response, StatusCode::BAD_REQUEST, "INVALID_PASSWORD").await;
     assert_eq!(body["message"], "Invalid password");
-    assert_eq!(app.password_hash(&ann.id).await, old_hash, "the password is unchanged");
-    assert_eq!(app.session_count(&ann.id).await, 2, "no session was revoked");
-    assert_ne!(ann.session(&app).await, Value::Null);
-    assert_ne!(phone.session(&app).await, Value::Null);
+    assert_eq!(app.db.password_hash(&ann.id).await, old_hash, "the password is unchanged");
+    assert_eq!(app.db.session_count(&ann.id).await, 2, "no session was revoked");
+    assert_ne!(ann.session().await, Value::Null);
+    assert_ne!(phone.session().await, Value::Null);
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::OK);
     assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::UNAUTHORIZED);
 }
@@ -112,8 +109,8 @@ async fn change_password_with_a_wrong_current_password_is_400_invalid_password_a
 #[tokio::test]
 async fn change_password_checks_the_lengths_before_the_current_password() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let old_hash = app.password_hash(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
     let long = "x".repeat(129);
     let cases = [
         (json!({"currentPassword": "not my password", "newPassword": "short"}), "PASSWORD_TOO_SHORT"),
@@ -123,18 +120,18 @@ async fn change_password_checks_the_lengths_before_the_current_password() {
     ];
 
     for (body, code) in cases {
-        let response = ann.post(&app, CHANGE, &body).await;
+        let response = ann.post(CHANGE, &body).await;
 
         assert_error(response, StatusCode::BAD_REQUEST, code).await;
-        assert_eq!(app.password_hash(&ann.id).await, old_hash, "{body}: nothing changed");
+        assert_eq!(app.db.password_hash(&ann.id).await, old_hash, "{body}: nothing changed");
     }
 }
 
 #[tokio::test]
 async fn change_password_with_missing_or_mistyped_fields_is_400_validation_error() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let old_hash = app.password_hash(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
     let cases = [
         (json!({"currentPassword": PASSWORD}), "[body.newPassword] Invalid input: expected string, received undefined"),
         (
@@ -148,24 +145,24 @@ async fn change_password_with_missing_or_mistyped_fields_is_400_validation_error
     ];
 
     for (body, message) in cases {
-        let response = ann.post(&app, CHANGE, &body).await;
+        let response = ann.post(CHANGE, &body).await;
 
         let error = assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
         assert_eq!(error["message"], message, "{body}");
     }
-    assert_eq!(app.password_hash(&ann.id).await, old_hash);
+    assert_eq!(app.db.password_hash(&ann.id).await, old_hash);
 }
 
 #[tokio::test]
 async fn change_password_without_a_credential_account_is_400_credential_account_not_found() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    app.run_sql(r#"DELETE FROM "account" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    app.db.execute(r#"DELETE FROM "account" WHERE "userId" = $1"#, vec![ann.id.clone().into()]).await;
 
-    let response = ann.post(&app, CHANGE, &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD})).await;
+    let response = ann.post(CHANGE, &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD})).await;
 
     assert_error(response, StatusCode::BAD_REQUEST, "CREDENTIAL_ACCOUNT_NOT_FOUND").await;
-    assert_eq!(app.count(r#"SELECT count(*) FROM "account""#, vec![]).await, 0, "no account was created");
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "account""#, vec![]).await, 0, "no account was created");
 }
 
 #[tokio::test]
@@ -180,12 +177,12 @@ async fn change_password_without_a_session_is_401_unauthorized() {
 #[tokio::test]
 async fn change_password_with_a_cookie_and_no_trusted_origin_is_403_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let old_hash = app.password_hash(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
     let body = json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "revokeOtherSessions": true});
 
     for (origin, code) in [(None, "MISSING_OR_NULL_ORIGIN"), (Some("http://evil.example"), "INVALID_ORIGIN")] {
-        let mut request = plain_client().post(app.url(CHANGE)).header("cookie", ann.cookie()).json(&body);
+        let mut request = plain_client().post(app.url(CHANGE)).header("cookie", &ann.cookie).json(&body);
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
@@ -194,8 +191,8 @@ async fn change_password_with_a_cookie_and_no_trusted_origin_is_403_and_changes_
 
         assert!(set_cookies(&response).is_empty());
         assert_error(response, StatusCode::FORBIDDEN, code).await;
-        assert_eq!(app.password_hash(&ann.id).await, old_hash, "from {origin:?}: the password is unchanged");
-        assert_eq!(app.session_count(&ann.id).await, 1, "from {origin:?}: the session is still there");
+        assert_eq!(app.db.password_hash(&ann.id).await, old_hash, "from {origin:?}: the password is unchanged");
+        assert_eq!(app.db.session_count(&ann.id).await, 1, "from {origin:?}: the session is still there");
     }
-    assert_ne!(ann.session(&app).await, Value::Null);
+    assert_ne!(ann.session().await, Value::Null);
 }

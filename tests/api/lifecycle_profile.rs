@@ -4,16 +4,18 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ORIGIN, PASSWORD, TestApp, assert_error, browser_client, plain_client, set_cookies, signed_cookie_value,
-    signed_up_member,
+use crate::support::{
+    http::{assert_error, browser_client, plain_client, set_cookies},
+    server::{ORIGIN, TestApp},
+    users::{PASSWORD, User, Via},
+    wire::cookie_value,
 };
 
 const UPDATE: &str = "/api/auth/update-user";
 
 /// The stored name, image and updatedAt of a user.
 async fn profile(app: &TestApp, user_id: &str) -> (Value, Value, Value) {
-    let row = app.user_row(user_id).await;
+    let row = app.db.user_row(user_id).await;
     (row["name"].clone(), row["image"].clone(), row["updatedAt"].clone())
 }
 
@@ -21,11 +23,11 @@ async fn profile(app: &TestApp, user_id: &str) -> (Value, Value, Value) {
 async fn update_user_changes_name_and_image_and_resends_the_same_session_cookie() {
     // Arrange
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let before = app.user_row(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let before = app.db.user_row(&ann.id).await;
 
     // Act
-    let response = ann.post(&app, UPDATE, &json!({"name": "Grace Hopper", "image": "https://img.example/g.png"})).await;
+    let response = ann.post(UPDATE, &json!({"name": "Grace Hopper", "image": "https://img.example/g.png"})).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
@@ -33,25 +35,25 @@ async fn update_user_changes_name_and_image_and_resends_the_same_session_cookie(
         set_cookies(&response),
         [format!(
             "better-auth.session_token={}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax",
-            signed_cookie_value(&ann.token)
+            cookie_value(&ann.token)
         )]
     );
     assert_eq!(response.json::<Value>().await.expect("JSON"), json!({"status": true}));
-    let after = app.user_row(&ann.id).await;
+    let after = app.db.user_row(&ann.id).await;
     assert_eq!(after["name"], "Grace Hopper");
     assert_eq!(after["image"], "https://img.example/g.png");
     assert_eq!(after["email"], before["email"], "the email is untouched");
     assert!(after["updatedAt"].as_str() >= before["updatedAt"].as_str(), "updatedAt moves forward");
-    let session = ann.session(&app).await;
+    let session = ann.session().await;
     assert_eq!(session["user"]["name"], "Grace Hopper", "get-session sees the change at once");
     assert_eq!(session["user"]["image"], "https://img.example/g.png");
-    assert_eq!(app.session_count(&ann.id).await, 1, "no new session");
+    assert_eq!(app.db.session_count(&ann.id).await, 1, "no new session");
 }
 
 #[tokio::test]
 async fn update_user_with_only_one_field_leaves_the_other_and_image_null_removes_the_image() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let steps = [
         (json!({"image": "https://img.example/a.png"}), json!("Test User"), json!("https://img.example/a.png")),
         (json!({"name": "Ann"}), json!("Ann"), json!("https://img.example/a.png")),
@@ -60,7 +62,7 @@ async fn update_user_with_only_one_field_leaves_the_other_and_image_null_removes
     ];
 
     for (body, name, image) in steps {
-        let response = ann.post(&app, UPDATE, &body).await;
+        let response = ann.post(UPDATE, &body).await;
 
         assert_eq!(response.status(), StatusCode::OK, "{body}");
         let (stored_name, stored_image, _) = profile(&app, &ann.id).await;
@@ -72,7 +74,7 @@ async fn update_user_with_only_one_field_leaves_the_other_and_image_null_removes
 async fn update_user_of_a_not_remembered_session_resends_a_browser_session_cookie() {
     // Arrange: sign in with rememberMe:false in a browser.
     let app = TestApp::spawn().await;
-    signed_up_member(&app, "ann@example.com").await;
+    User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let client = browser_client();
     let signed_in = client
         .post(app.url("/api/auth/sign-in/email"))
@@ -90,8 +92,8 @@ async fn update_user_of_a_not_remembered_session_resends_a_browser_session_cooki
     assert_eq!(
         set_cookies(&response),
         [
-            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed_cookie_value(&token)),
-            format!("better-auth.dont_remember={}; Path=/; HttpOnly; SameSite=Lax", signed_cookie_value("true")),
+            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", cookie_value(&token)),
+            format!("better-auth.dont_remember={}; Path=/; HttpOnly; SameSite=Lax", cookie_value("true")),
         ]
     );
 }
@@ -99,11 +101,11 @@ async fn update_user_of_a_not_remembered_session_resends_a_browser_session_cooki
 #[tokio::test]
 async fn update_user_with_no_fields_is_400_no_fields_to_update_without_a_code() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let before = profile(&app, &ann.id).await;
 
     for body in [json!({}), json!({"unknown": "ignored"})] {
-        let response = ann.post(&app, UPDATE, &body).await;
+        let response = ann.post(UPDATE, &body).await;
 
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert!(set_cookies(&response).is_empty());
@@ -115,33 +117,33 @@ async fn update_user_with_no_fields_is_400_no_fields_to_update_without_a_code() 
 #[tokio::test]
 async fn update_user_with_an_email_is_400_email_can_not_be_updated_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let before = app.user_row(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let before = app.db.user_row(&ann.id).await;
 
-    let response = ann.post(&app, UPDATE, &json!({"name": "Mallory", "email": "mallory@example.com"})).await;
+    let response = ann.post(UPDATE, &json!({"name": "Mallory", "email": "mallory@example.com"})).await;
 
     let body = assert_error(response, StatusCode::BAD_REQUEST, "EMAIL_CAN_NOT_BE_UPDATED").await;
     assert_eq!(body["message"], "Email can not be updated");
-    assert_eq!(app.user_row(&ann.id).await, before, "neither the email nor the name changed");
+    assert_eq!(app.db.user_row(&ann.id).await, before, "neither the email nor the name changed");
 }
 
 #[tokio::test]
 async fn update_user_with_mistyped_fields_is_400_validation_error_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let before = app.user_row(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let before = app.db.user_row(&ann.id).await;
     let cases = [
         (json!({"name": 5}), "[body.name] Invalid input: expected string, received number"),
         (json!({"image": true}), "[body.image] Invalid input: expected string, received boolean"),
     ];
 
     for (body, message) in cases {
-        let response = ann.post(&app, UPDATE, &body).await;
+        let response = ann.post(UPDATE, &body).await;
 
         let error = assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
         assert_eq!(error["message"], message, "{body}");
     }
-    assert_eq!(app.user_row(&ann.id).await, before);
+    assert_eq!(app.db.user_row(&ann.id).await, before);
 }
 
 #[tokio::test]
@@ -156,8 +158,8 @@ async fn update_user_without_a_session_is_401_unauthorized() {
 #[tokio::test]
 async fn update_user_with_a_bearer_token_needs_no_origin() {
     let app = TestApp::spawn().await;
-    let token = app.bearer_user("ann@example.com").await;
-    let id = app.query(r#"SELECT "id" FROM "user""#, vec![]).await[0]["id"].as_str().expect("id").to_owned();
+    let token = User::sign_up(&app, "ann@example.com").await.bearer;
+    let id = app.db.query(r#"SELECT "id" FROM "user""#, vec![]).await[0]["id"].as_str().expect("id").to_owned();
 
     let response = plain_client()
         .post(app.url(UPDATE))
@@ -174,8 +176,8 @@ async fn update_user_with_a_bearer_token_needs_no_origin() {
 #[tokio::test]
 async fn update_user_with_a_cookie_and_no_trusted_origin_is_403_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let before = app.user_row(&ann.id).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let before = app.db.user_row(&ann.id).await;
 
     for (origin, code) in [
         (None, "MISSING_OR_NULL_ORIGIN"),
@@ -183,7 +185,7 @@ async fn update_user_with_a_cookie_and_no_trusted_origin_is_403_and_changes_noth
         (Some("http://evil.example"), "INVALID_ORIGIN"),
     ] {
         let mut request =
-            plain_client().post(app.url(UPDATE)).header("cookie", ann.cookie()).json(&json!({"name": "Evil"}));
+            plain_client().post(app.url(UPDATE)).header("cookie", &ann.cookie).json(&json!({"name": "Evil"}));
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
@@ -192,12 +194,12 @@ async fn update_user_with_a_cookie_and_no_trusted_origin_is_403_and_changes_noth
 
         assert!(set_cookies(&response).is_empty(), "from {origin:?}");
         assert_error(response, StatusCode::FORBIDDEN, code).await;
-        assert_eq!(app.user_row(&ann.id).await, before, "from {origin:?}: nothing changed");
+        assert_eq!(app.db.user_row(&ann.id).await, before, "from {origin:?}: nothing changed");
     }
     // Control: the referer of a trusted page is accepted in place of Origin.
     let response = plain_client()
         .post(app.url(UPDATE))
-        .header("cookie", ann.cookie())
+        .header("cookie", &ann.cookie)
         .header("referer", format!("{ORIGIN}/settings"))
         .json(&json!({"name": "Ann"}))
         .send()

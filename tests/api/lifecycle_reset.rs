@@ -10,10 +10,13 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{
-    MailOutbox, ORIGIN, PASSWORD, TestApp, assert_error, header_str, no_redirect_client, plain_client,
-    session_for_bearer, set_cookies, sha256_hex_of, sign_in_status, signed_in_member, signed_up_member,
-    spawn_with_outbox, stored_time,
+use crate::support::{
+    db::stored_time,
+    http::{assert_error, header_str, no_redirect_client, plain_client, set_cookies},
+    mail::{MailOutbox, spawn_with_outbox},
+    server::{ORIGIN, TestApp},
+    users::{PASSWORD, User, Via, session_for_bearer, sign_in_status},
+    wire::sha256_hex,
 };
 
 const REQUEST: &str = "/api/auth/request-password-reset";
@@ -53,14 +56,14 @@ async fn open(url: &str) -> (StatusCode, Option<String>) {
 }
 
 async fn verification_rows(app: &TestApp) -> Vec<Value> {
-    app.query(r#"SELECT * FROM "verification""#, vec![]).await
+    app.db.query(r#"SELECT * FROM "verification""#, vec![]).await
 }
 
 #[tokio::test]
 async fn request_password_reset_mails_a_link_and_stores_only_a_hash_of_the_token() {
     // Arrange
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let redirect = format!("{ORIGIN}/reset-password");
 
     // Act
@@ -87,7 +90,7 @@ async fn request_password_reset_mails_a_link_and_stores_only_a_hash_of_the_token
     let rows = verification_rows(&app).await;
     assert_eq!(rows.len(), 1);
     let identifier = rows[0]["identifier"].as_str().expect("identifier");
-    assert_eq!(identifier, format!("reset-password:{}", sha256_hex_of(&token)));
+    assert_eq!(identifier, format!("reset-password:{}", sha256_hex(&token)));
     assert!(!identifier.contains(&token), "the stored identifier does not contain the raw token");
     assert_eq!(rows[0]["value"], ann.id.as_str());
     for row in &rows {
@@ -106,7 +109,7 @@ async fn request_password_reset_mails_a_link_and_stores_only_a_hash_of_the_token
 async fn request_password_reset_answers_identically_for_unknown_emails_and_mails_nothing() {
     // Arrange
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     // Act: the unknown address first, then the known one.
     let unknown = request_reset(&app, "nobody@example.com", Some("/reset")).await;
@@ -128,7 +131,7 @@ async fn request_password_reset_answers_identically_for_unknown_emails_and_mails
 #[tokio::test]
 async fn the_mailed_link_redirects_to_the_callback_with_the_token() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let cases = [
         (format!("{ORIGIN}/reset-password"), format!("{ORIGIN}/reset-password?token=")),
         ("/reset".to_owned(), format!("{}/reset?token=", app.base)),
@@ -152,7 +155,7 @@ async fn the_mailed_link_redirects_to_the_callback_with_the_token() {
 #[tokio::test]
 async fn the_link_without_a_callback_is_400_and_with_an_untrusted_callback_is_403() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
     let link = app.url(&format!("{RESET}/{token}"));
 
@@ -174,12 +177,12 @@ async fn the_link_without_a_callback_is_400_and_with_an_untrusted_callback_is_40
 async fn reset_password_sets_the_new_password_consumes_the_token_and_ends_every_session() {
     // Arrange: Ann has a browser session, a bearer session and a warm cache.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let phone = signed_in_member(&app, &ann.email, PASSWORD).await;
-    let bob = signed_up_member(&app, "bob@example.com").await;
-    assert_ne!(ann.session(&app).await, Value::Null);
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let phone = User::sign_in_via(&app, &ann.email, PASSWORD, Via::Browser).await;
+    let bob = User::sign_up_via(&app, "bob@example.com", Via::Browser).await;
+    assert_ne!(ann.session().await, Value::Null);
     assert_ne!(session_for_bearer(&app, &phone.token).await, Value::Null);
-    let old_hash = app.password_hash(&ann.id).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
 
     // Act
@@ -189,12 +192,12 @@ async fn reset_password_sets_the_new_password_consumes_the_token_and_ends_every_
     assert_eq!(response.status(), StatusCode::OK);
     assert!(set_cookies(&response).is_empty());
     assert_eq!(response.json::<Value>().await.expect("JSON"), json!({"status": true}));
-    assert_ne!(app.password_hash(&ann.id).await, old_hash);
+    assert_ne!(app.db.password_hash(&ann.id).await, old_hash);
     assert_eq!(verification_rows(&app).await.len(), 0, "the token is consumed");
-    assert_eq!(app.session_count(&ann.id).await, 0, "every session of the user ended");
-    assert_eq!(ann.session(&app).await, Value::Null, "the browser session is dead on the next request");
+    assert_eq!(app.db.session_count(&ann.id).await, 0, "every session of the user ended");
+    assert_eq!(ann.session().await, Value::Null, "the browser session is dead on the next request");
     assert_eq!(session_for_bearer(&app, &phone.token).await, Value::Null, "so is the bearer one");
-    assert_ne!(bob.session(&app).await, Value::Null, "other users keep theirs");
+    assert_ne!(bob.session().await, Value::Null, "other users keep theirs");
     assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK);
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::UNAUTHORIZED);
 }
@@ -203,11 +206,11 @@ async fn reset_password_sets_the_new_password_consumes_the_token_and_ends_every_
 async fn a_reused_reset_token_is_400_invalid_token_and_its_link_redirects_with_an_error() {
     // Arrange: a token used once.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
     let link = outbox.wait_for(&ann.email).await["url"].as_str().expect("url").to_owned();
     assert_eq!(reset(&app, &json!({"newPassword": NEW_PASSWORD, "token": token})).await.status(), StatusCode::OK);
-    let hash_after_first = app.password_hash(&ann.id).await;
+    let hash_after_first = app.db.password_hash(&ann.id).await;
 
     // Act
     let again = reset(&app, &json!({"newPassword": "a third password!", "token": token})).await;
@@ -216,7 +219,7 @@ async fn a_reused_reset_token_is_400_invalid_token_and_its_link_redirects_with_a
     // Assert
     let body = assert_error(again, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
     assert_eq!(body["message"], "Invalid token");
-    assert_eq!(app.password_hash(&ann.id).await, hash_after_first, "the second use changed nothing");
+    assert_eq!(app.db.password_hash(&ann.id).await, hash_after_first, "the second use changed nothing");
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(location, Some(format!("{ORIGIN}/reset?error=INVALID_TOKEN")));
     assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK);
@@ -226,12 +229,12 @@ async fn a_reused_reset_token_is_400_invalid_token_and_its_link_redirects_with_a
 async fn an_expired_reset_token_is_400_invalid_token_and_changes_nothing() {
     // Arrange: a mailed token whose row expired a second ago.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
     let link = outbox.wait_for(&ann.email).await["url"].as_str().expect("url").to_owned();
-    let past = stored_time(app.backend(), OffsetDateTime::now_utc() - Duration::seconds(1));
-    assert_eq!(app.run_sql(r#"UPDATE "verification" SET "expiresAt" = $1"#, vec![past]).await, 1);
-    let old_hash = app.password_hash(&ann.id).await;
+    let past = stored_time(app.db.backend(), OffsetDateTime::now_utc() - Duration::seconds(1));
+    assert_eq!(app.db.execute(r#"UPDATE "verification" SET "expiresAt" = $1"#, vec![past]).await, 1);
+    let old_hash = app.db.password_hash(&ann.id).await;
 
     // Act
     let (status, location) = open(&link).await;
@@ -241,8 +244,8 @@ async fn an_expired_reset_token_is_400_invalid_token_and_changes_nothing() {
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(location, Some(format!("{ORIGIN}/reset?error=INVALID_TOKEN")));
     assert_error(response, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
-    assert_eq!(app.password_hash(&ann.id).await, old_hash, "the password is unchanged");
-    assert_ne!(ann.session(&app).await, Value::Null, "no session was ended");
+    assert_eq!(app.db.password_hash(&ann.id).await, old_hash, "the password is unchanged");
+    assert_ne!(ann.session().await, Value::Null, "no session was ended");
     assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::OK);
 }
 
@@ -250,18 +253,18 @@ async fn an_expired_reset_token_is_400_invalid_token_and_changes_nothing() {
 async fn forged_reset_tokens_are_400_invalid_token_and_change_nothing() {
     // Arrange: one genuine token outstanding.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
     let stored = verification_rows(&app).await[0]["identifier"].as_str().expect("identifier").to_owned();
     let mut flipped = token.clone();
     let last = flipped.pop().expect("a character");
     flipped.push(if last == 'a' { 'b' } else { 'a' });
-    let old_hash = app.password_hash(&ann.id).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
     let cases = [
         (json!({"newPassword": NEW_PASSWORD, "token": "abcdefghijklmnopqrstuvwx"}), "random token"),
         (json!({"newPassword": NEW_PASSWORD, "token": flipped}), "one character changed"),
         (json!({"newPassword": NEW_PASSWORD, "token": token.to_lowercase()}), "case changed"),
-        (json!({"newPassword": NEW_PASSWORD, "token": sha256_hex_of(&token)}), "the stored hash"),
+        (json!({"newPassword": NEW_PASSWORD, "token": sha256_hex(&token)}), "the stored hash"),
         (json!({"newPassword": NEW_PASSWORD, "token": stored}), "the stored identifier"),
         (json!({"newPassword": NEW_PASSWORD, "token": ""}), "empty"),
         (json!({"newPassword": NEW_PASSWORD}), "missing"),
@@ -277,17 +280,17 @@ async fn forged_reset_tokens_are_400_invalid_token_and_change_nothing() {
         // Assert
         let error = assert_error(response, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
         assert_eq!(error["message"], "Invalid token", "{what}");
-        assert_eq!(app.password_hash(&ann.id).await, old_hash, "{what}: the password is unchanged");
+        assert_eq!(app.db.password_hash(&ann.id).await, old_hash, "{what}: the password is unchanged");
     }
     assert_eq!(verification_rows(&app).await.len(), 1, "the genuine token is still outstanding");
-    assert_eq!(app.session_count(&ann.id).await, 1);
+    assert_eq!(app.db.session_count(&ann.id).await, 1);
     assert_eq!(reset(&app, &json!({"newPassword": NEW_PASSWORD, "token": token})).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_bad_new_password_is_refused_before_the_token_is_looked_up_and_leaves_it_usable() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
     let cases = [
         (json!({"newPassword": "short", "token": token}), "PASSWORD_TOO_SHORT"),
@@ -308,7 +311,7 @@ async fn a_bad_new_password_is_refused_before_the_token_is_looked_up_and_leaves_
 #[tokio::test]
 async fn the_token_in_the_query_string_works_like_the_body_field() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
 
     let response = plain_client()
@@ -326,7 +329,7 @@ async fn the_token_in_the_query_string_works_like_the_body_field() {
 #[tokio::test]
 async fn two_concurrent_resets_with_one_token_exactly_one_succeeds() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     for round in 1..=3 {
         // Arrange
@@ -360,7 +363,7 @@ async fn two_concurrent_resets_with_one_token_exactly_one_succeeds() {
 #[tokio::test]
 async fn request_password_reset_with_an_untrusted_redirect_is_403_invalid_redirect_url_and_mails_nothing() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     for redirect in ["https://evil.example/reset", "//evil.example/reset", "javascript:alert(1)"] {
         let response = request_reset(&app, &ann.email, Some(redirect)).await;
@@ -396,7 +399,7 @@ async fn request_password_reset_with_a_bad_body_is_400_validation_error() {
 #[tokio::test]
 async fn with_mail_disabled_request_password_reset_is_400_reset_password_disabled() {
     let app = TestApp::builder().var("MAIL_TRANSPORT", "none").spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     let response = request_reset(&app, &ann.email, None).await;
 
@@ -408,19 +411,19 @@ async fn with_mail_disabled_request_password_reset_is_400_reset_password_disable
 #[tokio::test]
 async fn reset_requests_with_a_cookie_and_no_origin_are_403_and_change_nothing() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = mailed_token(&app, &outbox, &ann.email, 1).await;
-    let old_hash = app.password_hash(&ann.id).await;
+    let old_hash = app.db.password_hash(&ann.id).await;
 
     for (path, body) in
         [(REQUEST, json!({"email": ann.email})), (RESET, json!({"newPassword": NEW_PASSWORD, "token": token}))]
     {
         let response =
-            plain_client().post(app.url(path)).header("cookie", ann.cookie()).json(&body).send().await.expect("sent");
+            plain_client().post(app.url(path)).header("cookie", &ann.cookie).json(&body).send().await.expect("sent");
 
         assert_error(response, StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN").await;
     }
-    assert_eq!(app.password_hash(&ann.id).await, old_hash);
+    assert_eq!(app.db.password_hash(&ann.id).await, old_hash);
     assert_eq!(verification_rows(&app).await.len(), 1, "no second token, the first not consumed");
-    assert_ne!(ann.session(&app).await, Value::Null);
+    assert_ne!(ann.session().await, Value::Null);
 }

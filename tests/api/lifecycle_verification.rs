@@ -8,10 +8,13 @@
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ORIGIN, PASSWORD, SECRET, TestApp, assert_error, header_str, is_true, jwt_parts, jwt_signature_matches,
-    no_redirect_client, plain_client, query_param, set_cookies, sign_hs256_jwt, sign_in_status, signed_up_member,
-    spawn_with_outbox, unix_now,
+use crate::support::{
+    db::is_true,
+    http::{assert_error, header_str, no_redirect_client, plain_client, query_param, set_cookies},
+    mail::spawn_with_outbox,
+    server::{ORIGIN, SECRET, TestApp},
+    users::{PASSWORD, User, Via, sign_in_status},
+    wire::{jwt_parts, jwt_signature_matches, sign_hs256_jwt, unix_now},
 };
 
 const SEND: &str = "/api/auth/send-verification-email";
@@ -33,11 +36,11 @@ fn token_of(mail: &Value) -> String {
 }
 
 async fn email_verified(app: &TestApp, user_id: &str) -> bool {
-    is_true(&app.user_row(user_id).await["emailVerified"])
+    is_true(&app.db.user_row(user_id).await["emailVerified"])
 }
 
 async fn stored_email(app: &TestApp, user_id: &str) -> Value {
-    app.user_row(user_id).await["email"].clone()
+    app.db.user_row(user_id).await["email"].clone()
 }
 
 /// A verification JWT for `email`/`user_id` with the test secret, valid from `iat` to `exp`.
@@ -56,11 +59,11 @@ async fn ok_json(response: Response) -> Value {
 async fn send_verification_email_mails_a_link_that_verifies_the_address() {
     // Arrange
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     assert!(!email_verified(&app, &ann.id).await);
 
     // Act: ask for the link, then open it.
-    let sent = ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    let sent = ann.post(SEND, &json!({"email": ann.email})).await;
     assert_eq!(ok_json(sent).await, json!({"status": true}));
     let mail = outbox.wait_for(&ann.email).await;
     let token = token_of(&mail);
@@ -85,15 +88,15 @@ async fn send_verification_email_mails_a_link_that_verifies_the_address() {
     // The effect.
     assert_eq!(ok_json(response).await, json!({"status": true, "user": null}));
     assert!(email_verified(&app, &ann.id).await, "emailVerified flipped");
-    assert_eq!(ann.session(&app).await["user"]["emailVerified"], true, "get-session sees it at once");
+    assert_eq!(ann.session().await["user"]["emailVerified"], true, "get-session sees it at once");
 }
 
 #[tokio::test]
 async fn the_mailed_link_redirects_to_its_callback_and_reopening_it_is_harmless() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let callback = format!("{ORIGIN}/welcome");
-    ann.post(&app, SEND, &json!({"email": ann.email, "callbackURL": callback})).await;
+    ann.post(SEND, &json!({"email": ann.email, "callbackURL": callback})).await;
     let mail = outbox.wait_for(&ann.email).await;
     let url = mail["url"].as_str().expect("url");
     assert_eq!(query_param(url, "callbackURL").as_deref(), Some(callback.as_str()));
@@ -114,7 +117,7 @@ async fn the_mailed_link_redirects_to_its_callback_and_reopening_it_is_harmless(
 #[tokio::test]
 async fn a_relative_callback_is_resolved_against_the_service() {
     let app = TestApp::builder().var("MAIL_TRANSPORT", "log").spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = jwt(&ann.email, &ann.id, unix_now(), unix_now() + 600);
 
     let response = verify(&app, &token, Some("/done")).await;
@@ -127,9 +130,9 @@ async fn a_relative_callback_is_resolved_against_the_service() {
 #[tokio::test]
 async fn verification_links_live_as_long_as_verification_token_expires_in() {
     let (app, outbox) = spawn_with_outbox(&[("VERIFICATION_TOKEN_EXPIRES_IN", "120")]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
-    ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    ann.post(SEND, &json!({"email": ann.email})).await;
 
     let (_, payload) = jwt_parts(&token_of(&outbox.wait_for(&ann.email).await));
     assert_eq!(payload["exp"].as_i64().expect("exp") - payload["iat"].as_i64().expect("iat"), 120);
@@ -139,7 +142,7 @@ async fn verification_links_live_as_long_as_verification_token_expires_in() {
 async fn an_expired_verification_link_is_401_token_expired_or_redirects_with_the_error() {
     // Arrange: a genuine token (our secret) that expired a minute ago.
     let (app, _outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let token = jwt(&ann.email, &ann.id, unix_now() - 3660, unix_now() - 60);
 
     // Act
@@ -162,9 +165,9 @@ async fn an_expired_verification_link_is_401_token_expired_or_redirects_with_the
 async fn forged_verification_links_are_401_invalid_token_or_redirect_with_the_error() {
     // Arrange: Ann's genuine link, and Bob who would like his address verified.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let bob = signed_up_member(&app, "bob@example.com").await;
-    ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let bob = User::sign_up_via(&app, "bob@example.com", Via::Browser).await;
+    ann.post(SEND, &json!({"email": ann.email})).await;
     let genuine = token_of(&outbox.wait_for(&ann.email).await);
     let (head, rest) = genuine.split_once('.').expect("a JWT");
     let signature = rest.rsplit('.').next().expect("a signature");
@@ -214,7 +217,7 @@ async fn forged_verification_links_are_401_invalid_token_or_redirect_with_the_er
 #[tokio::test]
 async fn a_verification_link_with_an_untrusted_callback_is_403_whatever_the_token() {
     let (app, _outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let genuine = jwt(&ann.email, &ann.id, unix_now(), unix_now() + 600);
 
     for token in [genuine.as_str(), "forged"] {
@@ -243,13 +246,13 @@ async fn a_link_for_a_user_that_no_longer_exists_is_401_user_not_found() {
 async fn a_verification_link_is_bound_to_its_user_not_to_whoever_has_the_address_now() {
     // Arrange: Ann is sent a link for ann@, then moves to ann2@; Bob then signs up as ann@.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    ann.post(SEND, &json!({"email": ann.email})).await;
     let old_link = token_of(&outbox.wait_for("ann@example.com").await);
-    ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "ann2@example.com"})).await;
+    ann.post(CHANGE_EMAIL, &json!({"newEmail": "ann2@example.com"})).await;
     let change = token_of(&outbox.wait_for("ann2@example.com").await);
     assert_eq!(verify(&app, &change, None).await.status(), StatusCode::OK);
-    let bob = signed_up_member(&app, "ann@example.com").await;
+    let bob = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     // Act
     let response = verify(&app, &old_link, None).await;
@@ -263,9 +266,10 @@ async fn a_verification_link_is_bound_to_its_user_not_to_whoever_has_the_address
 async fn send_verification_email_without_a_session_answers_the_same_for_any_address() {
     // Arrange: Ann unverified, Vic verified.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let vic = signed_up_member(&app, "vic@example.com").await;
-    app.run_sql(r#"UPDATE "user" SET "emailVerified" = $1 WHERE "id" = $2"#, vec![true.into(), vic.id.clone().into()])
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let vic = User::sign_up_via(&app, "vic@example.com", Via::Browser).await;
+    app.db
+        .execute(r#"UPDATE "user" SET "emailVerified" = $1 WHERE "id" = $2"#, vec![true.into(), vic.id.clone().into()])
         .await;
 
     for address in ["nobody@example.com", "vic@example.com", "ann@example.com"] {
@@ -286,18 +290,18 @@ async fn send_verification_email_without_a_session_answers_the_same_for_any_addr
 #[tokio::test]
 async fn send_verification_email_with_a_session_refuses_another_address_and_a_verified_one() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
-    let mismatch = ann.post(&app, SEND, &json!({"email": "bob@example.com"})).await;
+    let mismatch = ann.post(SEND, &json!({"email": "bob@example.com"})).await;
     let body = assert_error(mismatch, StatusCode::BAD_REQUEST, "EMAIL_MISMATCH").await;
     assert_eq!(body["message"], "Email mismatch");
 
     // The session's own address matches whatever its case.
-    let own = ann.post(&app, SEND, &json!({"email": "ANN@Example.COM"})).await;
+    let own = ann.post(SEND, &json!({"email": "ANN@Example.COM"})).await;
     assert_eq!(ok_json(own).await, json!({"status": true}));
     let token = token_of(&outbox.wait_for(&ann.email).await);
     assert_eq!(verify(&app, &token, None).await.status(), StatusCode::OK);
-    let verified = ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    let verified = ann.post(SEND, &json!({"email": ann.email})).await;
     let body = assert_error(verified, StatusCode::BAD_REQUEST, "EMAIL_ALREADY_VERIFIED").await;
     assert_eq!(body["message"], "Email is already verified");
 
@@ -308,19 +312,19 @@ async fn send_verification_email_with_a_session_refuses_another_address_and_a_ve
 #[tokio::test]
 async fn send_verification_email_with_a_bad_body_or_callback_is_refused() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
-    let invalid = ann.post(&app, SEND, &json!({"email": "not-an-email"})).await;
+    let invalid = ann.post(SEND, &json!({"email": "not-an-email"})).await;
     let error = assert_error(invalid, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     assert_eq!(error["message"], "[body.email] Invalid email address");
-    let missing = ann.post(&app, SEND, &json!({})).await;
+    let missing = ann.post(SEND, &json!({})).await;
     let error = assert_error(missing, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     assert_eq!(error["message"], "[body.email] Invalid input: expected string, received undefined");
-    let untrusted = ann.post(&app, SEND, &json!({"email": ann.email, "callbackURL": "https://evil.example"})).await;
+    let untrusted = ann.post(SEND, &json!({"email": ann.email, "callbackURL": "https://evil.example"})).await;
     assert_error(untrusted, StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL").await;
 
     // Control: a good request is the first and only mail.
-    ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    ann.post(SEND, &json!({"email": ann.email})).await;
     outbox.wait_for(&ann.email).await;
     assert_eq!(outbox.all().len(), 1);
 }
@@ -328,10 +332,10 @@ async fn send_verification_email_with_a_bad_body_or_callback_is_refused() {
 #[tokio::test]
 async fn with_mail_disabled_verification_and_change_email_are_refused() {
     let app = TestApp::builder().var("MAIL_TRANSPORT", "none").spawn().await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
-    let send = ann.post(&app, SEND, &json!({"email": ann.email})).await;
-    let change = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "new@example.com"})).await;
+    let send = ann.post(SEND, &json!({"email": ann.email})).await;
+    let change = ann.post(CHANGE_EMAIL, &json!({"newEmail": "new@example.com"})).await;
 
     let body = assert_error(send, StatusCode::BAD_REQUEST, "VERIFICATION_EMAIL_NOT_ENABLED").await;
     assert_eq!(body["message"], "Verification email isn't enabled");
@@ -348,10 +352,10 @@ async fn with_mail_disabled_verification_and_change_email_are_refused() {
 async fn change_email_mails_the_new_address_and_opening_the_link_changes_it() {
     // Arrange
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     // Act 1: ask.
-    let response = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "Ann.New@Example.com"})).await;
+    let response = ann.post(CHANGE_EMAIL, &json!({"newEmail": "Ann.New@Example.com"})).await;
 
     // Assert 1: one mail, to the new (lower-cased) address; nothing changed yet.
     assert_eq!(ok_json(response).await, json!({"status": true}));
@@ -377,7 +381,7 @@ async fn change_email_mails_the_new_address_and_opening_the_link_changes_it() {
     assert_eq!(body["user"]["emailVerified"], false, "emailVerified keeps its previous value");
     assert_eq!(stored_email(&app, &ann.id).await, "ann.new@example.com");
     assert!(!email_verified(&app, &ann.id).await);
-    assert_eq!(ann.session(&app).await["user"]["email"], "ann.new@example.com", "the session sees it at once");
+    assert_eq!(ann.session().await["user"]["email"], "ann.new@example.com", "the session sees it at once");
     assert_eq!(sign_in_status(&app, "ann.new@example.com", PASSWORD).await, StatusCode::OK);
     assert_eq!(sign_in_status(&app, "ann@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED);
     // Opening it again changes nothing more.
@@ -389,12 +393,13 @@ async fn change_email_mails_the_new_address_and_opening_the_link_changes_it() {
 #[tokio::test]
 async fn change_email_of_a_verified_user_keeps_it_verified_and_redirects_to_the_callback() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    app.run_sql(r#"UPDATE "user" SET "emailVerified" = $1 WHERE "id" = $2"#, vec![true.into(), ann.id.clone().into()])
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    app.db
+        .execute(r#"UPDATE "user" SET "emailVerified" = $1 WHERE "id" = $2"#, vec![true.into(), ann.id.clone().into()])
         .await;
     let callback = format!("{ORIGIN}/email-changed");
 
-    let response = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "new@example.com", "callbackURL": callback})).await;
+    let response = ann.post(CHANGE_EMAIL, &json!({"newEmail": "new@example.com", "callbackURL": callback})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mail = outbox.wait_for("new@example.com").await;
     let opened = no_redirect_client().get(mail["url"].as_str().expect("url")).send().await.expect("request sent");
@@ -409,15 +414,15 @@ async fn change_email_of_a_verified_user_keeps_it_verified_and_redirects_to_the_
 async fn change_email_to_a_taken_address_answers_200_and_mails_nothing() {
     // Arrange
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    let bob = signed_up_member(&app, "bob@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    let bob = User::sign_up_via(&app, "bob@example.com", Via::Browser).await;
 
     // Act
-    let taken = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "Bob@example.com"})).await;
+    let taken = ann.post(CHANGE_EMAIL, &json!({"newEmail": "Bob@example.com"})).await;
 
     // Assert: indistinguishable from success, and nothing sent; a later free address is mailed.
     assert_eq!(ok_json(taken).await, json!({"status": true}));
-    let free = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "free@example.com"})).await;
+    let free = ann.post(CHANGE_EMAIL, &json!({"newEmail": "free@example.com"})).await;
     assert_eq!(free.status(), StatusCode::OK);
     outbox.wait_for("free@example.com").await;
     assert!(outbox.to(&bob.email).is_empty(), "no mail to the taken address");
@@ -430,10 +435,10 @@ async fn change_email_to_a_taken_address_answers_200_and_mails_nothing() {
 #[tokio::test]
 async fn a_change_email_link_for_an_address_taken_in_the_meantime_is_401_and_changes_nothing() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "wanted@example.com"})).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    ann.post(CHANGE_EMAIL, &json!({"newEmail": "wanted@example.com"})).await;
     let token = token_of(&outbox.wait_for("wanted@example.com").await);
-    let carl = signed_up_member(&app, "wanted@example.com").await;
+    let carl = User::sign_up_via(&app, "wanted@example.com", Via::Browser).await;
 
     let response = verify(&app, &token, None).await;
 
@@ -447,13 +452,13 @@ async fn an_old_change_email_link_cannot_move_the_address_of_its_next_owner() {
     // Arrange: Ann gets a link to move ann@ → first@, but moves to second@ instead; Bob then
     // signs up as ann@.
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
-    ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "first@example.com"})).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+    ann.post(CHANGE_EMAIL, &json!({"newEmail": "first@example.com"})).await;
     let stale = token_of(&outbox.wait_for("first@example.com").await);
-    ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "second@example.com"})).await;
+    ann.post(CHANGE_EMAIL, &json!({"newEmail": "second@example.com"})).await;
     let used = token_of(&outbox.wait_for("second@example.com").await);
     assert_eq!(verify(&app, &used, None).await.status(), StatusCode::OK);
-    let bob = signed_up_member(&app, "ann@example.com").await;
+    let bob = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
     // Act
     let response = verify(&app, &stale, None).await;
@@ -468,22 +473,21 @@ async fn an_old_change_email_link_cannot_move_the_address_of_its_next_owner() {
 #[tokio::test]
 async fn change_email_to_the_same_or_an_invalid_address_is_400() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
 
-    let same = ann.post(&app, CHANGE_EMAIL, &json!({"newEmail": "ANN@example.com"})).await;
+    let same = ann.post(CHANGE_EMAIL, &json!({"newEmail": "ANN@example.com"})).await;
     assert_eq!(same.status(), StatusCode::BAD_REQUEST);
     assert_eq!(same.json::<Value>().await.expect("JSON"), json!({"message": "Email is the same"}));
     for (body, message) in [
         (json!({"newEmail": "not-an-email"}), "[body.newEmail] Invalid email address"),
         (json!({}), "[body.newEmail] Invalid input: expected string, received undefined"),
     ] {
-        let response = ann.post(&app, CHANGE_EMAIL, &body).await;
+        let response = ann.post(CHANGE_EMAIL, &body).await;
         let error = assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
         assert_eq!(error["message"], message, "{body}");
     }
-    let untrusted = ann
-        .post(&app, CHANGE_EMAIL, &json!({"newEmail": "x@example.com", "callbackURL": "https://evil.example"}))
-        .await;
+    let untrusted =
+        ann.post(CHANGE_EMAIL, &json!({"newEmail": "x@example.com", "callbackURL": "https://evil.example"})).await;
     assert_error(untrusted, StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL").await;
     let anonymous = plain_client()
         .post(app.url(CHANGE_EMAIL))
@@ -500,12 +504,12 @@ async fn change_email_to_the_same_or_an_invalid_address_is_400() {
 #[tokio::test]
 async fn verification_writes_with_a_cookie_and_no_trusted_origin_are_403_and_send_nothing() {
     let (app, outbox) = spawn_with_outbox(&[]).await;
-    let ann = signed_up_member(&app, "ann@example.com").await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
     let cases = [(SEND, json!({"email": ann.email})), (CHANGE_EMAIL, json!({"newEmail": "evil@example.com"}))];
 
     for (path, body) in &cases {
         for (origin, code) in [(None, "MISSING_OR_NULL_ORIGIN"), (Some("http://evil.example"), "INVALID_ORIGIN")] {
-            let mut request = plain_client().post(app.url(path)).header("cookie", ann.cookie()).json(body);
+            let mut request = plain_client().post(app.url(path)).header("cookie", &ann.cookie).json(body);
             if let Some(origin) = origin {
                 request = request.header("origin", origin);
             }
@@ -517,7 +521,7 @@ async fn verification_writes_with_a_cookie_and_no_trusted_origin_are_403_and_sen
         }
     }
     // Control: a legitimate request afterwards is the first and only mail.
-    ann.post(&app, SEND, &json!({"email": ann.email})).await;
+    ann.post(SEND, &json!({"email": ann.email})).await;
     outbox.wait_for(&ann.email).await;
     assert_eq!(outbox.all().len(), 1);
 }
@@ -543,7 +547,7 @@ async fn with_required_verification_sign_in_waits_for_the_mailed_link() {
     assert_eq!(body["token"], Value::Null);
     let user_id = body["user"]["id"].as_str().expect("id").to_owned();
     assert_eq!(body["user"]["emailVerified"], false);
-    assert_eq!(app.session_count(&user_id).await, 0);
+    assert_eq!(app.db.session_count(&user_id).await, 0);
     let first_mail = outbox.wait_for("ann@example.com").await;
 
     // Act 2: sign in before verifying.
@@ -558,7 +562,7 @@ async fn with_required_verification_sign_in_waits_for_the_mailed_link() {
     assert!(set_cookies(&refused).is_empty());
     let error = assert_error(refused, StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED").await;
     assert_eq!(error["message"], "Email not verified");
-    assert_eq!(app.session_count(&user_id).await, 0);
+    assert_eq!(app.db.session_count(&user_id).await, 0);
     outbox.wait_for_nth("ann@example.com", 2).await; // the owner (right password) gets a new link
     assert_eq!(
         sign_in_status(&app, "ann@example.com", "a wrong password").await,
@@ -582,7 +586,7 @@ async fn with_required_verification_sign_in_waits_for_the_mailed_link() {
     let body: Value = signed_in.json().await.expect("JSON");
     assert!(body["token"].is_string());
     assert_eq!(body["user"]["emailVerified"], true);
-    assert_eq!(app.session_count(&user_id).await, 1);
+    assert_eq!(app.db.session_count(&user_id).await, 1);
 }
 
 #[tokio::test]
@@ -605,7 +609,7 @@ async fn with_required_verification_a_duplicate_sign_up_looks_like_a_new_one_and
     assert_eq!(body["token"], Value::Null);
     assert_eq!(body["user"]["name"], "Mallory", "the name is echoed");
     assert_ne!(body["user"]["id"], first["user"]["id"], "a synthetic user, not the real one");
-    assert_eq!(app.count(r#"SELECT count(*) FROM "user""#, vec![]).await, 1);
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "user""#, vec![]).await, 1);
     // A later, unrelated mail proves the outbox is current: still one mail to Ann.
     plain_client().post(app.url(SEND)).json(&json!({"email": "ann@example.com"})).send().await.expect("sent");
     outbox.wait_for_nth("ann@example.com", 2).await;

@@ -4,14 +4,17 @@
 //! its stdout or stderr may contain a password, a raw session token, a signed cookie value, a
 //! `set-auth-token` value, a reset token, the email address or its local part.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::{Client, StatusCode, header, redirect::Policy};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{ORIGIN, TestDatabase, postgres_url},
-    reliability_support::{Server, server_env, session_cookie_pair, with_vars},
+use crate::support::{
+    db::{TestDatabase, postgres_url},
+    http::{ClientOptions, no_redirect_client},
+    mail::MailOutbox,
+    server::{Env, Server},
+    wire::session_cookie_pair,
 };
 
 /// Every secret the flow handled, with a name for the report.
@@ -60,12 +63,11 @@ async fn json_of(response: reqwest::Response, step: &str, expected: StatusCode) 
 async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or_email() {
     // Arrange: the binary at trace level, JSON logs, mail to a file; distinctive secrets.
     let store = TestDatabase::create().await;
-    let outbox = store.dir.path().join("outbox.jsonl");
-    let outbox_str = outbox.display().to_string();
-    let env = with_vars(
-        server_env(&store),
-        &[("RUST_LOG", "trace"), ("LOG_FORMAT", "json"), ("MAIL_TRANSPORT", "file"), ("MAIL_OUTBOX", &outbox_str)],
-    );
+    let outbox = MailOutbox::new();
+    let mut env = Env::for_binary(&store).with(&[("RUST_LOG", "trace"), ("LOG_FORMAT", "json")]);
+    for (name, value) in outbox.vars() {
+        env = env.set(name, &value);
+    }
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     // On PostgreSQL the URL carries a password (the test server trusts local connections, so any
     // password works): it is a secret too. `sslmode=prefer` makes the connection use TLS when the
@@ -77,7 +79,7 @@ async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or
             let mut url = url::Url::parse(&store.url).expect("URL");
             url.set_password(Some(&database_password)).expect("password settable");
             url.set_query(Some("sslmode=prefer"));
-            with_vars(env, &[("DATABASE_URL", url.as_str())])
+            env.set("DATABASE_URL", url.as_str())
         }
         None => env,
     };
@@ -98,11 +100,8 @@ async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or
     for (i, password) in passwords.iter().enumerate() {
         secrets.add(&format!("password {}", i + 1), password);
     }
-    let mut origin = header::HeaderMap::new();
-    origin.insert(header::ORIGIN, header::HeaderValue::from_static(ORIGIN));
-    let browser =
-        Client::builder().cookie_store(true).default_headers(origin).redirect(Policy::none()).build().expect("client");
-    let native = Client::builder().redirect(Policy::none()).build().expect("client");
+    let browser = ClientOptions::default().browser().no_redirects().build();
+    let native = no_redirect_client();
 
     // Act: the full flow.
     let response = browser
@@ -218,16 +217,7 @@ async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or
         StatusCode::OK,
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mail: Value = loop {
-        if let Some(line) =
-            std::fs::read_to_string(&outbox).ok().and_then(|text| text.lines().last().map(str::to_owned))
-        {
-            break serde_json::from_str(&line).expect("an outbox line is JSON");
-        }
-        assert!(Instant::now() < deadline, "no reset mail in the outbox");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mail = outbox.wait_for(&email).await;
     let link = mail["url"].as_str().expect("mail url").to_owned();
     let reset_token = link
         .split("/reset-password/")

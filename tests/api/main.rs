@@ -1,5 +1,6 @@
-//! Black-box tests: each boots the real server (through `api::app::build`, as `main` does) on
-//! an ephemeral port with a fresh database, and speaks HTTP to it.
+//! Black-box tests: each boots the real server (in process through `api::app::build`, as `main`
+//! does, or the built binary) on an ephemeral port with a fresh database, and speaks HTTP to it.
+//! What the tests share lives in `support/`; every other module is named for what it tests.
 //!
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` the same tests run on
 //! PostgreSQL, each on its own freshly created database.
@@ -16,7 +17,6 @@ mod auth_concurrency;
 mod auth_cookies;
 mod auth_fixture;
 mod auth_get_session;
-mod auth_helpers;
 mod auth_origin;
 mod auth_rate_limit;
 mod auth_sign_in;
@@ -29,7 +29,6 @@ mod faults_overload;
 mod faults_shutdown;
 mod foundation_errors;
 mod foundation_health;
-mod helpers;
 mod lifecycle_delete;
 mod lifecycle_password;
 mod lifecycle_profile;
@@ -38,14 +37,13 @@ mod lifecycle_sessions;
 mod lifecycle_verification;
 mod logs_no_secrets;
 mod migrations;
-mod reliability_support;
 mod session_cache;
 mod spec;
+mod support;
 mod tasks_bad_input;
 mod tasks_create;
 mod tasks_csrf;
 mod tasks_delete;
-mod tasks_helpers;
 mod tasks_isolation;
 mod tasks_list;
 mod tasks_quota;

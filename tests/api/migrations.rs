@@ -4,7 +4,7 @@
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 
-use crate::helpers::{TestDatabase, postgres_url};
+use crate::support::db::{TestDatabase, postgres_url};
 
 #[tokio::test]
 async fn migrations_go_up_down_and_up_again() {

@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, plain_client};
+use crate::support::{
+    db::postgres_url,
+    http::{assert_error, header_str, plain_client},
+    server::TestApp,
+    users::{PASSWORD, User},
+};
 
 async fn session_of(app: &TestApp, bearer: &str) -> Value {
     plain_client()
@@ -38,7 +43,7 @@ async fn wait_until_revoked(app: &TestApp, bearer: &str, deadline: Duration) -> 
 #[tokio::test]
 async fn a_cached_session_is_gone_on_the_next_request_after_sign_out() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("cached@example.com").await;
+    let bearer = User::sign_up(&app, "cached@example.com").await.bearer;
     for _ in 0..3 {
         assert!(!session_of(&app, &bearer).await.is_null(), "served (and cached)");
     }
@@ -51,9 +56,9 @@ async fn a_cached_session_is_gone_on_the_next_request_after_sign_out() {
 /// notifications can end a cached session early); on SQLite, where nothing tells an instance
 /// about another's writes, with a 1 s lifetime that bounds it.
 async fn sibling(first: &TestApp) -> TestApp {
-    match crate::helpers::postgres_url() {
-        Some(_) => first.spawn_sibling(&[]).await,
-        None => first.spawn_sibling(&[("SESSION_CACHE_TTL", "1")]).await,
+    match postgres_url() {
+        Some(_) => first.sibling().spawn().await,
+        None => first.sibling().var("SESSION_CACHE_TTL", "1").spawn().await,
     }
 }
 
@@ -61,7 +66,7 @@ async fn sibling(first: &TestApp) -> TestApp {
 async fn a_session_revoked_on_another_instance_ends_here_too() {
     let first = TestApp::spawn().await;
     let second = sibling(&first).await;
-    let bearer = first.bearer_user("two-instances@example.com").await;
+    let bearer = User::sign_up(&first, "two-instances@example.com").await.bearer;
     assert!(!session_of(&second, &bearer).await.is_null(), "the second instance serves and caches it");
 
     let out = plain_client().post(first.url("/api/auth/sign-out")).bearer_auth(&bearer).send().await.expect("sent");
@@ -75,20 +80,22 @@ async fn a_session_revoked_on_another_instance_ends_here_too() {
 async fn a_password_change_on_one_instance_ends_the_other_sessions_everywhere() {
     let first = TestApp::spawn().await;
     let second = sibling(&first).await;
-    let kept = first.bearer_user("rotate@example.com").await;
+    let kept = User::sign_up(&first, "rotate@example.com").await.bearer;
     let other = plain_client()
         .post(first.url("/api/auth/sign-in/email"))
-        .json(&json!({"email": "rotate@example.com", "password": crate::helpers::PASSWORD}))
+        .json(&json!({"email": "rotate@example.com", "password": PASSWORD}))
         .send()
         .await
         .expect("sent");
-    let other = crate::helpers::header_str(&other, "set-auth-token").expect("token");
+    let other = header_str(&other, "set-auth-token").expect("token");
     assert!(!session_of(&second, &other).await.is_null());
 
     let changed = plain_client()
         .post(first.url("/api/auth/change-password"))
         .bearer_auth(&kept)
-        .json(&json!({"currentPassword": crate::helpers::PASSWORD, "newPassword": "another long password", "revokeOtherSessions": true}))
+        .json(
+            &json!({"currentPassword": PASSWORD, "newPassword": "another long password", "revokeOtherSessions": true}),
+        )
         .send()
         .await
         .expect("sent");
@@ -100,11 +107,11 @@ async fn a_password_change_on_one_instance_ends_the_other_sessions_everywhere() 
 #[tokio::test]
 async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
     let app = TestApp::spawn().await;
-    let bearer = app.bearer_user("vanished@example.com").await;
+    let bearer = User::sign_up(&app, "vanished@example.com").await.bearer;
     // Cache the session.
     assert!(!session_of(&app, &bearer).await.is_null());
     let user_id = session_of(&app, &bearer).await["user"]["id"].as_str().expect("id").to_owned();
-    app.query(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
+    app.db.query(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
 
     let response = plain_client()
         .request(Method::POST, app.url("/api/v1/tasks"))
@@ -114,6 +121,6 @@ async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
         .await
         .expect("sent");
     assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    assert_eq!(app.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
+    assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
     assert!(session_of(&app, &bearer).await.is_null(), "and the session is gone from then on");
 }

@@ -4,9 +4,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{TestApp, assert_error},
-    tasks_helpers::{TASKS, User, all_task_rows, assert_task_stored, id_of, task_path, task_row},
+use crate::support::{
+    http::assert_error,
+    server::TestApp,
+    tasks::{TASKS, assert_task_stored, id_of, task_path},
+    users::User,
 };
 
 /// One raw request and what must come back.
@@ -154,8 +156,8 @@ fn bodies_that_are_refused() -> Vec<Case> {
 async fn malformed_bodies_get_the_right_4xx_and_store_nothing() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    let target = id_of(&alice.create_ok("Target").await);
-    let before = all_task_rows(&app).await;
+    let target = id_of(&alice.create_task_ok("Target").await);
+    let before = app.db.task_rows().await;
 
     for case in bodies_that_are_refused() {
         let path = if case.method == Method::POST { TASKS.to_owned() } else { task_path(target) };
@@ -171,7 +173,7 @@ async fn malformed_bodies_get_the_right_4xx_and_store_nothing() {
             assert!(message.contains(fragment), "{}: message {message:?} should contain {fragment:?}", case.why);
         }
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing was stored or changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing was stored or changed");
 }
 
 #[tokio::test]
@@ -195,8 +197,8 @@ async fn json_media_types_with_parameters_or_other_case_are_accepted() {
 async fn ids_that_cannot_name_a_task_are_422_on_every_method() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    alice.create_ok("Existing").await;
-    let before = all_task_rows(&app).await;
+    alice.create_task_ok("Existing").await;
+    let before = app.db.task_rows().await;
 
     for raw in ["abc", "99999999999999999999", "-99999999999999999999", "1.0", "0", "-1"] {
         for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
@@ -213,15 +215,15 @@ async fn ids_that_cannot_name_a_task_are_422_on_every_method() {
             assert!(message.starts_with("[path.id] "), "{method} /tasks/{raw}: {message:?}");
         }
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }
 
 #[tokio::test]
 async fn bodies_over_body_limit_are_413_and_store_nothing() {
     let app = TestApp::builder().var("BODY_LIMIT", "1024").spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    let target = id_of(&alice.create_ok("Target").await);
-    let before = all_task_rows(&app).await;
+    let target = id_of(&alice.create_task_ok("Target").await);
+    let before = app.db.task_rows().await;
     let big = "x".repeat(2_000);
 
     let requests = [
@@ -234,12 +236,12 @@ async fn bodies_over_body_limit_are_413_and_store_nothing() {
         let error = assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
         assert!(error["message"].as_str().unwrap_or_default().contains("1024"), "{method}: the limit is stated");
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing was stored or changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing was stored or changed");
 
     // Just under the limit is fine.
     let fits = json!({"title": "fits", "description": "y".repeat(900)});
     assert!(serde_json::to_vec(&fits).expect("serialises").len() <= 1024);
-    assert_eq!(alice.create(&fits).await.status(), StatusCode::CREATED);
+    assert_eq!(alice.create_task(&fits).await.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -268,8 +270,8 @@ async fn emoji_and_combining_characters_round_trip_byte_for_byte() {
         assert_eq!(response.status(), StatusCode::CREATED, "{text}");
         let created: Value = response.json().await.expect("task JSON");
         let id = id_of(&created);
-        let fetched: Value = alice.get(id).await.json().await.expect("task JSON");
-        let row = task_row(&app, id).await.expect("row");
+        let fetched: Value = alice.get_task(id).await.json().await.expect("task JSON");
+        let row = app.db.task_row(id).await.expect("row");
 
         for (seen, source) in [(&created, "POST"), (&fetched, "GET"), (&row, "database")] {
             let title = seen["title"].as_str().expect("title");
@@ -296,14 +298,14 @@ async fn escaped_and_raw_unicode_store_the_same_text_and_updates_keep_it_exact()
         .expect("sent");
     assert_eq!(escaped.status(), StatusCode::CREATED);
     let id = id_of(&escaped.json::<Value>().await.expect("task JSON"));
-    assert_eq!(task_row(&app, id).await.expect("row")["title"], "🦀 Ferris");
+    assert_eq!(app.db.task_row(id).await.expect("row")["title"], "🦀 Ferris");
 
     let title = "Cafe\u{301} ☕";
-    let put = alice.put(id, &json!({"title": title, "description": "a\u{301}", "is_completed": false})).await;
+    let put = alice.put_task(id, &json!({"title": title, "description": "a\u{301}", "is_completed": false})).await;
     assert_eq!(put.status(), StatusCode::OK);
-    let patch = alice.patch(id, &json!({"description": "o\u{308}\u{0323} ✓"})).await;
+    let patch = alice.patch_task(id, &json!({"description": "o\u{308}\u{0323} ✓"})).await;
     assert_eq!(patch.status(), StatusCode::OK);
-    let row = task_row(&app, id).await.expect("row");
+    let row = app.db.task_row(id).await.expect("row");
     assert_eq!(row["title"].as_str().map(str::as_bytes), Some(title.as_bytes()));
     assert_eq!(row["description"].as_str().map(str::as_bytes), Some("o\u{308}\u{0323} ✓".as_bytes()));
 }
@@ -313,7 +315,7 @@ async fn a_forged_x_user_id_never_changes_whose_tasks_are_used() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let bob = User::sign_up(&app, "bob@example.com").await;
-    let bobs = id_of(&bob.create_ok("Bob's").await);
+    let bobs = id_of(&bob.create_task_ok("Bob's").await);
 
     let created = alice
         .request(Method::POST, TASKS)
@@ -340,5 +342,5 @@ async fn a_forged_x_user_id_never_changes_whose_tasks_are_used() {
     let listed = alice.request(Method::GET, TASKS).header("x-user-id", &bob.id).send().await.expect("sent");
     let page: Value = listed.json().await.expect("page JSON");
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "only Alice's task: {page}");
-    assert_eq!(task_row(&app, bobs).await.expect("Bob's row")["title"], "Bob's", "untouched");
+    assert_eq!(app.db.task_row(bobs).await.expect("Bob's row")["title"], "Bob's", "untouched");
 }

@@ -5,9 +5,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::{
-    helpers::{ORIGIN, TestApp, assert_error, header_str, plain_client},
-    tasks_helpers::{TASKS, User, all_task_rows, assert_json, assert_task_stored, etag, id_of, task_count, task_path},
+use crate::support::{
+    http::{assert_error, assert_json, header_str, plain_client},
+    server::{ORIGIN, TestApp},
+    tasks::{TASKS, assert_task_stored, etag, id_of, task_path},
+    users::User,
 };
 
 #[tokio::test]
@@ -15,7 +17,7 @@ async fn creating_a_task_returns_201_with_location_etag_and_the_stored_task() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
 
-    let response = alice.create(&json!({"title": "Buy milk", "description": "2 litres"})).await;
+    let response = alice.create_task(&json!({"title": "Buy milk", "description": "2 litres"})).await;
 
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_json(&response);
@@ -53,7 +55,7 @@ async fn a_task_without_description_stores_null_and_titles_are_trimmed() {
         ),
     ];
     for (body, title, description, reason) in cases {
-        let response = alice.create(&body).await;
+        let response = alice.create_task(&body).await;
         assert_eq!(response.status(), StatusCode::CREATED, "{reason}");
         let task: Value = response.json().await.expect("task JSON");
         assert_eq!(task["title"], title, "{reason}");
@@ -70,7 +72,7 @@ async fn titles_and_descriptions_at_their_limits_are_accepted_counted_in_charact
     let title = "🦀".repeat(200);
     let description = "é".repeat(10_000);
 
-    let response = alice.create(&json!({"title": title, "description": description})).await;
+    let response = alice.create_task(&json!({"title": title, "description": description})).await;
 
     assert_eq!(response.status(), StatusCode::CREATED);
     let task: Value = response.json().await.expect("task JSON");
@@ -100,12 +102,12 @@ async fn invalid_titles_and_descriptions_are_422_naming_the_field_and_store_noth
         (json!({"title": "", "description": "a\rb"}), "[body.title]", "both bad: at least the title is named"),
     ];
     for (body, field, reason) in cases {
-        let response = alice.create(&body).await;
+        let response = alice.create_task(&body).await;
         let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains(field), "{reason}: message {message:?} should name {field}");
     }
-    assert_eq!(task_count(&app, &alice.id).await, 0, "nothing was stored");
+    assert_eq!(app.db.task_count(&alice.id).await, 0, "nothing was stored");
 }
 
 #[tokio::test]
@@ -150,7 +152,7 @@ async fn creating_without_a_valid_session_is_refused_and_stores_nothing() {
         assert_eq!(response.status(), status, "{why}");
         assert_error(response, status, code).await;
     }
-    assert!(all_task_rows(&app).await.is_empty(), "nothing was stored");
+    assert!(app.db.task_rows().await.is_empty(), "nothing was stored");
 }
 
 #[tokio::test]
@@ -160,20 +162,20 @@ async fn the_per_user_limit_refuses_the_next_task_with_422_and_no_row() {
     let bob = User::sign_up(&app, "bob@example.com").await;
     let mut created = Vec::new();
     for n in 1..=3 {
-        created.push(alice.create_ok(&format!("Task {n}")).await);
+        created.push(alice.create_task_ok(&format!("Task {n}")).await);
     }
 
-    let response = alice.create(&json!({"title": "Task 4"})).await;
+    let response = alice.create_task(&json!({"title": "Task 4"})).await;
 
     let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "TASK_LIMIT_REACHED").await;
     assert!(error["message"].as_str().unwrap_or_default().contains('3'), "the limit is stated: {error}");
-    assert_eq!(task_count(&app, &alice.id).await, 3, "no fourth row");
+    assert_eq!(app.db.task_count(&alice.id).await, 3, "no fourth row");
     // The limit is per user: Bob is not affected.
-    bob.create_ok("Bob's first").await;
+    bob.create_task_ok("Bob's first").await;
     // Deleting one makes room again.
-    assert_eq!(alice.delete(id_of(&created[0])).await.status(), StatusCode::NO_CONTENT);
-    alice.create_ok("Task 4, second try").await;
-    assert_eq!(task_count(&app, &alice.id).await, 3);
+    assert_eq!(alice.delete_task(id_of(&created[0])).await.status(), StatusCode::NO_CONTENT);
+    alice.create_task_ok("Task 4, second try").await;
+    assert_eq!(app.db.task_count(&alice.id).await, 3);
 }
 
 #[tokio::test]
@@ -193,5 +195,5 @@ async fn concurrent_creates_never_exceed_the_per_user_limit() {
     let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
     let refused = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
     assert_eq!((created, refused), (3, 9), "statuses: {statuses:?}");
-    assert_eq!(task_count(&app, &alice.id).await, 3, "the table holds exactly the limit");
+    assert_eq!(app.db.task_count(&alice.id).await, 3, "the table holds exactly the limit");
 }

@@ -5,9 +5,10 @@
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{ORIGIN, TestApp, assert_error, header_str, plain_client, set_cookies},
-    tasks_helpers::{TASKS, all_task_rows, id_of, task_path},
+use crate::support::{
+    http::{assert_error, header_str, plain_client, set_cookies},
+    server::{ORIGIN, TestApp},
+    tasks::{TASKS, id_of, task_path},
 };
 
 /// Extra request headers.
@@ -51,7 +52,7 @@ fn writes(app: &TestApp, task: i64) -> Vec<(&'static str, RequestBuilder)> {
 async fn cookie_writes_without_a_trusted_origin_are_403_and_change_nothing() {
     let app = TestApp::spawn().await;
     let alice = browser_user(&app).await;
-    let before = all_task_rows(&app).await;
+    let before = app.db.task_rows().await;
 
     // (extra headers, expected code, why)
     let origins: [(Headers, &str, &str); 8] = [
@@ -79,7 +80,7 @@ async fn cookie_writes_without_a_trusted_origin_are_403_and_change_nothing() {
             assert_error(response, StatusCode::FORBIDDEN, code).await;
         }
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }
 
 #[tokio::test]
@@ -106,7 +107,7 @@ async fn cookie_writes_from_a_trusted_origin_or_referer_succeed() {
         .await
         .expect("sent");
     assert_eq!(by_origin.status(), StatusCode::NO_CONTENT);
-    assert!(all_task_rows(&app).await.is_empty());
+    assert!(app.db.task_rows().await.is_empty());
 }
 
 #[tokio::test]
@@ -156,7 +157,7 @@ async fn bearer_writes_need_no_origin_even_alongside_a_cookie() {
 async fn an_invalid_bearer_does_not_exempt_a_cookie_write_from_the_origin_check() {
     let app = TestApp::spawn().await;
     let alice = browser_user(&app).await;
-    let before = all_task_rows(&app).await;
+    let before = app.db.task_rows().await;
 
     for (method, request) in writes(&app, alice.task) {
         let response = request
@@ -168,5 +169,5 @@ async fn an_invalid_bearer_does_not_exempt_a_cookie_write_from_the_origin_check(
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
         assert_error(response, StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN").await;
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }

@@ -16,9 +16,11 @@ use proptest::{
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{TestApp, assert_error},
-    tasks_helpers::{TASKS, User, all_task_rows, id_of, ids, task_path, task_row},
+use crate::support::{
+    http::assert_error,
+    server::TestApp,
+    tasks::{TASKS, id_of, ids, task_path},
+    users::User,
 };
 
 /// One request by user 0 or 1. `pick` chooses among every id created so far in the case (both
@@ -60,7 +62,7 @@ struct Known {
 /// The two users, each request carrying the *other* user's id in `X-User-Id`.
 struct Pair<'a> {
     app: &'a TestApp,
-    users: [User<'a>; 2],
+    users: [User; 2],
 }
 
 impl Pair<'_> {
@@ -95,7 +97,7 @@ impl Pair<'_> {
 
     /// Runs one sequence against the model.
     async fn run(&self, ops: Vec<Op>) {
-        self.app.query(r#"DELETE FROM "task""#, vec![]).await;
+        self.app.db.query(r#"DELETE FROM "task""#, vec![]).await;
         let mut model: BTreeMap<i64, Known> = BTreeMap::new();
         let mut seen: Vec<i64> = Vec::new();
         let pick = |seen: &Vec<i64>, n: usize| if seen.is_empty() { 1 } else { seen[n % seen.len()] };
@@ -132,7 +134,7 @@ impl Pair<'_> {
                 }
                 Op::Patch { user, pick: n, done } => {
                     let id = pick(&seen, n);
-                    let before = task_row(self.app, id).await;
+                    let before = self.app.db.task_row(id).await;
                     let response =
                         self.send(user, Method::PATCH, &task_path(id), Some(json!({"is_completed": done}))).await;
                     self.expect_write(&mut model, id, user, response, before, &context, |known| known.done = done)
@@ -140,7 +142,7 @@ impl Pair<'_> {
                 }
                 Op::Put { user, pick: n, title } => {
                     let id = pick(&seen, n);
-                    let before = task_row(self.app, id).await;
+                    let before = self.app.db.task_row(id).await;
                     let body = json!({"title": title, "is_completed": false});
                     let response = self.send(user, Method::PUT, &task_path(id), Some(body)).await;
                     let trimmed = title.trim().to_owned();
@@ -152,15 +154,15 @@ impl Pair<'_> {
                 }
                 Op::Delete { user, pick: n } => {
                     let id = pick(&seen, n);
-                    let before = task_row(self.app, id).await;
+                    let before = self.app.db.task_row(id).await;
                     let response = self.send(user, Method::DELETE, &task_path(id), None).await;
                     if model.get(&id).is_some_and(|known| known.owner == user) {
                         assert_eq!(response.status(), StatusCode::NO_CONTENT, "{context}");
                         model.remove(&id);
-                        assert_eq!(task_row(self.app, id).await, None, "{context}: row deleted");
+                        assert_eq!(self.app.db.task_row(id).await, None, "{context}: row deleted");
                     } else {
                         assert_error(response, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
-                        assert_eq!(task_row(self.app, id).await, before, "{context}: row untouched");
+                        assert_eq!(self.app.db.task_row(id).await, before, "{context}: row untouched");
                     }
                 }
                 Op::List { user, limit } => {
@@ -197,13 +199,13 @@ impl Pair<'_> {
             }
             None => {
                 assert_error(response, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
-                assert_eq!(task_row(self.app, id).await, before, "{context}: row untouched");
+                assert_eq!(self.app.db.task_row(id).await, before, "{context}: row untouched");
             }
         }
     }
 
     async fn assert_table_matches(&self, model: &BTreeMap<i64, Known>) {
-        let rows = all_task_rows(self.app).await;
+        let rows = self.app.db.task_rows().await;
         let stored: Vec<(i64, String, String, bool)> = rows
             .iter()
             .map(|row| {

@@ -7,16 +7,18 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
-use crate::{
-    helpers::{TestApp, assert_error, plain_client},
-    tasks_helpers::{TASKS, User, assert_json, assert_task_stored, id_of, ids},
+use crate::support::{
+    http::{assert_error, assert_json, plain_client},
+    server::TestApp,
+    tasks::{TASKS, assert_task_stored, id_of, ids},
+    users::User,
 };
 
 /// Creates `n` tasks titled `Task 0`, `Task 1`, …; returns their ids in creation order.
-async fn create_many(user: &User<'_>, n: usize) -> Vec<i64> {
+async fn create_many(user: &User, n: usize) -> Vec<i64> {
     let mut created = Vec::with_capacity(n);
     for i in 0..n {
-        created.push(id_of(&user.create_ok(&format!("Task {i}")).await));
+        created.push(id_of(&user.create_task_ok(&format!("Task {i}")).await));
     }
     created
 }
@@ -32,7 +34,7 @@ async fn an_empty_list_is_an_empty_page_without_cursor() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
 
-    let response = alice.list("").await;
+    let response = alice.list_tasks("").await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_json(&response);
@@ -46,14 +48,14 @@ async fn the_first_page_has_the_20_newest_tasks_as_stored() {
     let alice = User::sign_up(&app, "alice@example.com").await;
     let created = create_many(&alice, 25).await;
 
-    let (items, next) = alice.page("").await;
+    let (items, next) = alice.task_page("").await;
 
     assert_eq!(ids(&items), newest_first(created.clone())[..20], "20 by default, newest first");
     assert!(next.is_some(), "more pages follow");
     for task in &items {
         assert_task_stored(&app, task).await;
     }
-    let (rest, last) = alice.page(&format!("cursor={}", next.expect("cursor"))).await;
+    let (rest, last) = alice.task_page(&format!("cursor={}", next.expect("cursor"))).await;
     assert_eq!(ids(&rest), newest_first(created)[20..], "the five oldest");
     assert_eq!(last, None, "null on the last page");
 }
@@ -70,7 +72,7 @@ async fn walking_all_pages_yields_every_task_exactly_once_in_order() {
     let mut cursor: Option<String> = None;
     loop {
         let query = cursor.as_ref().map_or("limit=7".to_owned(), |c| format!("limit=7&cursor={c}"));
-        let (items, next) = alice.page(&query).await;
+        let (items, next) = alice.task_page(&query).await;
         sizes.push(items.len());
         walked.extend(ids(&items));
         match next {
@@ -89,12 +91,12 @@ async fn when_the_tasks_fill_the_last_page_exactly_its_cursor_is_null() {
     let alice = User::sign_up(&app, "alice@example.com").await;
     let created = create_many(&alice, 14).await;
 
-    let (first, next) = alice.page("limit=7").await;
-    let (second, last) = alice.page(&format!("limit=7&cursor={}", next.expect("a second page"))).await;
+    let (first, next) = alice.task_page("limit=7").await;
+    let (second, last) = alice.task_page(&format!("limit=7&cursor={}", next.expect("a second page"))).await;
 
     assert_eq!((first.len(), second.len()), (7, 7));
     assert_eq!(last, None, "no empty third page is announced");
-    let (all, none) = alice.page("limit=100").await;
+    let (all, none) = alice.task_page("limit=100").await;
     assert_eq!((ids(&all), none), (newest_first(created), None), "limit=100 takes all 14 at once");
 }
 
@@ -133,7 +135,7 @@ async fn walking_while_tasks_are_inserted_sees_every_earlier_task_exactly_once()
         let seen = inserted_rx.borrow_and_update().len();
         inserted_rx.wait_for(|ids| ids.len() > seen).await.expect("the inserter is running");
         let query = cursor.as_ref().map_or("limit=7".to_owned(), |c| format!("limit=7&cursor={c}"));
-        let (items, next) = alice.page(&query).await;
+        let (items, next) = alice.task_page(&query).await;
         pages += 1;
         walked.extend(ids(&items));
         match next {
@@ -163,10 +165,10 @@ async fn filters_combine_with_pagination() {
     let mut tasks = Vec::new();
     for i in 0..30 {
         let title = if i % 3 == 0 { format!("Buy Milk #{i}") } else { format!("Chore #{i}") };
-        let id = id_of(&alice.create_ok(&title).await);
+        let id = id_of(&alice.create_task_ok(&title).await);
         let done = i % 2 == 0;
         if done {
-            assert_eq!(alice.patch(id, &json!({"is_completed": true})).await.status(), StatusCode::OK);
+            assert_eq!(alice.patch_task(id, &json!({"is_completed": true})).await.status(), StatusCode::OK);
         }
         tasks.push((id, title, done));
     }
@@ -183,11 +185,11 @@ async fn filters_combine_with_pagination() {
         ("q=nothing-like-this&limit=5", Vec::new()),
     ];
     for (query, expected) in cases {
-        let walked = ids(&alice.list_all(query).await);
+        let walked = ids(&alice.all_tasks(query).await);
         assert_eq!(walked, expected, "?{query}");
     }
     // Every item a filter returns really matches it.
-    for task in alice.list_all("completed=true&q=milk&limit=3").await {
+    for task in alice.all_tasks("completed=true&q=milk&limit=3").await {
         assert_eq!(task["is_completed"], true);
         assert!(task["title"].as_str().unwrap_or_default().contains("Milk"));
     }
@@ -200,7 +202,7 @@ async fn search_is_case_insensitive_and_takes_like_wildcards_literally() {
     let titles =
         ["50% off", "5000 off", "snake_case", "snakeXcase", r"C:\temp", "C:temp", "Buy MILK", "milkshake", "Oat milk"];
     for title in titles {
-        alice.create_ok(title).await;
+        alice.create_task_ok(title).await;
     }
 
     let cases: [(&str, &[&str]); 8] = [
@@ -215,7 +217,7 @@ async fn search_is_case_insensitive_and_takes_like_wildcards_literally() {
     ];
     for (query, expected) in cases {
         let found: Vec<String> = alice
-            .list_all(query)
+            .all_tasks(query)
             .await
             .iter()
             .map(|task| task["title"].as_str().unwrap_or_default().to_owned())
@@ -228,9 +230,9 @@ async fn search_is_case_insensitive_and_takes_like_wildcards_literally() {
 async fn search_finds_non_ascii_titles_by_their_exact_text() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    let elan = id_of(&alice.create_ok("Élan vital").await);
-    let crab = id_of(&alice.create_ok("Feed the 🦀 Ferris").await);
-    let decomposed = id_of(&alice.create_ok("Cafe\u{301} au lait").await);
+    let elan = id_of(&alice.create_task_ok("Élan vital").await);
+    let crab = id_of(&alice.create_task_ok("Feed the 🦀 Ferris").await);
+    let decomposed = id_of(&alice.create_task_ok("Cafe\u{301} au lait").await);
 
     // Case folding beyond ASCII depends on the database (SQLite's lower() is ASCII-only), but
     // the exact text of a title must always find it.
@@ -243,7 +245,7 @@ async fn search_finds_non_ascii_titles_by_their_exact_text() {
         ("q=Caf%C3%A9", vec![], "precomposed é is another text than e + U+0301"),
     ];
     for (query, expected, reason) in cases {
-        assert_eq!(ids(&alice.list_all(query).await), expected, "?{query}: {reason}");
+        assert_eq!(ids(&alice.all_tasks(query).await), expected, "?{query}: {reason}");
     }
 }
 
@@ -251,7 +253,7 @@ async fn search_finds_non_ascii_titles_by_their_exact_text() {
 async fn bad_query_values_are_422_naming_the_parameter() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    alice.create_ok("Something").await;
+    alice.create_task_ok("Something").await;
     let long_q = "q".repeat(201);
 
     let cases = [
@@ -271,7 +273,7 @@ async fn bad_query_values_are_422_naming_the_parameter() {
         (format!("q={long_q}"), "[query.q]", "201-character search"),
     ];
     for (query, expected, reason) in cases {
-        let response = alice.list(&query).await;
+        let response = alice.list_tasks(&query).await;
         let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains(expected), "?{query} ({reason}): message {message:?} should contain {expected:?}");
@@ -285,10 +287,10 @@ async fn a_cursor_only_works_for_the_user_it_was_issued_to() {
     let bob = User::sign_up(&app, "bob@example.com").await;
     create_many(&alice, 3).await;
     create_many(&bob, 3).await;
-    let (_, alices_cursor) = alice.page("limit=1").await;
+    let (_, alices_cursor) = alice.task_page("limit=1").await;
     let alices_cursor = alices_cursor.expect("a second page");
 
-    let response = bob.list(&format!("cursor={alices_cursor}")).await;
+    let response = bob.list_tasks(&format!("cursor={alices_cursor}")).await;
 
     let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR").await;
     assert_eq!(error["message"], "[query.cursor] is not a valid cursor for this list");
@@ -297,10 +299,10 @@ async fn a_cursor_only_works_for_the_user_it_was_issued_to() {
         let mut bytes = alices_cursor.clone().into_bytes();
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).expect("ASCII cursor");
-        let response = alice.list(&format!("cursor={tampered}")).await;
+        let response = alice.list_tasks(&format!("cursor={tampered}")).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "cursor with byte {i} changed");
     }
-    assert_eq!(alice.list(&format!("cursor={alices_cursor}")).await.status(), StatusCode::OK, "still valid");
+    assert_eq!(alice.list_tasks(&format!("cursor={alices_cursor}")).await.status(), StatusCode::OK, "still valid");
 }
 
 #[tokio::test]
@@ -308,11 +310,11 @@ async fn a_cursor_stays_valid_after_its_task_is_deleted() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let created = create_many(&alice, 5).await;
-    let (first, cursor) = alice.page("limit=2").await;
+    let (first, cursor) = alice.task_page("limit=2").await;
     let last_seen = *ids(&first).last().expect("two items");
-    assert_eq!(alice.delete(last_seen).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(alice.delete_task(last_seen).await.status(), StatusCode::NO_CONTENT);
 
-    let (rest, next) = alice.page(&format!("limit=10&cursor={}", cursor.expect("more pages"))).await;
+    let (rest, next) = alice.task_page(&format!("limit=10&cursor={}", cursor.expect("more pages"))).await;
 
     assert_eq!(ids(&rest), newest_first(created)[2..], "continues after the deleted task");
     assert_eq!(next, None);
@@ -322,7 +324,7 @@ async fn a_cursor_stays_valid_after_its_task_is_deleted() {
 async fn a_query_string_that_is_not_utf8_is_never_a_server_error() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    alice.create_ok("Something").await;
+    alice.create_task_ok("Something").await;
 
     let ok = StatusCode::OK;
     let invalid = StatusCode::UNPROCESSABLE_ENTITY;

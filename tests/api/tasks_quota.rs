@@ -4,30 +4,39 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    helpers::{TestApp, assert_error},
-    tasks_helpers::{User, id_of},
-};
+use crate::support::{http::assert_error, server::TestApp, tasks::id_of, users::User};
 
 #[tokio::test]
 async fn the_limit_counts_tasks_removed_by_the_api_and_directly_in_sql() {
     let app = TestApp::builder().var("TASKS_PER_USER_LIMIT", "3").spawn().await;
     let user = User::sign_up(&app, "quota@example.com").await;
-    let first = user.create_ok("one").await;
-    let second = user.create_ok("two").await;
-    user.create_ok("three").await;
-    assert_error(user.create(&json!({"title": "four"})).await, StatusCode::UNPROCESSABLE_ENTITY, "TASK_LIMIT_REACHED")
-        .await;
+    let first = user.create_task_ok("one").await;
+    let second = user.create_task_ok("two").await;
+    user.create_task_ok("three").await;
+    assert_error(
+        user.create_task(&json!({"title": "four"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "TASK_LIMIT_REACHED",
+    )
+    .await;
 
     // A task removed behind the API's back frees a place.
-    app.query(r#"DELETE FROM "task" WHERE "id" = $1"#, vec![id_of(&first).into()]).await;
-    user.create_ok("four").await;
-    assert_error(user.create(&json!({"title": "five"})).await, StatusCode::UNPROCESSABLE_ENTITY, "TASK_LIMIT_REACHED")
-        .await;
+    app.db.query(r#"DELETE FROM "task" WHERE "id" = $1"#, vec![id_of(&first).into()]).await;
+    user.create_task_ok("four").await;
+    assert_error(
+        user.create_task(&json!({"title": "five"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "TASK_LIMIT_REACHED",
+    )
+    .await;
 
     // So does one deleted through the API.
-    assert_eq!(user.delete(id_of(&second)).await.status(), StatusCode::NO_CONTENT);
-    user.create_ok("five").await;
-    assert_error(user.create(&json!({"title": "six"})).await, StatusCode::UNPROCESSABLE_ENTITY, "TASK_LIMIT_REACHED")
-        .await;
+    assert_eq!(user.delete_task(id_of(&second)).await.status(), StatusCode::NO_CONTENT);
+    user.create_task_ok("five").await;
+    assert_error(
+        user.create_task(&json!({"title": "six"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "TASK_LIMIT_REACHED",
+    )
+    .await;
 }

@@ -4,14 +4,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{TestApp, assert_error},
-    tasks_helpers::{User, all_task_rows, assert_json, assert_task_stored, etag, id_of, task_path, task_row},
+use crate::support::{
+    http::{assert_error, assert_json},
+    server::TestApp,
+    tasks::{assert_task_stored, etag, id_of, task_path},
+    users::User,
 };
 
 /// Creates a task with a description and returns it with its ETag.
-async fn task_with_description(alice: &User<'_>) -> (Value, String) {
-    let response = alice.create(&json!({"title": "Original", "description": "Original notes"})).await;
+async fn task_with_description(alice: &User) -> (Value, String) {
+    let response = alice.create_task(&json!({"title": "Original", "description": "Original notes"})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let tag = etag(&response);
     (response.json().await.expect("task JSON"), tag)
@@ -23,7 +25,7 @@ async fn put_replaces_every_field_and_an_absent_description_clears_it() {
     let alice = User::sign_up(&app, "alice@example.com").await;
     let (task, created_tag) = task_with_description(&alice).await;
 
-    let response = alice.put(id_of(&task), &json!({"title": "  Replaced ", "is_completed": true})).await;
+    let response = alice.put_task(id_of(&task), &json!({"title": "  Replaced ", "is_completed": true})).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_json(&response);
@@ -38,19 +40,19 @@ async fn put_replaces_every_field_and_an_absent_description_clears_it() {
     assert_eq!(replaced["created_at"], task["created_at"], "creation time is kept");
     assert!(replaced["updated_at"].as_str() >= task["updated_at"].as_str(), "updated_at moves forward");
     assert_task_stored(&app, &replaced).await;
-    assert_eq!(etag(&alice.get(id_of(&task)).await), new_tag, "GET sees the new version");
+    assert_eq!(etag(&alice.get_task(id_of(&task)).await), new_tag, "GET sees the new version");
 }
 
 #[tokio::test]
 async fn put_sets_a_description_and_can_reopen_a_task() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    let id = id_of(&alice.create_ok("Plain").await);
-    let done = alice.put(id, &json!({"title": "Plain", "description": null, "is_completed": true})).await;
+    let id = id_of(&alice.create_task_ok("Plain").await);
+    let done = alice.put_task(id, &json!({"title": "Plain", "description": null, "is_completed": true})).await;
     assert_eq!(done.status(), StatusCode::OK);
 
     let response =
-        alice.put(id, &json!({"title": "Plain", "description": "now with notes", "is_completed": false})).await;
+        alice.put_task(id, &json!({"title": "Plain", "description": "now with notes", "is_completed": false})).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let task: Value = response.json().await.expect("task JSON");
@@ -78,7 +80,7 @@ async fn patch_changes_only_the_fields_present() {
         ),
     ];
     for (patch, (title, description, done), reason) in steps {
-        let response = alice.patch(id, &patch).await;
+        let response = alice.patch_task(id, &patch).await;
         assert_eq!(response.status(), StatusCode::OK, "{reason}");
         etag(&response);
         let patched: Value = response.json().await.expect("task JSON");
@@ -95,15 +97,15 @@ async fn an_empty_patch_returns_the_current_task_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let (task, tag) = task_with_description(&alice).await;
-    let before = task_row(&app, id_of(&task)).await;
+    let before = app.db.task_row(id_of(&task)).await;
 
-    let response = alice.patch(id_of(&task), &json!({})).await;
+    let response = alice.patch_task(id_of(&task), &json!({})).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(etag(&response), tag, "same version");
     let body: Value = response.json().await.expect("task JSON");
     assert_eq!(body, task);
-    assert_eq!(task_row(&app, id_of(&task)).await, before, "not even updated_at moved");
+    assert_eq!(app.db.task_row(id_of(&task)).await, before, "not even updated_at moved");
 }
 
 #[tokio::test]
@@ -112,7 +114,7 @@ async fn invalid_replacements_and_patches_are_422_naming_the_field_and_change_no
     let alice = User::sign_up(&app, "alice@example.com").await;
     let (task, _) = task_with_description(&alice).await;
     let id = id_of(&task);
-    let before = all_task_rows(&app).await;
+    let before = app.db.task_rows().await;
 
     let cases = [
         (Method::PUT, json!({"title": "No flag"}), "[body.is_completed]", "PUT without is_completed"),
@@ -139,7 +141,7 @@ async fn invalid_replacements_and_patches_are_422_naming_the_field_and_change_no
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains(field), "{method} {reason}: message {message:?} should name {field}");
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }
 
 #[tokio::test]
@@ -147,22 +149,22 @@ async fn updating_a_missing_or_foreign_task_is_404_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let bob = User::sign_up(&app, "bob@example.com").await;
-    let bobs = id_of(&bob.create_ok("Bob's").await);
-    let before = all_task_rows(&app).await;
+    let bobs = id_of(&bob.create_task_ok("Bob's").await);
+    let before = app.db.task_rows().await;
 
     for id in [bobs, bobs + 1] {
-        let put = alice.put(id, &json!({"title": "Mine now", "is_completed": true})).await;
+        let put = alice.put_task(id, &json!({"title": "Mine now", "is_completed": true})).await;
         assert_error(put, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
-        let patch = alice.patch(id, &json!({"title": "Mine now"})).await;
+        let patch = alice.patch_task(id, &json!({"title": "Mine now"})).await;
         assert_error(patch, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
-        let empty = alice.patch(id, &json!({})).await;
+        let empty = alice.patch_task(id, &json!({})).await;
         assert_error(empty, StatusCode::NOT_FOUND, "TASK_NOT_FOUND").await;
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }
 
 /// A conditional write with an `If-Match` header.
-async fn conditional(alice: &User<'_>, method: &Method, id: i64, if_match: &str) -> reqwest::Response {
+async fn conditional(alice: &User, method: &Method, id: i64, if_match: &str) -> reqwest::Response {
     let request = alice.request(method.clone(), &task_path(id)).header("if-match", if_match);
     let request = match *method {
         Method::PUT => request.json(&json!({"title": "Changed", "is_completed": true})),
@@ -180,9 +182,9 @@ async fn a_stale_or_unmatchable_if_match_is_412_and_changes_nothing() {
     for method in [Method::PUT, Method::PATCH, Method::DELETE] {
         let (task, stale) = task_with_description(&alice).await;
         let id = id_of(&task);
-        let touched = alice.patch(id, &json!({"title": "Touched"})).await;
+        let touched = alice.patch_task(id, &json!({"title": "Touched"})).await;
         let current = etag(&touched);
-        let before = all_task_rows(&app).await;
+        let before = app.db.task_rows().await;
 
         let refusals = [
             (stale.clone(), "the version before the last change"),
@@ -196,7 +198,7 @@ async fn a_stale_or_unmatchable_if_match_is_412_and_changes_nothing() {
         for (if_match, reason) in refusals {
             let response = conditional(&alice, &method, id, &if_match).await;
             assert_error(response, StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED").await;
-            assert_eq!(all_task_rows(&app).await, before, "{method} with {reason}: nothing changed");
+            assert_eq!(app.db.task_rows().await, before, "{method} with {reason}: nothing changed");
         }
 
         let response = conditional(&alice, &method, id, &format!("{stale}, {current}")).await;
@@ -209,7 +211,7 @@ async fn a_stale_or_unmatchable_if_match_is_412_and_changes_nothing() {
 async fn the_current_etag_and_star_match_and_each_write_yields_a_new_etag() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
-    let created = alice.create(&json!({"title": "Versioned"})).await;
+    let created = alice.create_task(&json!({"title": "Versioned"})).await;
     let mut tag = etag(&created);
     let id = id_of(&created.json::<Value>().await.expect("task JSON"));
 
@@ -236,10 +238,10 @@ async fn if_match_on_a_missing_or_foreign_task_is_404_not_412() {
     let app = TestApp::spawn().await;
     let alice = User::sign_up(&app, "alice@example.com").await;
     let bob = User::sign_up(&app, "bob@example.com").await;
-    let created = bob.create(&json!({"title": "Bob's"})).await;
+    let created = bob.create_task(&json!({"title": "Bob's"})).await;
     let bobs_tag = etag(&created);
     let bobs = id_of(&created.json::<Value>().await.expect("task JSON"));
-    let before = all_task_rows(&app).await;
+    let before = app.db.task_rows().await;
 
     for method in [Method::PUT, Method::PATCH, Method::DELETE] {
         for if_match in ["*", bobs_tag.as_str(), "\"1\""] {
@@ -249,5 +251,5 @@ async fn if_match_on_a_missing_or_foreign_task_is_404_not_412() {
             }
         }
     }
-    assert_eq!(all_task_rows(&app).await, before, "nothing changed");
+    assert_eq!(app.db.task_rows().await, before, "nothing changed");
 }

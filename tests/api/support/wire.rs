@@ -1,0 +1,161 @@
+//! Better Auth's wire format, recomputed here independently of the server so the tests check
+//! the server against the format rather than against itself: signed cookie values (HMAC-SHA256,
+//! padded standard base64, `encodeURIComponent`; `better-auth-wire.md` §4.3), the exact
+//! `Set-Cookie` lines (§4.2), stored token hashes, HS256 verification JWTs (§3.6), and the
+//! shapes of ids and timestamps.
+
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::Response;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339, macros::format_description};
+
+use crate::support::{http::set_cookies, server::SECRET};
+
+/// The session cookie's name on plain-http deployments (`__Secure-` prefixed under https).
+pub const SESSION_COOKIE: &str = "better-auth.session_token";
+/// Seven days, the session lifetime and the remembered cookie's `Max-Age`.
+pub const WEEK_SECS: u64 = 604_800;
+/// What sign-out (and a stale session) sends: the three cookies cleared, in Better Auth's order.
+pub const CLEARED: [&str; 3] = [
+    "better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+    "better-auth.session_data=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+    "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+];
+
+/// HMAC-SHA256 of `data` under `secret`.
+fn hmac_sha256(secret: &str, data: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(data.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `value.base64(HMAC-SHA256(secret, value))`: a signed value as `set-auth-token` carries it.
+pub fn sign_with(value: &str, secret: &str) -> String {
+    format!("{value}.{}", STANDARD.encode(hmac_sha256(secret, value)))
+}
+
+/// [`sign_with`] the test server's secret.
+pub fn sign(value: &str) -> String {
+    sign_with(value, SECRET)
+}
+
+/// JavaScript's `encodeURIComponent`.
+pub fn encode_uri_component(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The cookie value Better Auth writes for a token under the test secret: signed, then
+/// URI-encoded.
+pub fn cookie_value(token: &str) -> String {
+    encode_uri_component(&sign(token))
+}
+
+/// A `Cookie` request header presenting `token` as the session, as a browser holding Better
+/// Auth's cookie sends it.
+pub fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={}", cookie_value(token))
+}
+
+/// The exact `Set-Cookie` line for a session token (`max_age: None` = browser-session cookie).
+pub fn session_cookie_line(token: &str, max_age: Option<u64>) -> String {
+    let max_age = max_age.map(|age| format!("; Max-Age={age}")).unwrap_or_default();
+    format!("{SESSION_COOKIE}={}{max_age}; Path=/; HttpOnly; SameSite=Lax", cookie_value(token))
+}
+
+/// The exact `Set-Cookie` line of the `dont_remember` flag.
+pub fn dont_remember_line() -> String {
+    format!("better-auth.dont_remember={}; Path=/; HttpOnly; SameSite=Lax", cookie_value("true"))
+}
+
+/// The `name=value` part of the session cookie a response sets (either name, plain or
+/// `__Secure-`), ready for a `Cookie` header; `None` when it sets none or clears it.
+pub fn session_cookie_pair(response: &Response) -> Option<String> {
+    set_cookies(response).into_iter().filter_map(|line| line.split(';').next().map(str::to_owned)).find(|pair| {
+        pair.split_once('=').is_some_and(|(name, value)| {
+            (name == SESSION_COOKIE || name == format!("__Secure-{SESSION_COOKIE}")) && !value.is_empty()
+        })
+    })
+}
+
+/// Lower-case hex SHA-256: how session tokens (by default) and reset tokens are stored.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// A compact HS256 JWT over `payload` with header `{"alg":"HS256"}`, signed with `secret`: what
+/// Better Auth mails as an email-verification token (§3.6).
+pub fn sign_hs256_jwt(payload: &Value, secret: &str) -> String {
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#), URL_SAFE_NO_PAD.encode(payload.to_string()));
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(hmac_sha256(secret, &input)))
+}
+
+/// Whether a compact JWT's signature is HS256 over its first two parts with `secret`.
+pub fn jwt_signature_matches(token: &str, secret: &str) -> bool {
+    let Some((input, signature)) = token.rsplit_once('.') else { return false };
+    URL_SAFE_NO_PAD.encode(hmac_sha256(secret, input)) == signature
+}
+
+/// The decoded header and payload of a compact JWT (the signature is not checked).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut decode = |what: &str| -> Value {
+        let part = parts.next().unwrap_or_else(|| panic!("JWT {token} has a {what}"));
+        let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|err| panic!("JWT {what} is base64url: {err}"));
+        serde_json::from_slice(&bytes).unwrap_or_else(|err| panic!("JWT {what} is JSON: {err}"))
+    };
+    (decode("header"), decode("payload"))
+}
+
+/// The current time in whole seconds since the epoch (JWT `iat`/`exp`).
+pub fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A well-formed session token the server never issued: 32 characters of `[a-z0-9]`.
+pub fn unissued_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Better Auth's ids and tokens: 32 characters of `[a-zA-Z0-9]`.
+pub fn is_generated_id(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// JavaScript's `toISOString()` form, `2026-11-28T06:36:38.913Z`: exactly this shape (three
+/// fraction digits, `Z`), and a real time.
+pub fn is_iso_millis(value: &Value) -> bool {
+    let Some(text) = value.as_str() else { return false };
+    let shape = "dddd-dd-ddTdd:dd:dd.dddZ".as_bytes();
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    text.len() == shape.len()
+        && text.bytes().zip(shape).all(|(b, s)| if *s == b'd' { b.is_ascii_digit() } else { b == *s })
+        && PrimitiveDateTime::parse(text, format).is_ok()
+}
+
+/// Parses an RFC 3339 time from a response body or a row read back through the database.
+pub fn parse_time(value: &Value) -> OffsetDateTime {
+    let text = value.as_str().unwrap_or_else(|| panic!("expected a date, got {value}"));
+    OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|err| panic!("{text} is not a date: {err}"))
+}
+
+/// Asserts `at` is within a minute of `expected` (time passes while a test runs; this is not a
+/// latency check).
+pub fn assert_about(at: OffsetDateTime, expected: OffsetDateTime, what: &str) {
+    let off = (at - expected).abs();
+    assert!(off < time::Duration::minutes(1), "{what}: {at} is not about {expected}");
+}
