@@ -686,56 +686,54 @@ async fn torture_sql(bench: &mut Bench, op: &Operation) {
     }
 }
 
+/// One kind of hostile input.
+#[derive(Clone, Copy, Debug)]
+enum Attack {
+    Bodies,
+    Query,
+    PathAndHeaders,
+    Sql,
+}
+
+/// Sends `attack` to every operation of the served spec that `select` keeps, from one bench, and
+/// reports every broken rule together; `what` names the run (`{n}`: the operation count).
+async fn torture(attack: Attack, select: impl Fn(&Operation) -> bool, what: &str) {
+    let mut bench = Bench::new().await;
+    let ops: Vec<Operation> = operations(&bench.app).await.into_iter().filter(|op| select(op)).collect();
+    for op in &ops {
+        match attack {
+            Attack::Bodies => torture_bodies(&mut bench, op).await,
+            Attack::Query => torture_query(&mut bench, op).await,
+            Attack::PathAndHeaders => torture_path_and_headers(&mut bench, op).await,
+            Attack::Sql => torture_sql(&mut bench, op).await,
+        }
+    }
+    bench.finish(&what.replace("{n}", &ops.len().to_string()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_bodies_to_auth_operations_never_get_a_5xx_or_change_anything() {
-    let mut bench = Bench::new().await;
-    let ops: Vec<Operation> =
-        operations(&bench.app).await.into_iter().filter(|op| op.template.starts_with("/api/auth")).collect();
-    for op in &ops {
-        torture_bodies(&mut bench, op).await;
-    }
-    bench.finish(&format!("bodies × {} auth operations", ops.len()));
+    torture(Attack::Bodies, |op| op.template.starts_with("/api/auth"), "bodies × {n} auth operations").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_bodies_to_task_and_other_operations_never_get_a_5xx_or_change_anything() {
-    let mut bench = Bench::new().await;
-    let ops: Vec<Operation> =
-        operations(&bench.app).await.into_iter().filter(|op| !op.template.starts_with("/api/auth")).collect();
-    for op in &ops {
-        torture_bodies(&mut bench, op).await;
-    }
-    bench.finish(&format!("bodies × {} other operations", ops.len()));
+    torture(Attack::Bodies, |op| !op.template.starts_with("/api/auth"), "bodies × {n} other operations").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_query_strings_never_get_a_5xx_or_change_anything() {
-    let mut bench = Bench::new().await;
-    let ops = operations(&bench.app).await;
-    for op in &ops {
-        torture_query(&mut bench, op).await;
-    }
-    bench.finish(&format!("query strings × {} operations", ops.len()));
+    torture(Attack::Query, |_| true, "query strings × {n} operations").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_path_ids_and_if_match_headers_never_get_a_5xx_or_reach_another_row() {
-    let mut bench = Bench::new().await;
-    let ops = operations(&bench.app).await;
-    for op in &ops {
-        torture_path_and_headers(&mut bench, op).await;
-    }
-    bench.finish(&format!("path and header parameters × {} operations", ops.len()));
+    torture(Attack::PathAndHeaders, |_| true, "path and header parameters × {n} operations").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_metacharacters_in_every_string_field_never_get_a_5xx_or_touch_other_rows() {
-    let mut bench = Bench::new().await;
-    let ops = operations(&bench.app).await;
-    for op in &ops {
-        torture_sql(&mut bench, op).await;
-    }
-    bench.finish(&format!("SQL metacharacters × {} operations", ops.len()));
+    torture(Attack::Sql, |_| true, "SQL metacharacters × {n} operations").await;
 }
 
 #[tokio::test]

@@ -12,48 +12,32 @@ use crate::support::{
     db::stored_time,
     http::{header_str, plain_client, set_cookies},
     server::{ORIGIN, SECRET, TestApp},
-    users::{PASSWORD, User},
+    tasks::TASKS,
+    users::{Credential, PASSWORD, User, get_session},
     wire::{
         SESSION_COOKIE, encode_uri_component, session_cookie, session_cookie_pair, sha256_hex, sign, sign_with,
         unissued_token,
     },
 };
 
-/// How a credential is presented.
-#[derive(Clone, Debug)]
-enum Presented {
-    /// A whole `Cookie` header.
-    Cookie(String),
-    /// The value after `Bearer `.
-    Bearer(String),
-}
-
-async fn get_session(app: &TestApp, credential: &Presented) -> (StatusCode, Value, Vec<String>) {
-    let request = plain_client().get(app.url("/api/auth/get-session"));
-    let request = match credential {
-        Presented::Cookie(cookie) => request.header("cookie", cookie),
-        Presented::Bearer(value) => request.header("authorization", format!("Bearer {value}")),
-    };
-    let response = request.send().await.expect("get-session answered");
+/// `get-session` with a credential: status, body and `Set-Cookie` lines.
+async fn session_with(app: &TestApp, credential: &Credential) -> (StatusCode, Value, Vec<String>) {
+    let response = get_session(app, credential).await;
     let status = response.status();
-    let cleared = set_cookies(&response);
-    (status, response.json::<Value>().await.expect("JSON body"), cleared)
+    let cookies = set_cookies(&response);
+    (status, response.json::<Value>().await.expect("JSON body"), cookies)
 }
 
-async fn list_tasks(app: &TestApp, credential: &Presented) -> (StatusCode, Value) {
-    let request = plain_client().get(app.url("/api/v1/tasks"));
-    let request = match credential {
-        Presented::Cookie(cookie) => request.header("cookie", cookie),
-        Presented::Bearer(value) => request.header("authorization", format!("Bearer {value}")),
-    };
-    let response = request.send().await.expect("list answered");
+/// The task list with a credential: status and body.
+async fn list_tasks(app: &TestApp, credential: &Credential) -> (StatusCode, Value) {
+    let response = credential.apply(plain_client().get(app.url(TASKS))).send().await.expect("list answered");
     let status = response.status();
     (status, response.json::<Value>().await.expect("JSON body"))
 }
 
 /// Asserts a credential gives no session anywhere.
-async fn assert_refused(app: &TestApp, credential: &Presented, what: &str) {
-    let (status, body, _) = get_session(app, credential).await;
+async fn assert_refused(app: &TestApp, credential: &Credential, what: &str) {
+    let (status, body, _) = session_with(app, credential).await;
     assert_eq!(status, StatusCode::OK, "get-session with {what}: {body}");
     assert_eq!(body, Value::Null, "get-session with {what} must give no session");
     let (status, body) = list_tasks(app, credential).await;
@@ -62,8 +46,8 @@ async fn assert_refused(app: &TestApp, credential: &Presented, what: &str) {
 }
 
 /// Asserts a credential gives `account`'s session (the control case).
-async fn assert_accepted(app: &TestApp, credential: &Presented, account: &User, what: &str) {
-    let (status, body, _) = get_session(app, credential).await;
+async fn assert_accepted(app: &TestApp, credential: &Credential, account: &User, what: &str) {
+    let (status, body, _) = session_with(app, credential).await;
     assert_eq!(status, StatusCode::OK, "{what}: {body}");
     assert_eq!(body["user"]["id"], account.id.as_str(), "{what} is a valid session: {body}");
     let (status, body) = list_tasks(app, credential).await;
@@ -71,14 +55,14 @@ async fn assert_accepted(app: &TestApp, credential: &Presented, account: &User, 
 }
 
 /// Every way to present a raw token value.
-fn presentations(token: &str) -> Vec<(String, Presented)> {
+fn presentations(token: &str) -> Vec<(String, Credential)> {
     let signed = sign(token);
     vec![
-        ("signed cookie".to_owned(), Presented::Cookie(session_cookie(token))),
-        ("unsigned cookie".to_owned(), Presented::Cookie(format!("{SESSION_COOKIE}={token}"))),
-        ("raw bearer".to_owned(), Presented::Bearer(token.to_owned())),
-        ("signed bearer".to_owned(), Presented::Bearer(signed.clone())),
-        ("encoded signed bearer".to_owned(), Presented::Bearer(encode_uri_component(&signed))),
+        ("signed cookie".to_owned(), Credential::Cookie(session_cookie(token))),
+        ("unsigned cookie".to_owned(), Credential::Cookie(format!("{SESSION_COOKIE}={token}"))),
+        ("raw bearer".to_owned(), Credential::Bearer(token.to_owned())),
+        ("signed bearer".to_owned(), Credential::Bearer(signed.clone())),
+        ("encoded signed bearer".to_owned(), Credential::Bearer(encode_uri_component(&signed))),
     ]
 }
 
@@ -127,8 +111,8 @@ async fn a_token_the_server_did_not_issue_is_never_accepted_even_when_signed_wit
     assert_ne!(set_cookie, session_cookie(&planted), "the cookie set is not the planted one");
     assert!(!header_token.starts_with(&planted), "set-auth-token is not the planted token");
     assert_eq!(session_rows_for(&app, &planted).await, 0, "no session row holds the planted token");
-    assert_refused(&app, &Presented::Cookie(session_cookie(&planted)), "the planted cookie after sign-in").await;
-    assert_accepted(&app, &Presented::Cookie(set_cookie), &victim, "the cookie the server set").await;
+    assert_refused(&app, &Credential::Cookie(session_cookie(&planted)), "the planted cookie after sign-in").await;
+    assert_accepted(&app, &Credential::Cookie(set_cookie), &victim, "the cookie the server set").await;
 }
 
 #[tokio::test]
@@ -169,7 +153,7 @@ async fn a_session_replayed_after_sign_out_is_refused_as_cookie_and_as_bearer() 
     let first = User::sign_up(&app, "replay@example.com").await;
     let second = User::sign_in(&app, "replay@example.com", PASSWORD).await;
     for account in [&first, &second] {
-        assert_accepted(&app, &Presented::Cookie(account.cookie.clone()), account, "before sign-out").await;
+        assert_accepted(&app, &Credential::Cookie(account.cookie.clone()), account, "before sign-out").await;
     }
 
     // Act: the first signs out by cookie (from the trusted page), the second by bearer token.
@@ -192,9 +176,9 @@ async fn a_session_replayed_after_sign_out_is_refused_as_cookie_and_as_bearer() 
     // Assert: every captured form of both sessions is dead, and their rows are gone.
     for account in [&first, &second] {
         let captured = [
-            ("the captured cookie", Presented::Cookie(account.cookie.clone())),
-            ("the captured set-auth-token", Presented::Bearer(account.bearer.clone())),
-            ("the captured raw token", Presented::Bearer(account.token.clone())),
+            ("the captured cookie", Credential::Cookie(account.cookie.clone())),
+            ("the captured set-auth-token", Credential::Bearer(account.bearer.clone())),
+            ("the captured raw token", Credential::Bearer(account.token.clone())),
         ];
         for (what, credential) in captured {
             assert_refused(&app, &credential, &format!("{what} replayed after sign-out")).await;
@@ -231,19 +215,19 @@ async fn tampered_and_foreign_secret_cookies_and_bearer_tokens_are_refused() {
     // Act + Assert: each, as the cookie (encoded and raw) and as a bearer token, is refused.
     for (what, value) in &tampered {
         for credential in [
-            Presented::Cookie(format!("{SESSION_COOKIE}={}", encode_uri_component(value))),
-            Presented::Cookie(format!("{SESSION_COOKIE}={value}")),
+            Credential::Cookie(format!("{SESSION_COOKIE}={}", encode_uri_component(value))),
+            Credential::Cookie(format!("{SESSION_COOKIE}={value}")),
         ] {
             assert_refused(&app, &credential, &format!("a cookie with {what}")).await;
         }
         if value != token {
             // (The bare raw token is a valid bearer credential by design: Better Auth's bearer plugin.)
-            assert_refused(&app, &Presented::Bearer(value.clone()), &format!("a bearer token with {what}")).await;
+            assert_refused(&app, &Credential::Bearer(value.clone()), &format!("a bearer token with {what}")).await;
         }
     }
     // Control: the genuine values still work, so the refusals above are about the tampering.
-    assert_accepted(&app, &Presented::Cookie(account.cookie.clone()), &account, "the genuine cookie").await;
-    assert_accepted(&app, &Presented::Bearer(account.bearer.clone()), &account, "the genuine bearer").await;
+    assert_accepted(&app, &Credential::Cookie(account.cookie.clone()), &account, "the genuine cookie").await;
+    assert_accepted(&app, &Credential::Bearer(account.bearer.clone()), &account, "the genuine bearer").await;
 }
 
 #[tokio::test]
@@ -254,7 +238,7 @@ async fn an_expired_session_is_refused_everywhere_and_deleted() {
     expire_sessions_of(&app, &account, Duration::minutes(1)).await;
 
     // Act + Assert: by cookie, get-session gives null and clears the cookies.
-    let (status, body, cleared) = get_session(&app, &Presented::Cookie(account.cookie.clone())).await;
+    let (status, body, cleared) = session_with(&app, &Credential::Cookie(account.cookie.clone())).await;
     assert_eq!((status, body), (StatusCode::OK, Value::Null), "an expired session by cookie");
     assert!(
         cleared.iter().any(|line| line.starts_with(&format!("{SESSION_COOKIE}=;")) && line.contains("Max-Age=0")),
@@ -263,9 +247,9 @@ async fn an_expired_session_is_refused_everywhere_and_deleted() {
     // … and the row is gone, so no other presentation can revive it.
     assert_eq!(session_rows_for(&app, &account.token).await, 0, "the expired session is deleted");
     for credential in [
-        Presented::Cookie(account.cookie.clone()),
-        Presented::Bearer(account.bearer.clone()),
-        Presented::Bearer(account.token.clone()),
+        Credential::Cookie(account.cookie.clone()),
+        Credential::Bearer(account.bearer.clone()),
+        Credential::Bearer(account.token.clone()),
     ] {
         assert_refused(&app, &credential, "an expired session").await;
     }
@@ -288,7 +272,7 @@ async fn an_expired_session_presented_first_by_bearer_is_refused_too() {
         .expect("create answered");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
-    assert_refused(&app, &Presented::Bearer(account.bearer.clone()), "an expired session").await;
+    assert_refused(&app, &Credential::Bearer(account.bearer.clone()), "an expired session").await;
 }
 
 #[tokio::test]
@@ -306,5 +290,5 @@ async fn the_stored_session_token_lifted_from_the_database_is_not_a_credential()
         assert_refused(&app, &credential, &format!("the stored token as {how}")).await;
     }
     // Control: the real session is alive.
-    assert_accepted(&app, &Presented::Cookie(account.cookie.clone()), &account, "the genuine cookie").await;
+    assert_accepted(&app, &Credential::Cookie(account.cookie.clone()), &account, "the genuine cookie").await;
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{
     http::{assert_error_body, plain_client},
     server::{ORIGIN, TestApp},
-    users::{PASSWORD, SIGN_IN, SIGN_OUT, SIGN_UP, User, get_session_with_cookie},
+    users::{PASSWORD, SIGN_IN, SIGN_OUT, SIGN_UP, User, get_session_with_cookie, sign_in_with_headers},
     wire::session_cookie,
 };
 
@@ -125,14 +125,8 @@ async fn sign_in_with_fetch_metadata_but_no_origin_returns_403_missing_origin() 
     let app = TestApp::spawn().await;
     User::sign_up(&app, "erin@example.com").await;
 
-    let response = plain_client()
-        .post(app.url(SIGN_IN))
-        .header("sec-fetch-site", "same-origin")
-        .header("sec-fetch-mode", "cors")
-        .json(&json!({"email": "erin@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let headers = [("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors")];
+    let response = sign_in_with_headers(&app, "erin@example.com", &headers).await;
 
     assert_error_body(response, StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin").await;
     assert_eq!(app.db.count_rows("session").await, 1, "only the sign-up session");
@@ -143,15 +137,8 @@ async fn sign_in_with_fetch_metadata_and_a_trusted_origin_is_allowed() {
     let app = TestApp::spawn().await;
     User::sign_up(&app, "frank@example.com").await;
 
-    let response = plain_client()
-        .post(app.url(SIGN_IN))
-        .header("sec-fetch-site", "same-site")
-        .header("sec-fetch-mode", "cors")
-        .header("origin", ORIGIN)
-        .json(&json!({"email": "frank@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let headers = [("sec-fetch-site", "same-site"), ("sec-fetch-mode", "cors"), ("origin", ORIGIN)];
+    let response = sign_in_with_headers(&app, "frank@example.com", &headers).await;
 
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -162,12 +149,7 @@ async fn sign_in_without_cookie_fetch_metadata_or_origin_is_allowed() {
     let app = TestApp::spawn().await;
     User::sign_up(&app, "grace@example.com").await;
 
-    let response = plain_client()
-        .post(app.url(SIGN_IN))
-        .json(&json!({"email": "grace@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let response = sign_in_with_headers(&app, "grace@example.com", &[]).await;
 
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -177,13 +159,7 @@ async fn sign_in_from_an_untrusted_origin_returns_403_even_without_cookies() {
     let app = TestApp::spawn().await;
     User::sign_up(&app, "heidi@example.com").await;
 
-    let response = plain_client()
-        .post(app.url(SIGN_IN))
-        .header("origin", "https://evil.example")
-        .json(&json!({"email": "heidi@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let response = sign_in_with_headers(&app, "heidi@example.com", &[("origin", "https://evil.example")]).await;
 
     assert_error_body(response, StatusCode::FORBIDDEN, "INVALID_ORIGIN", "Invalid origin").await;
     assert_eq!(app.db.count_rows("session").await, 1, "only the sign-up session");

@@ -6,20 +6,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::support::{
-    http::{assert_error_body, header_str, plain_client, set_cookies},
+    http::{assert_error_body, header_str, set_cookies},
     server::TestApp,
-    users::{PASSWORD, SIGN_IN, User},
+    users::{PASSWORD, SIGN_IN, User, sign_in_with_headers},
     wire::{WEEK_SECS, assert_about, dont_remember_line, is_generated_id, parse_time, session_cookie_line, sign},
 };
-
-/// Signs in with a cookie-less client, sending `headers`.
-async fn sign_in_with_headers(app: &TestApp, email: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = plain_client().post(app.url(SIGN_IN)).json(&json!({"email": email, "password": PASSWORD}));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("sent")
-}
 
 #[tokio::test]
 async fn sign_in_returns_the_user_and_a_new_session_cookie() {

@@ -169,13 +169,7 @@ async fn delete_user_with_a_cookie_and_no_trusted_origin_is_403_and_deletes_noth
         (Some("null"), "MISSING_OR_NULL_ORIGIN"),
         (Some("http://evil.example"), "INVALID_ORIGIN"),
     ] {
-        let mut request =
-            plain_client().post(app.url(DELETE)).header("cookie", &ann.cookie).json(&json!({"password": PASSWORD}));
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-
-        let response = request.send().await.expect("request sent");
+        let response = ann.post_with_cookie(DELETE, &json!({"password": PASSWORD}), origin).await;
 
         assert!(set_cookies(&response).is_empty(), "from {origin:?}");
         assert_error(response, StatusCode::FORBIDDEN, code).await;

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    http::{assert_error, plain_client, set_cookies},
+    http::{assert_error, set_cookies},
     server::TestApp,
     users::{PASSWORD, User, Via, session_for_bearer, sign_in_status},
     wire::{cookie_value, sha256_hex},
@@ -182,12 +182,7 @@ async fn change_password_with_a_cookie_and_no_trusted_origin_is_403_and_changes_
     let body = json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "revokeOtherSessions": true});
 
     for (origin, code) in [(None, "MISSING_OR_NULL_ORIGIN"), (Some("http://evil.example"), "INVALID_ORIGIN")] {
-        let mut request = plain_client().post(app.url(CHANGE)).header("cookie", &ann.cookie).json(&body);
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-
-        let response = request.send().await.expect("request sent");
+        let response = ann.post_with_cookie(CHANGE, &body, origin).await;
 
         assert!(set_cookies(&response).is_empty());
         assert_error(response, StatusCode::FORBIDDEN, code).await;

@@ -184,13 +184,7 @@ async fn update_user_with_a_cookie_and_no_trusted_origin_is_403_and_changes_noth
         (Some("null"), "MISSING_OR_NULL_ORIGIN"),
         (Some("http://evil.example"), "INVALID_ORIGIN"),
     ] {
-        let mut request =
-            plain_client().post(app.url(UPDATE)).header("cookie", &ann.cookie).json(&json!({"name": "Evil"}));
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-
-        let response = request.send().await.expect("request sent");
+        let response = ann.post_with_cookie(UPDATE, &json!({"name": "Evil"}), origin).await;
 
         assert!(set_cookies(&response).is_empty(), "from {origin:?}");
         assert_error(response, StatusCode::FORBIDDEN, code).await;

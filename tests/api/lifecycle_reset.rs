@@ -418,8 +418,7 @@ async fn reset_requests_with_a_cookie_and_no_origin_are_403_and_change_nothing()
     for (path, body) in
         [(REQUEST, json!({"email": ann.email})), (RESET, json!({"newPassword": NEW_PASSWORD, "token": token}))]
     {
-        let response =
-            plain_client().post(app.url(path)).header("cookie", &ann.cookie).json(&body).send().await.expect("sent");
+        let response = ann.post_with_cookie(path, &body, None).await;
 
         assert_error(response, StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN").await;
     }

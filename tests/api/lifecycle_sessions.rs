@@ -347,12 +347,7 @@ async fn session_writes_with_a_cookie_and_no_trusted_origin_are_403_and_change_n
             (Some("null"), "MISSING_OR_NULL_ORIGIN"),
             (Some("http://evil.example"), "INVALID_ORIGIN"),
         ] {
-            let mut request = plain_client().post(app.url(path)).header("cookie", &ann.cookie).json(body);
-            if let Some(origin) = origin {
-                request = request.header("origin", origin);
-            }
-
-            let response = request.send().await.expect("request sent");
+            let response = ann.post_with_cookie(path, body, origin).await;
 
             assert!(set_cookies(&response).is_empty(), "{path} from {origin:?}: no cookie changes");
             assert_error(response, StatusCode::FORBIDDEN, code).await;
@@ -362,14 +357,7 @@ async fn session_writes_with_a_cookie_and_no_trusted_origin_are_403_and_change_n
     assert_ne!(phone.session().await, Value::Null);
     assert_ne!(ann.session().await, Value::Null);
     // Control: the same cookie from the trusted origin works.
-    let trusted = plain_client()
-        .post(app.url(REVOKE_OTHERS))
-        .header("cookie", &ann.cookie)
-        .header("origin", ORIGIN)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("request sent");
+    let trusted = ann.post_with_cookie(REVOKE_OTHERS, &json!({}), Some(ORIGIN)).await;
     assert_eq!(trusted.status(), StatusCode::OK);
     assert_eq!(app.db.session_count(&ann.id).await, 1);
 }

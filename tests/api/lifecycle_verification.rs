@@ -509,12 +509,7 @@ async fn verification_writes_with_a_cookie_and_no_trusted_origin_are_403_and_sen
 
     for (path, body) in &cases {
         for (origin, code) in [(None, "MISSING_OR_NULL_ORIGIN"), (Some("http://evil.example"), "INVALID_ORIGIN")] {
-            let mut request = plain_client().post(app.url(path)).header("cookie", &ann.cookie).json(body);
-            if let Some(origin) = origin {
-                request = request.header("origin", origin);
-            }
-
-            let response = request.send().await.expect("request sent");
+            let response = ann.post_with_cookie(path, body, origin).await;
 
             assert!(set_cookies(&response).is_empty());
             assert_error(response, StatusCode::FORBIDDEN, code).await;

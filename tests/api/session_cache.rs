@@ -111,7 +111,7 @@ async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
     // Cache the session.
     assert!(!session_of(&app, &bearer).await.is_null());
     let user_id = session_of(&app, &bearer).await["user"]["id"].as_str().expect("id").to_owned();
-    app.db.query(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
+    app.db.execute(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
 
     let response = plain_client()
         .request(Method::POST, app.url("/api/v1/tasks"))

@@ -1,9 +1,14 @@
-//! The committed `openapi.yaml` is exactly what the code generates.
+//! The OpenAPI document: the committed `openapi.yaml` is exactly what the code generates, the
+//! server serves it (JSON, YAML, Swagger UI), and every operation is described well enough for
+//! clients and fuzzers.
 //!
 //! Regenerate with `UPDATE_OPENAPI=1 cargo test -p tests spec` (or `cargo run -p api -- openapi
 //! > openapi.yaml`).
 
+use reqwest::StatusCode;
 use serde_json::Value;
+
+use crate::support::{http::header_str, server::TestApp};
 
 fn committed_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml")
@@ -82,4 +87,23 @@ fn every_valid_url_fits_the_http_parsers_limit() {
             "{method} {path}: the longest valid URL is {longest} bytes, over the parser's {HYPER_MAX_URI}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_spec_is_served_as_json_and_yaml_and_swagger_ui_at_docs() {
+    let app = TestApp::spawn().await;
+    let json = app.get("/openapi.json").await;
+    assert_eq!(json.status(), StatusCode::OK);
+    let spec: Value = json.json().await.expect("spec is JSON");
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(spec["paths"]["/api/auth/ok"]["get"]["operationId"].is_string());
+
+    let yaml = app.get("/openapi.yaml").await;
+    assert_eq!(yaml.status(), StatusCode::OK);
+    assert_eq!(yaml.text().await.expect("yaml"), api::app::spec_yaml());
+
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(header_str(&docs, "content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(docs.text().await.expect("html").contains("swagger"), "Swagger UI page");
 }

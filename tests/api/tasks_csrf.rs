@@ -6,35 +6,24 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    http::{assert_error, header_str, plain_client, set_cookies},
+    http::{assert_error, plain_client},
     server::{ORIGIN, TestApp},
     tasks::{TASKS, id_of, task_path},
+    users::{User, Via},
 };
 
 /// Extra request headers.
 type Headers = &'static [(&'static str, &'static str)];
 
-/// A browser user: the `Cookie` header their browser would send, their bearer token, and a task.
-struct BrowserUser {
-    cookie: String,
-    bearer: String,
-    task: i64,
-}
-
-async fn browser_user(app: &TestApp) -> BrowserUser {
-    let response = app.sign_up("alice@example.com").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let bearer = header_str(&response, "set-auth-token").expect("set-auth-token on sign-up");
-    let cookie = set_cookies(&response)
-        .into_iter()
-        .find(|line| line.starts_with("better-auth.session_token="))
-        .and_then(|line| line.split(';').next().map(str::to_owned))
-        .expect("session cookie set");
-    // The browser client sends the trusted Origin: creating works.
-    let created = app.post_json(TASKS, &json!({"title": "Created from the page"})).await;
+/// Alice, signed up in a browser (her `cookie` is what it would send), and a task she created
+/// from the page.
+async fn browser_user(app: &TestApp) -> (User, i64) {
+    let alice = User::sign_up_via(app, "alice@example.com", Via::Browser).await;
+    // The browser sends the trusted Origin: creating works.
+    let created = alice.create_task(&json!({"title": "Created from the page"})).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let task = id_of(&created.json::<Value>().await.expect("task JSON"));
-    BrowserUser { cookie, bearer, task }
+    (alice, task)
 }
 
 /// Each state-changing operation, as a request with a valid body and no credentials yet.
@@ -51,7 +40,7 @@ fn writes(app: &TestApp, task: i64) -> Vec<(&'static str, RequestBuilder)> {
 #[tokio::test]
 async fn cookie_writes_without_a_trusted_origin_are_403_and_change_nothing() {
     let app = TestApp::spawn().await;
-    let alice = browser_user(&app).await;
+    let (alice, task) = browser_user(&app).await;
     let before = app.db.task_rows().await;
 
     // (extra headers, expected code, why)
@@ -70,7 +59,7 @@ async fn cookie_writes_without_a_trusted_origin_are_403_and_change_nothing() {
         (&[("origin", "https://evil.example"), ("referer", "http://localhost:3000/")], "INVALID_ORIGIN", "Origin wins"),
     ];
     for (headers, code, why) in origins {
-        for (method, mut request) in writes(&app, alice.task) {
+        for (method, mut request) in writes(&app, task) {
             request = request.header("cookie", &alice.cookie);
             for (name, value) in headers {
                 request = request.header(*name, *value);
@@ -86,11 +75,11 @@ async fn cookie_writes_without_a_trusted_origin_are_403_and_change_nothing() {
 #[tokio::test]
 async fn cookie_writes_from_a_trusted_origin_or_referer_succeed() {
     let app = TestApp::spawn().await;
-    let alice = browser_user(&app).await;
+    let (alice, task) = browser_user(&app).await;
     let client = plain_client();
 
     let by_referer = client
-        .patch(app.url(&task_path(alice.task)))
+        .patch(app.url(&task_path(task)))
         .header("cookie", &alice.cookie)
         .header("referer", format!("{ORIGIN}/tasks?page=2"))
         .json(&json!({"is_completed": true}))
@@ -100,7 +89,7 @@ async fn cookie_writes_from_a_trusted_origin_or_referer_succeed() {
     assert_eq!(by_referer.status(), StatusCode::OK, "a trusted Referer counts by its origin");
 
     let by_origin = client
-        .delete(app.url(&task_path(alice.task)))
+        .delete(app.url(&task_path(task)))
         .header("cookie", &alice.cookie)
         .header("origin", ORIGIN)
         .send()
@@ -113,10 +102,10 @@ async fn cookie_writes_from_a_trusted_origin_or_referer_succeed() {
 #[tokio::test]
 async fn cookie_reads_need_no_origin() {
     let app = TestApp::spawn().await;
-    let alice = browser_user(&app).await;
+    let (alice, task) = browser_user(&app).await;
     let client = plain_client();
 
-    for path in [TASKS.to_owned(), task_path(alice.task)] {
+    for path in [TASKS.to_owned(), task_path(task)] {
         let response = client.get(app.url(&path)).header("cookie", &alice.cookie).send().await.expect("sent");
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
     }
@@ -125,7 +114,7 @@ async fn cookie_reads_need_no_origin() {
 #[tokio::test]
 async fn bearer_writes_need_no_origin_even_alongside_a_cookie() {
     let app = TestApp::spawn().await;
-    let alice = browser_user(&app).await;
+    let (alice, _) = browser_user(&app).await;
 
     // (extra headers, why): every write must succeed.
     let variants: [(Headers, &str); 2] =
@@ -156,10 +145,10 @@ async fn bearer_writes_need_no_origin_even_alongside_a_cookie() {
 #[tokio::test]
 async fn an_invalid_bearer_does_not_exempt_a_cookie_write_from_the_origin_check() {
     let app = TestApp::spawn().await;
-    let alice = browser_user(&app).await;
+    let (alice, task) = browser_user(&app).await;
     let before = app.db.task_rows().await;
 
-    for (method, request) in writes(&app, alice.task) {
+    for (method, request) in writes(&app, task) {
         let response = request
             .header("cookie", &alice.cookie)
             .bearer_auth(format!("{}tampered", alice.bearer))

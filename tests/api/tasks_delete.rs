@@ -78,7 +78,7 @@ async fn deleting_a_user_in_sql_cascades_to_their_tasks_and_sessions_only() {
     let sessions = r#"SELECT count(*) FROM "session" WHERE "userId" = $1"#;
     assert_eq!(app.db.count(sessions, vec![alice.id.clone().into()]).await, 1);
 
-    app.db.query(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![alice.id.clone().into()]).await;
+    app.db.execute(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![alice.id.clone().into()]).await;
 
     assert_eq!(app.db.task_count(&alice.id).await, 0, "her tasks went with her");
     assert_eq!(app.db.count(sessions, vec![alice.id.clone().into()]).await, 0, "her sessions too");

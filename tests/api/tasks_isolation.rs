@@ -97,7 +97,7 @@ impl Pair<'_> {
 
     /// Runs one sequence against the model.
     async fn run(&self, ops: Vec<Op>) {
-        self.app.db.query(r#"DELETE FROM "task""#, vec![]).await;
+        self.app.db.execute(r#"DELETE FROM "task""#, vec![]).await;
         let mut model: BTreeMap<i64, Known> = BTreeMap::new();
         let mut seen: Vec<i64> = Vec::new();
         let pick = |seen: &Vec<i64>, n: usize| if seen.is_empty() { 1 } else { seen[n % seen.len()] };

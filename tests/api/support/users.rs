@@ -121,10 +121,29 @@ impl User {
         self.request(Method::POST, path).json(body).send().await.expect("request sent")
     }
 
+    /// `POST` JSON from another, cookie-less client presenting only this session's cookie, and
+    /// `Origin: origin` if given: the cookie-carrying write a forged cross-site request makes.
+    pub async fn post_with_cookie(&self, path: &str, body: &Value, origin: Option<&str>) -> Response {
+        let request = plain_client().post(format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        let request = match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        };
+        request.json(body).send().await.expect("request sent")
+    }
+
     /// `GET /get-session` through this user's client: the JSON body (`null` when signed out).
     pub async fn session(&self) -> Value {
         ok_json(self.get(GET_SESSION).await).await
     }
+}
+
+/// Signs `email` in with [`PASSWORD`] from a cookie-less client that adds `headers` (`Origin`,
+/// Fetch Metadata, `X-Forwarded-For`, …); the raw response.
+pub async fn sign_in_with_headers(at: &impl Service, email: &str, headers: &[(&str, &str)]) -> Response {
+    let request = plain_client().post(format!("{}{SIGN_IN}", at.base()));
+    let request = headers.iter().fold(request, |request, (name, value)| request.header(*name, *value));
+    request.json(&json!({"email": email, "password": PASSWORD})).send().await.expect("request sent")
 }
 
 /// Signs in with a cookie-less client and returns the status (for "which password works").

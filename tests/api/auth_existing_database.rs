@@ -1,4 +1,5 @@
-//! A database as Better Auth writes it (`better-auth-wire.md` §6.2, §8): rows inserted with SQL
+//! An existing Better Auth database keeps working (`better-auth-wire.md` §6.2, §8): rows inserted
+//! with SQL
 //! in Better Auth's encodings (SQLite: 24-character ISO text dates, booleans 0/1; PostgreSQL:
 //! `timestamptz`, `boolean`), read and served by this service. The password hash and the cookie
 //! value below were produced by Better Auth itself.
