@@ -14,7 +14,7 @@ use crate::support::{
     http::{assert_error_body, ok_text, plain_client, set_cookies},
     server::TestApp,
     users::{SIGN_IN, get_session_with_cookie},
-    wire::{CLEARED, session_cookie},
+    wire::{CLEARED, iso_millis, session_cookie},
 };
 
 const USER_ID: &str = "sRrjlKcO9hEwQWsKmIl2lBuGpFImfHlm";
@@ -50,8 +50,10 @@ async fn insert_better_auth_user(app: &TestApp) {
     .await;
 }
 
-/// Inserts a session as Better Auth writes it: raw token, `""` for unknown address and agent.
-async fn insert_better_auth_session(app: &TestApp, created: OffsetDateTime, expires: OffsetDateTime) {
+/// Inserts a week-long session created at `created`, as Better Auth writes it: raw token, `""` for
+/// unknown address and agent.
+async fn insert_better_auth_session(app: &TestApp, created: OffsetDateTime) {
+    let expires = created + Duration::days(7);
     let backend = app.db.backend();
     app.db.execute(
         r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
@@ -112,7 +114,7 @@ async fn a_session_written_by_better_auth_is_served_with_plain_token_storage() {
     let app = TestApp::builder().var("SESSION_TOKEN_STORAGE", "plain").spawn().await;
     insert_better_auth_user(&app).await;
     let created = now_millis() - Duration::hours(1);
-    insert_better_auth_session(&app, created, created + Duration::days(7)).await;
+    insert_better_auth_session(&app, created).await;
 
     // The cookie exactly as Better Auth set it in the browser.
     let response = get_session_with_cookie(&app, COOKIE).await;
@@ -120,17 +122,13 @@ async fn a_session_written_by_better_auth_is_served_with_plain_token_storage() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(set_cookies(&response).is_empty(), "refreshed an hour ago: not due");
     let body: Value = response.json().await.expect("JSON body");
-    let iso = |at: OffsetDateTime| {
-        let format =
-            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-        at.format(format).expect("formats")
-    };
     assert_eq!(
         body,
         json!({
             "session": {
                 "id": "aKFegzQV7ECuO2GwUwb82aE2lfADyIdD", "token": TOKEN, "userId": USER_ID,
-                "expiresAt": iso(created + Duration::days(7)), "createdAt": iso(created), "updatedAt": iso(created),
+                "expiresAt": iso_millis(created + Duration::days(7)), "createdAt": iso_millis(created),
+                "updatedAt": iso_millis(created),
                 "ipAddress": "", "userAgent": "",
             },
             "user": expected_user(),
@@ -143,7 +141,7 @@ async fn an_expired_session_written_by_better_auth_is_rejected_and_deleted() {
     let app = TestApp::builder().var("SESSION_TOKEN_STORAGE", "plain").spawn().await;
     insert_better_auth_user(&app).await;
     let created = now_millis() - Duration::days(8);
-    insert_better_auth_session(&app, created, created + Duration::days(7)).await;
+    insert_better_auth_session(&app, created).await;
 
     let response = get_session_with_cookie(&app, COOKIE).await;
 
@@ -159,7 +157,7 @@ async fn a_better_auth_session_token_is_not_accepted_under_hashed_storage() {
     let app = TestApp::spawn().await;
     insert_better_auth_user(&app).await;
     let created = now_millis() - Duration::hours(1);
-    insert_better_auth_session(&app, created, created + Duration::days(7)).await;
+    insert_better_auth_session(&app, created).await;
 
     assert_eq!(ok_text(get_session_with_cookie(&app, COOKIE).await).await, "null");
 }

@@ -13,11 +13,8 @@ use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 use time::{OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem, macros::format_description};
 
-use crate::support::wire::sha256_hex;
+use crate::support::wire::{iso_millis, sha256_hex};
 
-/// `2026-11-28T06:36:38.913Z`: how Better Auth's date columns hold a time on SQLite.
-const MILLIS: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 /// `2026-11-28T06:36:38.913402Z`: how a `timestamptz` column is read back, so rows read the same
 /// on both backends (the `task` table's SQLite text has this form too).
 const MICROS: &[BorrowedFormatItem<'static>] =
@@ -212,7 +209,7 @@ pub fn snapshot_diff(before: &Value, after: &Value) -> String {
 /// `timestamptz` on PostgreSQL.
 pub fn stored_time(backend: DatabaseBackend, at: OffsetDateTime) -> sea_orm::Value {
     match backend {
-        DatabaseBackend::Sqlite => at.to_offset(UtcOffset::UTC).format(MILLIS).expect("formats").into(),
+        DatabaseBackend::Sqlite => iso_millis(at).into(),
         _ => at.into(),
     }
 }

@@ -12,7 +12,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339, macros::format_description};
+use time::{
+    OffsetDateTime, PrimitiveDateTime, UtcOffset,
+    format_description::{BorrowedFormatItem, well_known::Rfc3339},
+    macros::format_description,
+};
 
 use crate::support::{http::set_cookies, server::SECRET};
 
@@ -26,6 +30,10 @@ pub const CLEARED: [&str; 3] = [
     "better-auth.session_data=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
     "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
 ];
+
+/// JavaScript's `toISOString()` form: `2026-11-28T06:36:38.913Z`.
+const ISO_MILLIS: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// HMAC-SHA256 of `data` under `secret`.
 fn hmac_sha256(secret: &str, data: &str) -> Vec<u8> {
@@ -136,15 +144,20 @@ pub fn is_generated_id(value: &Value) -> bool {
     value.as_str().is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// JavaScript's `toISOString()` form, `2026-11-28T06:36:38.913Z`: exactly this shape (three
+/// A time in JavaScript's `toISOString()` form, as Better Auth writes dates on the wire (and in
+/// SQLite).
+pub fn iso_millis(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC).format(ISO_MILLIS).expect("formats")
+}
+
+/// Whether a value is a time in JavaScript's `toISOString()` form: exactly that shape (three
 /// fraction digits, `Z`), and a real time.
 pub fn is_iso_millis(value: &Value) -> bool {
     let Some(text) = value.as_str() else { return false };
     let shape = "dddd-dd-ddTdd:dd:dd.dddZ".as_bytes();
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     text.len() == shape.len()
         && text.bytes().zip(shape).all(|(b, s)| if *s == b'd' { b.is_ascii_digit() } else { b == *s })
-        && PrimitiveDateTime::parse(text, format).is_ok()
+        && PrimitiveDateTime::parse(text, ISO_MILLIS).is_ok()
 }
 
 /// Parses an RFC 3339 time from a response body or a row read back through the database.
