@@ -85,13 +85,7 @@ async fn cookie_authenticated_writes_from_untrusted_or_missing_origins_are_refus
     // Arrange: a signed-in victim (cookie) with a task, and the whole database as it stands.
     let app = TestApp::spawn().await;
     let victim = User::sign_up(&app, "csrf-victim@example.com").await;
-    let created = plain_client()
-        .post(app.url("/api/v1/tasks"))
-        .header("authorization", victim.authorization())
-        .json(&json!({"title": "the victim's task"}))
-        .send()
-        .await
-        .expect("create answered");
+    let created = victim.create_task(&json!({"title": "the victim's task"})).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let task_id = created.json::<Value>().await.expect("json")["id"].as_i64().expect("id");
     let cases = writes(&victim.email, &victim.token);

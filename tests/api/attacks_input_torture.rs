@@ -183,13 +183,7 @@ impl Bench {
     }
 
     async fn create_task_for(&self, account: &User, title: &str) -> i64 {
-        let response = plain_client()
-            .post(self.app.url("/api/v1/tasks"))
-            .header("authorization", account.authorization())
-            .json(&json!({"title": title, "description": "intact"}))
-            .send()
-            .await
-            .expect("create");
+        let response = account.create_task(&json!({"title": title, "description": "intact"})).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json::<Value>().await.expect("json")["id"].as_i64().expect("id")
     }
@@ -746,13 +740,7 @@ async fn sql_metacharacters_are_stored_returned_and_searched_literally() {
 
     // Act: tasks whose title and description are SQL.
     for value in SQL {
-        let response = http
-            .post(app.url("/api/v1/tasks"))
-            .header("authorization", account.authorization())
-            .json(&json!({"title": value, "description": value}))
-            .send()
-            .await
-            .expect("create");
+        let response = account.create_task(&json!({"title": value, "description": value})).await;
         assert_eq!(response.status(), StatusCode::CREATED, "{value}");
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["title"], value, "returned literally");
@@ -788,16 +776,7 @@ async fn sql_metacharacters_are_stored_returned_and_searched_literally() {
         .await
         .expect("update-user");
     assert_eq!(response.status(), StatusCode::OK);
-    let session: Value = http
-        .get(app.url("/api/auth/get-session"))
-        .header("authorization", account.authorization())
-        .send()
-        .await
-        .expect("get-session")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(session["user"]["name"], SQL[1]);
+    assert_eq!(account.session().await["user"]["name"], SQL[1]);
     assert_eq!(app.db.count(r#"SELECT count(*) FROM "user""#, vec![]).await, 1, "no row was deleted");
 }
 

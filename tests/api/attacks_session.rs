@@ -263,13 +263,7 @@ async fn an_expired_session_presented_first_by_bearer_is_refused_too() {
     expire_sessions_of(&app, &account, Duration::seconds(1)).await;
 
     // Act + Assert: the first use is a task write by bearer: refused, nothing created.
-    let response = plain_client()
-        .post(app.url("/api/v1/tasks"))
-        .header("authorization", account.authorization())
-        .json(&json!({"title": "should not exist"}))
-        .send()
-        .await
-        .expect("create answered");
+    let response = account.create_task(&json!({"title": "should not exist"})).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
     assert_refused(&app, &Credential::Bearer(account.bearer.clone()), "an expired session").await;

@@ -5,32 +5,20 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{
     db::postgres_url,
     http::{assert_error, header_str, plain_client},
     server::TestApp,
-    users::{PASSWORD, User},
+    users::{PASSWORD, User, session_for_bearer},
 };
-
-async fn session_of(app: &TestApp, bearer: &str) -> Value {
-    plain_client()
-        .get(app.url("/api/auth/get-session"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json")
-}
 
 /// Polls until get-session with `bearer` is `null` on `app`, or the deadline passes.
 async fn wait_until_revoked(app: &TestApp, bearer: &str, deadline: Duration) -> bool {
     let until = Instant::now() + deadline;
     loop {
-        if session_of(app, bearer).await.is_null() {
+        if session_for_bearer(app, bearer).await.is_null() {
             return true;
         }
         if Instant::now() > until {
@@ -45,11 +33,11 @@ async fn a_cached_session_is_gone_on_the_next_request_after_sign_out() {
     let app = TestApp::spawn().await;
     let bearer = User::sign_up(&app, "cached@example.com").await.bearer;
     for _ in 0..3 {
-        assert!(!session_of(&app, &bearer).await.is_null(), "served (and cached)");
+        assert!(!session_for_bearer(&app, &bearer).await.is_null(), "served (and cached)");
     }
     let out = plain_client().post(app.url("/api/auth/sign-out")).bearer_auth(&bearer).send().await.expect("sent");
     assert_eq!(out.status(), StatusCode::OK);
-    assert!(session_of(&app, &bearer).await.is_null(), "the very next request has no session");
+    assert!(session_for_bearer(&app, &bearer).await.is_null(), "the very next request has no session");
 }
 
 /// A second instance: on PostgreSQL with the default cache lifetime (so only the change
@@ -67,7 +55,7 @@ async fn a_session_revoked_on_another_instance_ends_here_too() {
     let first = TestApp::spawn().await;
     let second = sibling(&first).await;
     let bearer = User::sign_up(&first, "two-instances@example.com").await.bearer;
-    assert!(!session_of(&second, &bearer).await.is_null(), "the second instance serves and caches it");
+    assert!(!session_for_bearer(&second, &bearer).await.is_null(), "the second instance serves and caches it");
 
     let out = plain_client().post(first.url("/api/auth/sign-out")).bearer_auth(&bearer).send().await.expect("sent");
     assert_eq!(out.status(), StatusCode::OK);
@@ -88,7 +76,7 @@ async fn a_password_change_on_one_instance_ends_the_other_sessions_everywhere() 
         .await
         .expect("sent");
     let other = header_str(&other, "set-auth-token").expect("token");
-    assert!(!session_of(&second, &other).await.is_null());
+    assert!(!session_for_bearer(&second, &other).await.is_null());
 
     let changed = plain_client()
         .post(first.url("/api/auth/change-password"))
@@ -101,7 +89,7 @@ async fn a_password_change_on_one_instance_ends_the_other_sessions_everywhere() 
         .expect("sent");
     assert_eq!(changed.status(), StatusCode::OK);
     assert!(wait_until_revoked(&second, &other, Duration::from_secs(5)).await);
-    assert!(session_of(&first, &kept).await.is_null(), "revokeOtherSessions ends the current one too");
+    assert!(session_for_bearer(&first, &kept).await.is_null(), "revokeOtherSessions ends the current one too");
 }
 
 #[tokio::test]
@@ -109,8 +97,8 @@ async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
     let app = TestApp::spawn().await;
     let bearer = User::sign_up(&app, "vanished@example.com").await.bearer;
     // Cache the session.
-    assert!(!session_of(&app, &bearer).await.is_null());
-    let user_id = session_of(&app, &bearer).await["user"]["id"].as_str().expect("id").to_owned();
+    assert!(!session_for_bearer(&app, &bearer).await.is_null());
+    let user_id = session_for_bearer(&app, &bearer).await["user"]["id"].as_str().expect("id").to_owned();
     app.db.execute(r#"DELETE FROM "user" WHERE "id" = $1"#, vec![user_id.into()]).await;
 
     let response = plain_client()
@@ -122,5 +110,5 @@ async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
         .expect("sent");
     assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
-    assert!(session_of(&app, &bearer).await.is_null(), "and the session is gone from then on");
+    assert!(session_for_bearer(&app, &bearer).await.is_null(), "and the session is gone from then on");
 }
