@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     db::is_true,
-    http::{assert_error, header_str, no_redirect_client, plain_client, query_param, set_cookies},
+    http::{assert_error, header_str, no_redirect_client, ok_json, plain_client, query_param, set_cookies},
     mail::spawn_with_outbox,
     server::{ORIGIN, SECRET, TestApp},
     users::{PASSWORD, User, Via, sign_in_status},
@@ -46,13 +46,6 @@ async fn stored_email(app: &TestApp, user_id: &str) -> Value {
 /// A verification JWT for `email`/`user_id` with the test secret, valid from `iat` to `exp`.
 fn jwt(email: &str, user_id: &str, iat: i64, exp: i64) -> String {
     sign_hs256_jwt(&json!({"email": email, "userId": user_id, "iat": iat, "exp": exp}), SECRET)
-}
-
-async fn ok_json(response: Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON body");
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
 }
 
 #[tokio::test]
