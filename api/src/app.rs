@@ -1,93 +1,43 @@
-//! Builds the service: shared state, the OpenAPI service with every API, the routes around it,
-//! the middleware order, and serving with graceful shutdown.
+//! Builds the service: the shared state, the OpenAPI service with every API, the routes around
+//! it, the middleware order, the background jobs, and serving with graceful shutdown.
 //!
 //! [`build`] binds before it returns, so `PORT=0` works and [`App::local_addr`] reports the
 //! real address; the tests use exactly this path.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    ops::Deref,
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::OnceLock, time::Duration};
 
 use poem::{
     Endpoint, EndpointExt, Request, Response, Route, Server,
     endpoint::BoxEndpoint,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
-use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
-use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
+use poem_openapi::{LicenseObject, OpenApi, OpenApiService, ServerObject};
+use sea_orm::DbErr;
 
 use crate::{
     auth::{
+        self,
         account_api::AccountApi,
         api::AuthApi,
-        cache::{self, SessionCache},
-        cookies::CookieNames,
-        password::Hasher,
-        rate_limit::{self, RateLimiter},
-        repo,
+        rate_limit::{RateLimit, RateLimiter},
         sessions_api::SessionsApi,
-        verification,
     },
     config::Config,
     db,
-    error::framework_error_response,
+    error::ErrorResponses,
     health::HealthApi,
-    http::{middleware, origin::TrustedOrigins},
-    mail::{MailError, Mailer},
-    tasks::api::TasksApi,
+    http::{
+        layer::Wrap,
+        middleware::{BodyLimit, Cors, RequestContext},
+        origin::TrustedOrigins,
+    },
+    mail::Mailer,
+    state::AppState,
+    tasks::{self, api::TasksApi},
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Operation groups in the OpenAPI document.
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Better Auth compatible email/password sign-up, sign-in and sessions.
-    Auth,
-    /// The signed-in user's tasks.
-    Tasks,
-    /// Liveness and readiness probes.
-    Health,
-}
-
-/// State shared by every request; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<StateInner>);
-
-/// What [`AppState`] holds.
-pub struct StateInner {
-    /// The validated configuration.
-    pub config: Config,
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// Origins trusted for CORS and CSRF checks.
-    pub origins: TrustedOrigins,
-    /// Session cookie names (with the `__Secure-` prefix on https).
-    pub cookie_names: CookieNames,
-    /// The bounded password-hashing pool.
-    pub hasher: Hasher,
-    /// Rate limiting of `/api/auth/*`.
-    pub rate_limiter: RateLimiter,
-    /// Outgoing mail.
-    pub mailer: Mailer,
-    /// Live sessions by stored token (see `auth::cache` for how revocation stays immediate).
-    pub session_cache: Arc<SessionCache>,
-    /// The URL mailed links start with: `BASE_URL`, or the address actually bound.
-    pub public_base_url: String,
-}
-
-impl Deref for AppState {
-    type Target = StateInner;
-
-    fn deref(&self) -> &StateInner {
-        &self.0
-    }
-}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +47,7 @@ pub enum BuildError {
     Database(#[from] DbErr),
     /// The mail transport could not be set up.
     #[error("mail: {0}")]
-    Mail(#[from] MailError),
+    Mail(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The listening address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -125,14 +75,11 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         .map_err(|source| BuildError::Bind { addr: config.bind, source })?;
     let local_addr =
         acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied()).unwrap_or(config.bind);
-    let mailer = Mailer::new(&config.mail)?;
+    let mailer = Mailer::new(&config.mail).map_err(|err| BuildError::Mail(Box::new(err)))?;
     let public_base_url = match &config.base_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
         None => format!("http://{local_addr}"),
     };
-    // On PostgreSQL the cache is trusted only once the invalidation listener is connected.
-    let is_postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    let session_cache = Arc::new(SessionCache::new(config.session.cache_ttl, !is_postgres));
     let mut trusted_origins = config.trusted_origins.clone();
     if config.base_url.is_none() {
         // Development without BASE_URL: trust this server's own pages (Swagger UI at /docs) on
@@ -140,17 +87,7 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         trusted_origins.push(format!("http://localhost:{}", local_addr.port()));
         trusted_origins.push(format!("http://127.0.0.1:{}", local_addr.port()));
     }
-    let state = AppState(Arc::new(StateInner {
-        session_cache,
-        mailer,
-        public_base_url,
-        origins: TrustedOrigins::new(&trusted_origins),
-        cookie_names: CookieNames::new(config.secure_cookies()),
-        hasher: Hasher::new(&config.hashing),
-        rate_limiter: RateLimiter::new(config.rate_limit.clone()),
-        config,
-        db,
-    }));
+    let state = AppState::new(config, db, TrustedOrigins::new(&trusted_origins), mailer, public_base_url);
     Ok(App { acceptor, local_addr, state })
 }
 
@@ -160,19 +97,12 @@ impl App {
         self.local_addr
     }
 
-    /// The shared state (the tests use its database handle).
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// (up to a grace period) and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let endpoint = routes(self.state.clone());
-        let sweeper = tokio::spawn(sweep_expired_sessions(self.state.clone()));
-        let listener = (self.state.db.get_database_backend() == DatabaseBackend::Postgres
-            && !self.state.config.session.cache_ttl.is_zero())
-        .then(|| tokio::spawn(cache::listen(self.state.db.clone(), self.state.session_cache.clone())));
+        let sweeper = tokio::spawn(sweep_expired(self.state.clone()));
+        let listener = self.state.cache_listener().map(tokio::spawn);
         tracing::info!("listening on http://{}", self.local_addr);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
@@ -181,7 +111,7 @@ impl App {
         if let Some(listener) = listener {
             listener.abort();
         }
-        self.state.db.clone().close().await.ok();
+        self.state.close().await;
         tracing::info!("shut down");
         Ok(())
     }
@@ -189,7 +119,7 @@ impl App {
 
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
-pub fn openapi_service() -> OpenApiService<(AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi), ()> {
+pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
         (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi),
         "Session auth and tasks API",
@@ -205,18 +135,24 @@ pub fn spec_yaml() -> String {
     openapi_service().spec_yaml()
 }
 
-/// The whole HTTP surface with its middleware.
+/// The whole HTTP surface with its middleware, innermost first: each `with` wraps everything
+/// above it, so a request passes them bottom to top: request context (request id, span, access
+/// log, security headers) → CORS → JSON error catch-all (with each API's parameter rules) →
+/// rate limit (`/api/auth`) → body-size check → the operation, whose security extractor applies
+/// the CSRF checks.
 fn routes(state: AppState) -> impl Endpoint {
+    let config = &state.config;
+    let param_errors = vec![("/api/auth/", auth::api::PARAMETER_ERRORS), ("/api/v1/", tasks::api::PARAMETER_ERRORS)];
     Route::new()
         .at("/openapi.json", OnFirstUse::new(|| openapi_service().spec_endpoint().map_to_response().boxed()))
         .at("/openapi.yaml", OnFirstUse::new(|| openapi_service().spec_endpoint_yaml().map_to_response().boxed()))
         .nest("/docs", OnFirstUse::new(|| openapi_service().swagger_ui().map_to_response().boxed()))
         .nest("/", openapi_service())
-        .around(middleware::body_limit)
-        .around(rate_limit::middleware)
-        .catch_all_error(framework_error_response)
-        .around(middleware::cors)
-        .around(middleware::request_context)
+        .with(Wrap::new(BodyLimit::new(config.body_limit)))
+        .with(Wrap::new(RateLimit::new(RateLimiter::new(config.rate_limit.clone()), config.trusted_proxies.clone())))
+        .with(Wrap::new(ErrorResponses::new(param_errors)))
+        .with(Wrap::new(Cors::new(state.origins.clone())))
+        .with(Wrap::new(RequestContext::new(auth::api::SECRET_PATHS)))
         .data(state)
 }
 
@@ -242,19 +178,19 @@ impl Endpoint for OnFirstUse {
     }
 }
 
-/// Deletes expired sessions and mail tokens every hour (expired ones are also rejected, and
+/// Deletes expired sessions and reset tokens every hour (expired ones are also rejected, and
 /// sessions deleted, when presented).
-async fn sweep_expired_sessions(state: AppState) {
+async fn sweep_expired(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     loop {
         interval.tick().await;
-        let now = time::OffsetDateTime::now_utc();
-        match repo::delete_expired_sessions(&state.db, now).await {
+        let (sessions, tokens) = state.sessions.sweep_expired(time::OffsetDateTime::now_utc()).await;
+        match sessions {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),
             Err(err) => tracing::warn!(error = %err, "expired-session sweep failed"),
         }
-        if let Err(err) = verification::delete_expired(&state.db, now).await {
+        if let Err(err) = tokens {
             tracing::warn!(error = %err, "expired-token sweep failed");
         }
     }
@@ -284,3 +220,4 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
+

@@ -18,43 +18,39 @@ use url::Url;
 /// The whole configuration of one service instance.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `APP_ENV`: `development` (default) or `production`.
-    pub env: AppEnv,
-    /// `DATA_DIR`: where the default SQLite file and the development secret live.
-    pub data_dir: PathBuf,
     /// Database connection and pool settings.
-    pub database: DatabaseConfig,
+    pub(crate) database: DatabaseConfig,
     /// `AUTH_SECRET` (alias `BETTER_AUTH_SECRET`): signs cookies and email tokens.
-    pub auth_secret: AuthSecret,
+    pub(crate) auth_secret: AuthSecret,
     /// `BASE_URL`: the public URL of this service; `https` turns on `Secure` cookies.
-    pub base_url: Option<Url>,
+    pub(crate) base_url: Option<Url>,
     /// Origins trusted for CORS and CSRF checks: `BASE_URL`'s origin plus `TRUSTED_ORIGINS`.
-    pub trusted_origins: Vec<String>,
+    pub(crate) trusted_origins: Vec<String>,
     /// `BIND` and `PORT`: the listening address.
-    pub bind: SocketAddr,
+    pub(crate) bind: SocketAddr,
     /// Logging settings.
     pub log: LogConfig,
     /// `TRUSTED_PROXIES`: peers allowed to set `X-Forwarded-For`.
-    pub trusted_proxies: Vec<IpNet>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     /// `BODY_LIMIT`: the largest accepted request body, in bytes.
-    pub body_limit: usize,
+    pub(crate) body_limit: usize,
     /// Session lifetimes and storage.
-    pub session: SessionConfig,
+    pub(crate) session: SessionConfig,
     /// Rate limiting of `/api/auth/*`.
-    pub rate_limit: RateLimitConfig,
+    pub(crate) rate_limit: RateLimitConfig,
     /// The bounded password-hashing pool.
-    pub hashing: HashingConfig,
+    pub(crate) hashing: HashingConfig,
     /// Tasks API limits.
-    pub tasks: TasksConfig,
+    pub(crate) tasks: TasksConfig,
     /// Outgoing mail.
-    pub mail: MailConfig,
+    pub(crate) mail: MailConfig,
     /// Email verification and password reset.
-    pub verification: VerificationConfig,
+    pub(crate) verification: VerificationConfig,
 }
 
 /// How mail leaves the service.
 #[derive(Clone)]
-pub enum MailTransport {
+pub(crate) enum MailTransport {
     /// Mail is not configured: password reset and verification mail are disabled.
     Disabled,
     /// Development: the message (with its link) goes to the log, nowhere else.
@@ -78,15 +74,15 @@ impl fmt::Debug for MailTransport {
 
 /// SMTP relay settings.
 #[derive(Clone)]
-pub struct SmtpConfig {
+pub(crate) struct SmtpConfig {
     /// `SMTP_HOST`.
-    pub host: String,
+    pub(crate) host: String,
     /// `SMTP_PORT` (default 587, or 465 with `SMTP_TLS=tls`).
-    pub port: u16,
+    pub(crate) port: u16,
     /// `SMTP_TLS`: `starttls` (default), `tls` (implicit TLS) or `none` (local relays only).
-    pub tls: SmtpTls,
+    pub(crate) tls: SmtpTls,
     /// `SMTP_USERNAME` and `SMTP_PASSWORD`, when the relay needs them.
-    pub credentials: Option<(String, String)>,
+    pub(crate) credentials: Option<(String, String)>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -102,7 +98,7 @@ impl fmt::Debug for SmtpConfig {
 
 /// TLS mode of the SMTP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
+pub(crate) enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required).
     StartTls,
     /// TLS from the first byte.
@@ -113,28 +109,28 @@ pub enum SmtpTls {
 
 /// Outgoing mail settings.
 #[derive(Clone, Debug)]
-pub struct MailConfig {
+pub(crate) struct MailConfig {
     /// `MAIL_TRANSPORT`: `log` (development default), `file`, `smtp`, or `none` (production
     /// default until configured).
-    pub transport: MailTransport,
+    pub(crate) transport: MailTransport,
     /// `MAIL_FROM`: the sender address.
-    pub from: String,
+    pub(crate) from: String,
 }
 
 /// Email verification and password reset settings.
 #[derive(Clone, Debug)]
-pub struct VerificationConfig {
+pub(crate) struct VerificationConfig {
     /// `REQUIRE_EMAIL_VERIFICATION`: sign-in refuses unverified addresses (default false).
-    pub require_verified_email: bool,
+    pub(crate) require_verified_email: bool,
     /// `RESET_TOKEN_EXPIRES_IN` (seconds, default 3600).
-    pub reset_token_lifetime: Duration,
+    pub(crate) reset_token_lifetime: Duration,
     /// `VERIFICATION_TOKEN_EXPIRES_IN` (seconds, default 3600).
-    pub verification_token_lifetime: Duration,
+    pub(crate) verification_token_lifetime: Duration,
 }
 
 /// The deployment environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AppEnv {
+pub(crate) enum AppEnv {
     /// Local development: a generated secret is acceptable.
     Development,
     /// Production: a real secret is required and rate limiting is on by default.
@@ -143,14 +139,14 @@ pub enum AppEnv {
 
 /// Database connection settings.
 #[derive(Clone)]
-pub struct DatabaseConfig {
+pub(crate) struct DatabaseConfig {
     /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
-    pub url: String,
+    pub(crate) url: String,
     /// `DB_MAX_CONNECTIONS`: pool size.
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// `DB_TIMEOUT_MS`: how long a request waits for a connection (and, on PostgreSQL, for a
     /// statement) before it gets 503.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -169,14 +165,14 @@ impl fmt::Debug for DatabaseConfig {
 #[derive(Clone, Debug)]
 pub struct LogConfig {
     /// `RUST_LOG`: an env-filter directive, default `info`.
-    pub filter: String,
+    pub(crate) filter: String,
     /// `LOG_FORMAT`: `pretty` (default) or `json`.
-    pub format: LogFormat,
+    pub(crate) format: LogFormat,
 }
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable, coloured when stdout is a terminal.
     Pretty,
     /// One JSON object per line.
@@ -185,70 +181,70 @@ pub enum LogFormat {
 
 /// How session tokens are stored in `session.token`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenStorage {
+pub(crate) enum TokenStorage {
     /// Lower-case hex SHA-256 of the token (default): a database leak leaks no live session.
     Hashed,
     /// The raw token, as Better Auth stores it: for sharing one database with a Node Better Auth.
     Plain,
 }
 
-/// Session lifetimes (`better-auth-wire.md` §5.2).
+/// Session lifetimes (`docs/better-auth-wire.md` §5.2).
 #[derive(Clone, Debug)]
-pub struct SessionConfig {
+pub(crate) struct SessionConfig {
     /// `SESSION_EXPIRES_IN` (seconds, default 7 days).
-    pub expires_in: Duration,
+    pub(crate) expires_in: Duration,
     /// `SESSION_UPDATE_AGE` (seconds, default 1 day): minimum interval between sliding refreshes.
-    pub update_age: Duration,
+    pub(crate) update_age: Duration,
     /// `SESSION_FRESH_AGE` (seconds, default 1 day; 0 disables): how recent a sign-in must be
     /// for sensitive operations.
-    pub fresh_age: Duration,
+    pub(crate) fresh_age: Duration,
     /// `SESSION_TOKEN_STORAGE`: `hashed` (default) or `plain`.
-    pub token_storage: TokenStorage,
+    pub(crate) token_storage: TokenStorage,
     /// `SESSION_CACHE_TTL` (seconds; 0 disables): the longest a cached session is served
     /// without a database read. This service's own changes never wait for it (see
     /// `auth::cache`); it bounds how long a change made behind the service's back (direct SQL on
     /// an SQLite file) can go unseen. Default 300 on PostgreSQL, whose triggers report every
     /// writer's changes, and 10 on SQLite, which has no such channel.
-    pub cache_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
 }
 
 /// Rate limiting of the auth endpoints.
 #[derive(Clone, Debug)]
-pub struct RateLimitConfig {
+pub(crate) struct RateLimitConfig {
     /// `RATE_LIMIT_ENABLED`: default on in production, off in development.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// `RATE_LIMIT_WINDOW` (seconds, default 10) for the general rule.
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// `RATE_LIMIT_MAX` (default 100) requests per window per client and path.
-    pub max: u32,
+    pub(crate) max: u32,
 }
 
 /// The bounded password-hashing pool.
 #[derive(Clone, Debug)]
-pub struct HashingConfig {
+pub(crate) struct HashingConfig {
     /// `HASH_CONCURRENCY`: hashes computed at once (default: the number of CPUs).
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// `HASH_QUEUE`: hashes allowed to wait; beyond this, 503 with `Retry-After` (default 64).
-    pub queue: usize,
+    pub(crate) queue: usize,
 }
 
 /// Tasks API limits.
 #[derive(Clone, Debug)]
-pub struct TasksConfig {
+pub(crate) struct TasksConfig {
     /// `TASKS_PER_USER_LIMIT` (default 10,000).
-    pub per_user_limit: u64,
+    pub(crate) per_user_limit: u64,
 }
 
 /// The signing secret. Never printed.
 #[derive(Clone)]
-pub struct AuthSecret(String);
+pub(crate) struct AuthSecret(String);
 
 impl AuthSecret {
     /// Minimum length, as Better Auth requires.
-    pub const MIN_LEN: usize = 32;
+    pub(crate) const MIN_LEN: usize = 32;
 
     /// Wraps a secret, checking its length.
-    pub fn new(secret: String) -> Result<Self, String> {
+    pub(crate) fn new(secret: String) -> Result<Self, String> {
         if secret.chars().count() < Self::MIN_LEN {
             return Err(format!("must be at least {} characters", Self::MIN_LEN));
         }
@@ -256,7 +252,7 @@ impl AuthSecret {
     }
 
     /// The secret's bytes, for HMAC keys.
-    pub fn expose_bytes(&self) -> &[u8] {
+    pub(crate) fn expose_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
@@ -270,7 +266,7 @@ impl fmt::Debug for AuthSecret {
 /// Every invalid variable, with what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:{}", .0.iter().map(|(var, msg)| format!("\n  {var}: {msg}")).collect::<String>())]
-pub struct ConfigError(pub Vec<(&'static str, String)>);
+pub struct ConfigError(pub(crate) Vec<(&'static str, String)>);
 
 impl Config {
     /// Reads the process environment, after loading `.env` if one exists in the working
@@ -360,8 +356,6 @@ impl Config {
             return Err(ConfigError(reader.errors));
         }
         Ok(Self {
-            env,
-            data_dir,
             database,
             auth_secret: auth_secret.ok_or_else(|| ConfigError(vec![("AUTH_SECRET", "missing".to_owned())]))?,
             base_url,
@@ -380,7 +374,7 @@ impl Config {
     }
 
     /// Whether cookies get the `__Secure-` prefix and `Secure` attribute (`BASE_URL` is https).
-    pub fn secure_cookies(&self) -> bool {
+    pub(crate) fn secure_cookies(&self) -> bool {
         self.base_url.as_ref().is_some_and(|url| url.scheme() == "https")
     }
 }
@@ -632,7 +626,7 @@ mod tests {
     #[test]
     fn defaults_apply_when_only_a_secret_is_set() {
         let config = Config::from_vars(&vars(&[("AUTH_SECRET", SECRET)])).expect("valid");
-        assert_eq!(config.env, AppEnv::Development);
+        assert!(matches!(config.mail.transport, MailTransport::Log), "development mails to the log");
         assert_eq!(config.bind, "127.0.0.1:8000".parse().expect("addr"));
         assert_eq!(config.database.url, "sqlite://data/app.db?mode=rwc");
         assert_eq!(config.body_limit, 1024 * 1024);

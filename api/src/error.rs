@@ -4,11 +4,14 @@
 //! Domain modules return their own enums (`AuthError`, `TaskError`) with no HTTP in them; they
 //! reach [`ApiError`] through `From`, so `?` works in handlers. Framework errors (unknown route,
 //! bad JSON, wrong content type, oversized body, unparsable parameters) are converted by
-//! [`framework_error_response`], installed as the root `catch_all_error`, so no response body is
-//! ever plain text.
+//! [`ErrorResponses`], the layer around every route, so no response body is ever plain text.
+//!
+//! Nothing here knows a route: how an API reports its malformed parameters (the status, where
+//! each parameter lives) is a [`ParamErrors`] that API declares, and `app.rs` assigns each one
+//! to its path prefix.
 
 use poem::{
-    IntoResponse, Response,
+    Endpoint, IntoResponse, Request, Response,
     error::{MethodNotAllowedError, NotFoundError, ResponseError},
     http::{HeaderValue, StatusCode, header},
 };
@@ -21,67 +24,63 @@ use sea_orm::DbErr;
 
 use crate::{
     auth::error::{AuthError, LinkProblem, RedirectField},
+    http::layer::Layer,
     tasks::model::TaskError,
 };
 
 /// Every error code this service sends, in one list.
-pub mod code {
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
-    pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
-    pub const FAILED_TO_GET_SESSION: &str = "FAILED_TO_GET_SESSION";
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
-    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
-    pub const TASK_NOT_FOUND: &str = "TASK_NOT_FOUND";
-    pub const TASK_LIMIT_REACHED: &str = "TASK_LIMIT_REACHED";
-    pub const PRECONDITION_FAILED: &str = "PRECONDITION_FAILED";
-    // Better Auth's catalogue (`better-auth-wire.md` §2.2).
-    pub const INVALID_EMAIL: &str = "INVALID_EMAIL";
-    pub const INVALID_EMAIL_OR_PASSWORD: &str = "INVALID_EMAIL_OR_PASSWORD";
-    pub const USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: &str = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL";
-    pub const PASSWORD_TOO_SHORT: &str = "PASSWORD_TOO_SHORT";
-    pub const PASSWORD_TOO_LONG: &str = "PASSWORD_TOO_LONG";
-    pub const INVALID_PASSWORD: &str = "INVALID_PASSWORD";
-    pub const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
-    pub const MISSING_OR_NULL_ORIGIN: &str = "MISSING_OR_NULL_ORIGIN";
-    pub const CROSS_SITE_NAVIGATION_LOGIN_BLOCKED: &str = "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED";
-    pub const INVALID_CALLBACK_URL: &str = "INVALID_CALLBACK_URL";
-    pub const INVALID_REDIRECT_URL: &str = "INVALID_REDIRECT_URL";
-    pub const INVALID_ERROR_CALLBACK_URL: &str = "INVALID_ERROR_CALLBACK_URL";
-    pub const INVALID_NEW_USER_CALLBACK_URL: &str = "INVALID_NEW_USER_CALLBACK_URL";
-    pub const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
-    pub const INVALID_TOKEN: &str = "INVALID_TOKEN";
-    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
-    pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
-    pub const CREDENTIAL_ACCOUNT_NOT_FOUND: &str = "CREDENTIAL_ACCOUNT_NOT_FOUND";
-    pub const SESSION_NOT_FRESH: &str = "SESSION_NOT_FRESH";
-    pub const SESSION_EXPIRED: &str = "SESSION_EXPIRED";
-    pub const EMAIL_CAN_NOT_BE_UPDATED: &str = "EMAIL_CAN_NOT_BE_UPDATED";
-    pub const EMAIL_ALREADY_VERIFIED: &str = "EMAIL_ALREADY_VERIFIED";
-    pub const EMAIL_MISMATCH: &str = "EMAIL_MISMATCH";
-    pub const METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED: &str = "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED";
-    pub const RESET_PASSWORD_DISABLED: &str = "RESET_PASSWORD_DISABLED";
-    pub const VERIFICATION_EMAIL_NOT_ENABLED: &str = "VERIFICATION_EMAIL_NOT_ENABLED";
+pub(crate) mod code {
+    pub(crate) const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub(crate) const NOT_FOUND: &str = "NOT_FOUND";
+    pub(crate) const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub(crate) const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub(crate) const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub(crate) const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+    pub(crate) const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    pub(crate) const FAILED_TO_GET_SESSION: &str = "FAILED_TO_GET_SESSION";
+    pub(crate) const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub(crate) const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub(crate) const TASK_NOT_FOUND: &str = "TASK_NOT_FOUND";
+    pub(crate) const TASK_LIMIT_REACHED: &str = "TASK_LIMIT_REACHED";
+    pub(crate) const PRECONDITION_FAILED: &str = "PRECONDITION_FAILED";
+    // Better Auth's catalogue (`docs/better-auth-wire.md` §2.2).
+    pub(crate) const INVALID_EMAIL: &str = "INVALID_EMAIL";
+    pub(crate) const INVALID_EMAIL_OR_PASSWORD: &str = "INVALID_EMAIL_OR_PASSWORD";
+    pub(crate) const USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: &str = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL";
+    pub(crate) const PASSWORD_TOO_SHORT: &str = "PASSWORD_TOO_SHORT";
+    pub(crate) const PASSWORD_TOO_LONG: &str = "PASSWORD_TOO_LONG";
+    pub(crate) const INVALID_PASSWORD: &str = "INVALID_PASSWORD";
+    pub(crate) const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
+    pub(crate) const MISSING_OR_NULL_ORIGIN: &str = "MISSING_OR_NULL_ORIGIN";
+    pub(crate) const CROSS_SITE_NAVIGATION_LOGIN_BLOCKED: &str = "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED";
+    pub(crate) const INVALID_CALLBACK_URL: &str = "INVALID_CALLBACK_URL";
+    pub(crate) const INVALID_REDIRECT_URL: &str = "INVALID_REDIRECT_URL";
+    pub(crate) const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
+    pub(crate) const INVALID_TOKEN: &str = "INVALID_TOKEN";
+    pub(crate) const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
+    pub(crate) const CREDENTIAL_ACCOUNT_NOT_FOUND: &str = "CREDENTIAL_ACCOUNT_NOT_FOUND";
+    pub(crate) const SESSION_NOT_FRESH: &str = "SESSION_NOT_FRESH";
+    pub(crate) const EMAIL_CAN_NOT_BE_UPDATED: &str = "EMAIL_CAN_NOT_BE_UPDATED";
+    pub(crate) const EMAIL_ALREADY_VERIFIED: &str = "EMAIL_ALREADY_VERIFIED";
+    pub(crate) const EMAIL_MISMATCH: &str = "EMAIL_MISMATCH";
+    pub(crate) const METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED: &str = "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED";
+    pub(crate) const RESET_PASSWORD_DISABLED: &str = "RESET_PASSWORD_DISABLED";
+    pub(crate) const VERIFICATION_EMAIL_NOT_ENABLED: &str = "VERIFICATION_EMAIL_NOT_ENABLED";
 }
 
 /// The JSON body of every error response.
 #[derive(Debug, Object)]
 #[oai(rename = "Error", example)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// Machine-readable error code in SCREAMING_SNAKE_CASE, e.g. `TASK_NOT_FOUND`. Absent only
     /// on the few Better Auth errors that carry a message alone (rate limiting, "No fields to
     /// update", "Email is the same").
     #[oai(skip_serializing_if_is_none, validator(max_length = 64))]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// Human-readable explanation; for validation errors it names the field, e.g.
     /// `[body.title] Too big: expected string to have <=200 characters`.
     #[oai(validator(max_length = 65536))]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -90,9 +89,38 @@ impl poem_openapi::types::Example for ErrorBody {
     }
 }
 
+/// Which status a malformed parameter gets: Better Auth answers 400, this service's own
+/// APIs 422.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParamStatus {
+    /// `400 VALIDATION_ERROR`.
+    BadRequest,
+    /// `422 VALIDATION_ERROR`.
+    UnprocessableEntity,
+}
+
+/// How one API reports a parameter that does not parse; each API declares its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ParamErrors {
+    /// The status of a malformed parameter.
+    pub(crate) status: ParamStatus,
+    /// Where the parameter of a name is sent (`query`, `path`, `header`), for the message's
+    /// `[place.name]` prefix.
+    pub(crate) place: fn(&str) -> &'static str,
+    /// The message for a path segment that does not parse at all.
+    pub(crate) unparsable_path: &'static str,
+}
+
+/// For paths outside every API (none has parameters): 422, named as query parameters.
+const DEFAULT_PARAM_ERRORS: ParamErrors = ParamErrors {
+    status: ParamStatus::UnprocessableEntity,
+    place: |_| "query",
+    unparsable_path: "[path] is not valid",
+};
+
 /// Request-level failures detected by the HTTP layer before any domain code runs.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// No route matches the path.
     #[error("not found")]
     NotFound,
@@ -116,20 +144,19 @@ pub enum RequestError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// A path or query parameter that does not parse; `auth` selects Better Auth's 400 over
-    /// the tasks API's 422.
+    /// A path or query parameter that does not parse.
     #[error("invalid parameter: {message}")]
     InvalidParameter {
         /// `[query.limit] …`-style message.
         message: String,
-        /// Whether the request was for `/api/auth`.
-        auth: bool,
+        /// The status its API gives it.
+        status: ParamStatus,
     },
 }
 
 /// Every failure a handler can return.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// An auth-domain failure.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -204,24 +231,14 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
             AuthError::InvalidRedirect(field) => match field {
                 RedirectField::Callback => fixed(S::FORBIDDEN, code::INVALID_CALLBACK_URL, "Invalid callbackURL"),
                 RedirectField::Redirect => fixed(S::FORBIDDEN, code::INVALID_REDIRECT_URL, "Invalid redirectURL"),
-                RedirectField::ErrorCallback => {
-                    fixed(S::FORBIDDEN, code::INVALID_ERROR_CALLBACK_URL, "Invalid errorCallbackURL")
-                }
-                RedirectField::NewUserCallback => {
-                    fixed(S::FORBIDDEN, code::INVALID_NEW_USER_CALLBACK_URL, "Invalid newUserCallbackURL")
-                }
             },
             AuthError::EmailNotVerified => fixed(S::FORBIDDEN, code::EMAIL_NOT_VERIFIED, "Email not verified"),
             AuthError::InvalidToken => fixed(S::BAD_REQUEST, code::INVALID_TOKEN, "Invalid token"),
-            AuthError::TokenExpired => fixed(S::BAD_REQUEST, code::TOKEN_EXPIRED, "Token expired"),
             AuthError::UserNotFound => fixed(S::BAD_REQUEST, code::USER_NOT_FOUND, "User not found"),
             AuthError::CredentialAccountNotFound => {
                 fixed(S::BAD_REQUEST, code::CREDENTIAL_ACCOUNT_NOT_FOUND, "Credential account not found")
             }
             AuthError::SessionNotFresh => fixed(S::FORBIDDEN, code::SESSION_NOT_FRESH, "Session is not fresh"),
-            AuthError::SessionExpired => {
-                fixed(S::BAD_REQUEST, code::SESSION_EXPIRED, "Session expired. Re-authenticate to perform this action.")
-            }
             AuthError::EmailCanNotBeUpdated => {
                 fixed(S::BAD_REQUEST, code::EMAIL_CAN_NOT_BE_UPDATED, "Email can not be updated")
             }
@@ -293,10 +310,10 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
                 Some(code::PAYLOAD_TOO_LARGE),
                 format!("Request body is larger than the limit of {limit} bytes"),
             ),
-            RequestError::InvalidParameter { message, auth: true } => {
+            RequestError::InvalidParameter { message, status: ParamStatus::BadRequest } => {
                 (S::BAD_REQUEST, Some(code::VALIDATION_ERROR), message.clone())
             }
-            RequestError::InvalidParameter { message, auth: false } => {
+            RequestError::InvalidParameter { message, status: ParamStatus::UnprocessableEntity } => {
                 (S::UNPROCESSABLE_ENTITY, Some(code::VALIDATION_ERROR), message.clone())
             }
         },
@@ -359,25 +376,50 @@ impl ResponseError for ApiError {
 }
 
 /// Writes one error body.
-pub fn json_error(status: StatusCode, code: Option<&str>, message: String) -> Response {
+fn json_error(status: StatusCode, code: Option<&str>, message: String) -> Response {
     let body = ErrorBody { code: code.map(str::to_owned), message };
     let mut response = poem::web::Json(poem_openapi::types::ToJSON::to_json(&body)).into_response();
     response.set_status(status);
     response
 }
 
-/// The root `catch_all_error` hook: turns any error that escaped the handlers into JSON.
-///
+/// The catch-all around every route: turns any error that escaped the handlers into JSON, with
+/// the parameter rules of the API whose path prefix the request matches.
+pub(crate) struct ErrorResponses {
+    apis: Vec<(&'static str, ParamErrors)>,
+}
+
+impl ErrorResponses {
+    /// The layer, given each API's path prefix and parameter rules.
+    pub(crate) fn new(apis: Vec<(&'static str, ParamErrors)>) -> Self {
+        Self { apis }
+    }
+
+    fn param_errors(&self, path: &str) -> ParamErrors {
+        self.apis.iter().find(|(prefix, _)| path.starts_with(prefix)).map_or(DEFAULT_PARAM_ERRORS, |(_, rules)| *rules)
+    }
+}
+
+impl Layer for ErrorResponses {
+    async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let rules = self.param_errors(req.uri().path());
+        Ok(match next.call(req).await {
+            Ok(output) => output.into_response(),
+            Err(err) => framework_error_response(err, &rules),
+        })
+    }
+}
+
 /// Our own [`ApiError`]s keep their response; poem's and poem-openapi's framework errors are
 /// mapped by type, then by status, so even an unforeseen one is `{code, message}`.
-pub async fn framework_error_response(err: poem::Error) -> Response {
+fn framework_error_response(err: poem::Error, rules: &ParamErrors) -> Response {
     if err.is::<ApiError>() || err.is_from_response() {
         return err.into_response();
     }
-    api_error_from_framework(&err).as_response()
+    api_error_from_framework(&err, rules).as_response()
 }
 
-fn api_error_from_framework(err: &poem::Error) -> ApiError {
+fn api_error_from_framework(err: &poem::Error, rules: &ParamErrors) -> ApiError {
     use poem_openapi::error::{
         ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError, ParseRequestPayloadError,
     };
@@ -398,24 +440,13 @@ fn api_error_from_framework(err: &poem::Error) -> ApiError {
         return RequestError::InvalidJson.into();
     }
     if let Some(param) = err.downcast_ref::<ParseParamError>() {
-        // The tasks API answers 422; the auth API, like Better Auth, 400. Their query parameter
-        // names do not overlap.
-        let auth = !matches!(param.name, "limit" | "cursor" | "completed" | "q" | "If-Match" | "id");
-        let place = match param.name {
-            "If-Match" => "header",
-            "id" => "path",
-            _ => "query",
-        };
-        return RequestError::InvalidParameter { message: format!("[{place}.{}] {}", param.name, param.reason), auth }
-            .into();
+        let place = (rules.place)(param.name);
+        let message = format!("[{place}.{}] {}", param.name, param.reason);
+        return RequestError::InvalidParameter { message, status: rules.status }.into();
     }
     if err.is::<ParsePathError>() {
-        // The only numeric path parameter is a task id.
-        return RequestError::InvalidParameter {
-            message: "[path.id] must be a positive integer".to_owned(),
-            auth: false,
-        }
-        .into();
+        return RequestError::InvalidParameter { message: rules.unparsable_path.to_owned(), status: rules.status }
+            .into();
     }
     match err.status() {
         StatusCode::NOT_FOUND => RequestError::NotFound.into(),
@@ -428,7 +459,7 @@ fn api_error_from_framework(err: &poem::Error) -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(err.to_string()),
         status if status.is_client_error() => {
             tracing::debug!(%status, error = %err, "unmapped client error");
-            RequestError::InvalidParameter { message: err.to_string(), auth: false }.into()
+            RequestError::InvalidParameter { message: err.to_string(), status: ParamStatus::UnprocessableEntity }.into()
         }
         _ => ApiError::Internal(err.to_string()),
     }
@@ -436,7 +467,7 @@ fn api_error_from_framework(err: &poem::Error) -> ApiError {
 
 /// OpenAPI documentation of the error statuses one operation can return: each status with
 /// its meaning and the [`ErrorBody`] schema.
-pub fn error_responses(statuses: &[u16]) -> MetaResponses {
+pub(crate) fn error_responses(statuses: &[u16]) -> MetaResponses {
     MetaResponses {
         responses: statuses
             .iter()
@@ -464,7 +495,7 @@ pub fn error_responses(statuses: &[u16]) -> MetaResponses {
 }
 
 /// Registers the error schema.
-pub fn register_error_schema(registry: &mut Registry) {
+pub(crate) fn register_error_schema(registry: &mut Registry) {
     ErrorBody::register(registry);
 }
 
@@ -496,12 +527,11 @@ fn status_description(status: u16) -> &'static str {
 /// Declares an operation's error type: a newtype over [`ApiError`] that documents exactly the
 /// listed statuses in the OpenAPI spec. Anything convertible into `ApiError` converts into it,
 /// so `?` works in the handler.
-#[macro_export]
 macro_rules! api_errors {
     ($(#[$meta:meta])* $name:ident: $($status:literal),+ $(,)?) => {
         $(#[$meta])*
         #[derive(Debug)]
-        pub struct $name(pub $crate::error::ApiError);
+        pub(crate) struct $name(pub(crate) $crate::error::ApiError);
 
         impl<E: Into<$crate::error::ApiError>> From<E> for $name {
             fn from(err: E) -> Self {
@@ -526,6 +556,8 @@ macro_rules! api_errors {
         }
     };
 }
+
+pub(crate) use api_errors;
 
 #[cfg(test)]
 mod tests {

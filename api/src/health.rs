@@ -3,24 +3,18 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use crate::{
-    app::{ApiTags, AppState},
-    auth::guard::NoAuth,
-    db,
-    error::ErrorBody,
-    http::schema::Success,
-};
+use crate::{auth::guard::NoAuth, error::ErrorBody, http::schema::Success, state::AppState, tags::ApiTags};
 
 /// `GET /health` and `GET /ready`.
-pub struct HealthApi;
+pub(crate) struct HealthApi;
 
 /// A probe's answer.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct ProbeStatus {
+pub(crate) struct ProbeStatus {
     /// `ok` when alive, `ready` when the database answers.
     #[oai(validator(max_length = 16))]
-    pub status: String,
+    status: String,
 }
 
 impl poem_openapi::types::Example for ProbeStatus {
@@ -31,7 +25,7 @@ impl poem_openapi::types::Example for ProbeStatus {
 
 /// Readiness: 200 when the database answers, 503 when it does not.
 #[derive(ApiResponse)]
-pub enum ReadyResponse {
+pub(crate) enum ReadyResponse {
     /// The service can serve requests.
     #[oai(status = 200)]
     Ready(Json<ProbeStatus>),
@@ -62,7 +56,7 @@ impl HealthApi {
     /// cannot hand out a connection within the configured timeout.
     #[oai(path = "/ready", method = "get", operation_id = "get_readiness")]
     async fn ready(&self, state: Data<&AppState>, _auth: NoAuth) -> ReadyResponse {
-        match db::ping(&state.db).await {
+        match state.ping_database().await {
             Ok(()) => ReadyResponse::Ready(Json(ProbeStatus { status: "ready".to_owned() })),
             Err(err) => {
                 tracing::warn!(error = %err, "readiness check failed");

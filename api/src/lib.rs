@@ -1,8 +1,9 @@
 //! A Better Auth compatible session service with a per-user tasks API.
 //!
-//! `app::build` is the one entry point, used by `main` and by the black-box tests.
+//! `app::build` is the one entry point, used by `main` and by the black-box tests. The module
+//! map and where each invariant is enforced are described in `docs/architecture.md`.
 
-/// Builds the service: state, routes, middleware, OpenAPI, serving and shutdown.
+/// Builds the service: routes, middleware order, OpenAPI, background jobs, serving, shutdown.
 pub mod app;
 /// Better Auth compatible email/password sessions under `/api/auth`.
 pub mod auth;
@@ -11,18 +12,22 @@ pub mod config;
 /// Connecting, migrating, and the backend-specific value encodings.
 pub mod db;
 /// The error type and its single mapping to JSON `{code, message}`.
-pub mod error;
+mod error;
 /// Liveness and readiness probes.
-pub mod health;
-/// Request bodies, middleware, client addresses, trusted origins.
-pub mod http;
+mod health;
+/// HTTP plumbing shared by every API: bodies, middleware, client addresses, trusted origins.
+mod http;
 /// Outgoing mail: log, file or SMTP transport.
-pub mod mail;
+mod mail;
+/// The state every request can reach: the domain services and the edge settings.
+mod state;
+/// The operation groups of the OpenAPI document.
+mod tags;
 /// The per-user tasks API under `/api/v1`.
-pub mod tasks;
+mod tasks;
 /// The log subscriber.
 pub mod telemetry;
 /// Timestamps as Better Auth writes them.
 pub mod timestamp;
 /// Field-level validation errors.
-pub mod validation;
+mod validation;

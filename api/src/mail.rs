@@ -19,20 +19,20 @@ use crate::config::{MailConfig, MailTransport, SmtpTls};
 
 /// One message.
 #[derive(Clone, Debug, Serialize)]
-pub struct Mail {
+pub(crate) struct Mail {
     /// Recipient address.
-    pub to: String,
+    pub(crate) to: String,
     /// Subject line.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Plain-text body (contains the link).
-    pub text: String,
+    pub(crate) text: String,
     /// The link the message is about.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
-pub enum MailError {
+pub(crate) enum MailError {
     /// Mail is not configured.
     #[error("mail is disabled")]
     Disabled,
@@ -53,14 +53,14 @@ enum Transport {
 
 /// Sends mail through the configured transport; cheap to clone.
 #[derive(Clone)]
-pub struct Mailer {
+pub(crate) struct Mailer {
     transport: Arc<Transport>,
     from: Arc<String>,
 }
 
 impl Mailer {
     /// Builds the transport. SMTP connections are opened lazily, on first use.
-    pub fn new(config: &MailConfig) -> Result<Self, MailError> {
+    pub(crate) fn new(config: &MailConfig) -> Result<Self, MailError> {
         let transport = match &config.transport {
             MailTransport::Disabled => Transport::Disabled,
             MailTransport::Log => Transport::Log,
@@ -83,12 +83,12 @@ impl Mailer {
     }
 
     /// Whether mail can be sent at all (password reset and verification need it).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         !matches!(*self.transport, Transport::Disabled)
     }
 
     /// Sends without making the caller wait; failures are logged.
-    pub fn send_in_background(&self, mail: Mail) {
+    pub(crate) fn send_in_background(&self, mail: Mail) {
         let mailer = self.clone();
         let span = tracing::Span::current();
         tokio::spawn(async move {
@@ -100,7 +100,7 @@ impl Mailer {
     }
 
     /// Sends and waits for the transport.
-    pub async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+    pub(crate) async fn send(&self, mail: &Mail) -> Result<(), MailError> {
         match &*self.transport {
             Transport::Disabled => Err(MailError::Disabled),
             Transport::Log => {

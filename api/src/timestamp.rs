@@ -25,17 +25,12 @@ const MICROS: &[BorrowedFormatItem<'static>] =
 
 /// A UTC instant, serialised as `YYYY-MM-DDTHH:MM:SS.sssZ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(OffsetDateTime);
+pub(crate) struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
     /// Wraps an instant (converted to UTC).
-    pub fn new(at: OffsetDateTime) -> Self {
+    pub(crate) fn new(at: OffsetDateTime) -> Self {
         Self(at.to_offset(UtcOffset::UTC))
-    }
-
-    /// The instant.
-    pub fn get(self) -> OffsetDateTime {
-        self.0
     }
 }
 
@@ -46,12 +41,12 @@ impl From<OffsetDateTime> for Timestamp {
 }
 
 /// Now, truncated to whole milliseconds (JavaScript `Date` precision).
-pub fn now_millis() -> OffsetDateTime {
+pub(crate) fn now_millis() -> OffsetDateTime {
     truncate(OffsetDateTime::now_utc(), 1_000_000)
 }
 
 /// Now, truncated to whole microseconds (PostgreSQL `timestamptz` precision).
-pub fn now_micros() -> OffsetDateTime {
+pub(crate) fn now_micros() -> OffsetDateTime {
     truncate(OffsetDateTime::now_utc(), 1_000)
 }
 
@@ -61,7 +56,7 @@ fn truncate(at: OffsetDateTime, unit_nanos: u32) -> OffsetDateTime {
 }
 
 /// `toISOString()` form: `2026-11-28T06:36:38.913Z`.
-pub fn iso_millis(at: OffsetDateTime) -> String {
+pub(crate) fn iso_millis(at: OffsetDateTime) -> String {
     match millis_ascii(at) {
         Some(text) => String::from_utf8_lossy(&text).into_owned(),
         None => at.to_offset(UtcOffset::UTC).format(MILLIS).unwrap_or_default(),

@@ -8,28 +8,28 @@ use std::fmt;
 
 /// One invalid field.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidationError {
+pub(crate) struct ValidationError {
     /// Where the field is, e.g. `body.title` or `query.limit`; `body` for the whole body.
-    pub field: String,
+    pub(crate) field: String,
     /// What is wrong with it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ValidationError {
     /// A failure of `field` (a bare name such as `title`, located later with [`Self::in_body`]).
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: field.into(), message: message.into() }
     }
 
     /// Locates the field in the request body: `title` becomes `body.title`.
     #[must_use]
-    pub fn in_body(self) -> Self {
+    pub(crate) fn in_body(self) -> Self {
         self.located("body")
     }
 
     /// Locates the field in the query string: `limit` becomes `query.limit`.
     #[must_use]
-    pub fn in_query(self) -> Self {
+    pub(crate) fn in_query(self) -> Self {
         self.located("query")
     }
 
@@ -47,7 +47,7 @@ impl fmt::Display for ValidationError {
 
 /// One or more invalid fields; displayed joined by `"; "` as Better Auth joins zod issues.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidationErrors(pub Vec<ValidationError>);
+pub(crate) struct ValidationErrors(pub Vec<ValidationError>);
 
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

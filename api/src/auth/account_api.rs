@@ -1,9 +1,9 @@
-//! The account lifecycle under `/api/auth` (`better-auth-wire.md` §3.6 and its addendum §13):
-//! profile update, password change and reset, email verification and change, deletion.
-//! HTTP shape only; the rules are in `auth::account`.
+//! The account lifecycle under `/api/auth` (`docs/better-auth-wire.md` §3.6 and §13): profile
+//! update, password change and reset, email verification and change, deletion. HTTP shape
+//! only; the rules are in `auth::accounts`.
 //!
-//! Stricter than Better Auth where the issue asks for it: reset tokens are stored hashed, a
-//! reset ends every session of the user, and deleting an account always requires the password.
+//! Stricter than Better Auth on purpose: reset tokens are stored hashed, a reset ends every
+//! session of the user, and deleting an account always requires the password.
 
 use std::time::Duration;
 
@@ -15,11 +15,9 @@ use poem_openapi::{
 };
 
 use crate::{
-    api_errors,
-    app::{ApiTags, AppState},
     auth::{
-        account,
-        api::client_info,
+        accounts::{PasswordChange, ProfileUpdate},
+        cookies::encode_uri_component,
         csrf,
         dto::{
             ChangeEmailRequest, ChangePasswordRequest, ChangePasswordResponse, DeleteUserRequest, DeleteUserResponse,
@@ -28,19 +26,21 @@ use crate::{
         },
         email::Email,
         error::{AuthError, RedirectField},
-        guard::{NoAuth, OptionalAuth, SessionAuth, read_credentials, require_session},
+        guard::{NoAuth, OptionalAuth, SessionAuth, client_info, read_credentials, require_session},
         password::Password,
         reply::AuthReply,
-        repo,
+        sessions::Sessions,
+        token::ResetToken,
     },
-    error::ApiError,
-    http::body::JsonBody,
-    timestamp::now_millis,
+    error::{ApiError, api_errors},
+    http::{body::JsonBody, schema::NullableObject},
+    state::AppState,
+    tags::ApiTags,
     validation::ValidationError,
 };
 
 /// Account lifecycle operations.
-pub struct AccountApi;
+pub(crate) struct AccountApi;
 
 api_errors!(
     /// Errors of operations that need a session and take a body.
@@ -53,7 +53,7 @@ api_errors!(
 
 /// The answer to a link opened from a mail: JSON, or a redirect to the `callbackURL`.
 #[derive(ApiResponse)]
-pub enum VerifyEmailReply {
+pub(crate) enum VerifyEmailReply {
     /// Verified (no `callbackURL` given).
     #[oai(status = 200)]
     Ok(Json<VerifyEmailResponse>),
@@ -68,7 +68,7 @@ pub enum VerifyEmailReply {
 
 /// The answer to a mailed password-reset link: always a redirect.
 #[derive(ApiResponse)]
-pub enum ResetLinkReply {
+pub(crate) enum ResetLinkReply {
     /// Redirect to `callbackURL?token=<token>`, or `?error=INVALID_TOKEN`.
     #[oai(status = 302)]
     Redirect(
@@ -83,7 +83,7 @@ const RESET_REQUESTED: &str = "If this email exists in our system, check your em
 /// `url` with one more query parameter.
 fn with_param(url: &str, name: &str, value: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{name}={}", crate::auth::cookies::encode_uri_component(value))
+    format!("{url}{separator}{name}={}", encode_uri_component(value))
 }
 
 /// A relative callback resolved against this service's public URL; absolute ones as given.
@@ -121,23 +121,13 @@ impl AccountApi {
         if body.has_key("email") {
             return Err(AuthError::EmailCanNotBeUpdated.into());
         }
-        let request = body.parse().map_err(AuthError::Validation)?;
-        let image = match &request.image {
-            poem_openapi::types::MaybeUndefined::Undefined => None,
-            poem_openapi::types::MaybeUndefined::Null => Some(None),
-            poem_openapi::types::MaybeUndefined::Value(url) => Some(Some(url.as_str())),
-        };
-        if request.name.is_none() && image.is_none() {
-            return Err(AuthError::NoFieldsToUpdate.into());
-        }
+        let update = ProfileUpdate::try_from(body.parse().map_err(AuthError::Validation)?)?;
         let current = auth.0;
-        repo::update_profile(&state.db, &current.user.id, request.name.as_deref(), image, now_millis()).await?;
-        state.session_cache.invalidate_user(&current.user.id);
-        tracing::info!(user.id = %current.user.id, "profile updated");
+        state.accounts.update_profile(&current.user.id, &update).await?;
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;
         let remembered = !read_credentials(req, names, secret).dont_remember;
-        let max_age = remembered.then(|| state.config.session.expires_in.as_secs());
+        let max_age = state.sessions.cookie_max_age(remembered);
         let reply =
             AuthReply::new(StatusResponse { status: true }).session_cookie(names, &current.token, max_age, secret);
         Ok(if remembered { reply } else { reply.dont_remember_cookie(names, secret) })
@@ -156,26 +146,14 @@ impl AccountApi {
         body: JsonBody<ChangePasswordRequest>,
         auth: SessionAuth,
     ) -> Result<AuthReply<ChangePasswordResponse>, AccountError> {
-        let request = body.parse().map_err(AuthError::Validation)?;
-        let new_password = Password::parse_new(request.new_password.0)?;
-        let current_password = Password::parse_existing(request.current_password.0)?;
+        let change = PasswordChange::try_from(body.parse().map_err(AuthError::Validation)?)?;
         let current = auth.0;
-        let revoke = request.revoke_other_sessions.unwrap_or(false);
-        let replacement = account::change_password(
-            &state,
-            &current,
-            new_password,
-            current_password,
-            revoke,
-            &client_info(req, &state),
-        )
-        .await?;
-        let user = repo::find_user(&state.db, &current.user.id).await?.unwrap_or(current.user);
+        let replacement = state.accounts.change_password(&current, change, &client_info(req, &state)).await?;
+        let user = state.accounts.user(&current.user.id).await?.unwrap_or(current.user);
         let Some((session, token)) = replacement else {
             return Ok(AuthReply::new(ChangePasswordResponse { token: None, user: (&user).into() }));
         };
-        let remembered = session.expires_at - session.created_at > crate::auth::session::DONT_REMEMBER_LIFETIME;
-        let max_age = remembered.then(|| state.config.session.expires_in.as_secs());
+        let max_age = state.sessions.cookie_max_age(Sessions::is_remembered(&session));
         Ok(AuthReply::new(ChangePasswordResponse { token: Some(token.expose().to_owned()), user: (&user).into() })
             .session_cookie(&state.cookie_names, &token, max_age, &state.config.auth_secret))
     }
@@ -189,18 +167,16 @@ impl AccountApi {
     async fn request_password_reset(
         &self,
         state: Data<&AppState>,
-        req: &Request,
-        _auth: NoAuth,
         body: JsonBody<RequestPasswordResetRequest>,
+        _auth: NoAuth,
     ) -> Result<AuthReply<StatusMessageResponse>, LinkError> {
-        csrf::check_cookie_request(req, &state.origins)?;
         let request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.redirect_to.as_deref(), RedirectField::Redirect, &state.origins)?;
-        if !state.mailer.is_enabled() {
+        if !state.accounts.mail_enabled() {
             return Err(AuthError::ResetPasswordDisabled.into());
         }
         let email = Email::parse(&request.email.0).map_err(|_| invalid_email("email"))?;
-        account::request_password_reset(&state, email, request.redirect_to);
+        state.accounts.request_password_reset(email, request.redirect_to);
         Ok(AuthReply::new(StatusMessageResponse { status: true, message: RESET_REQUESTED.to_owned() }))
     }
 
@@ -227,8 +203,9 @@ impl AccountApi {
         };
         csrf::check_redirect(Some(&callback), RedirectField::Callback, &state.origins)?;
         let target = absolute(&state, &callback);
-        Ok(ResetLinkReply::Redirect(if account::reset_token_is_valid(&state, &token.0).await? {
-            with_param(&target, "token", &token.0)
+        let token = ResetToken::from_client(token.0);
+        Ok(ResetLinkReply::Redirect(if state.accounts.reset_token_is_valid(&token).await? {
+            with_param(&target, "token", token.expose())
         } else {
             with_param(&target, "error", "INVALID_TOKEN")
         }))
@@ -242,20 +219,18 @@ impl AccountApi {
     async fn reset_password(
         &self,
         state: Data<&AppState>,
-        req: &Request,
-        _auth: NoAuth,
         body: JsonBody<ResetPasswordRequest>,
         /// The reset token, when not in the body.
         #[oai(name = "token", validator(max_length = 256))]
         query_token: Query<Option<String>>,
+        _auth: NoAuth,
     ) -> Result<AuthReply<StatusResponse>, LinkError> {
-        csrf::check_cookie_request(req, &state.origins)?;
         let request = body.parse().map_err(AuthError::Validation)?;
         // Better Auth checks the new password before the token: a too-short password leaves
         // the token usable.
         let new_password = Password::parse_new(request.new_password.0)?;
         let token = request.token.or(query_token.0).filter(|t| !t.is_empty()).ok_or(AuthError::InvalidToken)?;
-        account::reset_password(&state, &token, new_password).await?;
+        state.accounts.reset_password(&ResetToken::from_client(token), new_password).await?;
         Ok(AuthReply::new(StatusResponse { status: true }))
     }
 
@@ -269,14 +244,13 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        _auth: OptionalAuth,
         body: JsonBody<SendVerificationEmailRequest>,
+        _auth: OptionalAuth,
     ) -> Result<AuthReply<StatusResponse>, LinkError> {
         let started = tokio::time::Instant::now();
-        csrf::check_cookie_request(req, &state.origins)?;
         let request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
-        if !state.mailer.is_enabled() {
+        if !state.accounts.mail_enabled() {
             return Err(AuthError::VerificationEmailNotEnabled { with_code: true }.into());
         }
         let email = Email::parse(&request.email.0).map_err(|_| invalid_email("email"))?;
@@ -285,20 +259,10 @@ impl AccountApi {
             Err(ApiError::Auth(AuthError::Unauthorized { .. })) => None,
             Err(other) => return Err(other.into()),
         };
-        if let Some(current) = session {
-            if current.user.email != email.as_str() {
-                return Err(AuthError::EmailMismatch.into());
-            }
-            if current.user.email_verified {
-                return Err(AuthError::EmailAlreadyVerified.into());
-            }
-            account::send_verification_mail(&state, &current.user, None, request.callback_url.as_deref());
+        let signed_in = session.as_ref().map(|current| &current.user);
+        state.accounts.send_verification(&email, signed_in, request.callback_url.as_deref()).await?;
+        if signed_in.is_some() {
             return Ok(AuthReply::new(StatusResponse { status: true }));
-        }
-        if let Some(user) = repo::find_user_by_email(&state.db, email.as_str()).await?
-            && !user.email_verified
-        {
-            account::send_verification_mail(&state, &user, None, request.callback_url.as_deref());
         }
         tokio::time::sleep_until(started + Duration::from_millis(500)).await;
         Ok(AuthReply::new(StatusResponse { status: true }))
@@ -329,11 +293,11 @@ impl AccountApi {
             let error = ValidationError::new("token", "Invalid input: expected string, received undefined").in_query();
             return Err(AuthError::Validation(error.into()).into());
         };
-        let outcome = account::verify_email(&state, &token).await;
+        let outcome = state.accounts.verify_email(&token).await;
         match (outcome, callback) {
             (Ok(user), None) => Ok(VerifyEmailReply::Ok(Json(VerifyEmailResponse {
                 status: true,
-                user: crate::http::schema::NullableObject(user.as_ref().map(Into::into)),
+                user: NullableObject(user.as_ref().map(Into::into)),
             }))),
             (Ok(_), Some(callback)) => Ok(VerifyEmailReply::Redirect(absolute(&state, &callback))),
             (Err(ApiError::Auth(AuthError::VerificationLink(problem))), Some(callback)) => {
@@ -357,7 +321,7 @@ impl AccountApi {
         let request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
         let new_email = Email::parse(&request.new_email.0).map_err(|_| invalid_email("newEmail"))?;
-        account::change_email(&state, &auth.0.user, new_email, request.callback_url.as_deref()).await?;
+        state.accounts.change_email(&auth.0.user, new_email, request.callback_url.as_deref()).await?;
         Ok(AuthReply::new(StatusResponse { status: true }))
     }
 
@@ -375,7 +339,7 @@ impl AccountApi {
     ) -> Result<AuthReply<DeleteUserResponse>, AccountError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let password = Password::parse_existing(request.password.0)?;
-        account::delete_user(&state, &auth.0.user.id, password).await?;
+        state.accounts.delete_user(&auth.0.user.id, password).await?;
         Ok(AuthReply::new(DeleteUserResponse { success: true, message: "User deleted".to_owned() })
             .clear_cookies(&state.cookie_names))
     }

@@ -1,42 +1,56 @@
-//! The Better Auth endpoints under `/api/auth` (`better-auth-wire.md` §3): HTTP shape only.
-//! Each handler checks origins, validates its body, calls the domain (`account`, `session`) and
-//! shapes the reply with cookies.
+//! The Better Auth endpoints under `/api/auth` (`docs/better-auth-wire.md` §3): HTTP shape only.
+//! Each handler validates its body, calls the domain (`accounts`, `sessions`) and shapes the
+//! reply with cookies; its security extractor has already applied the CSRF checks.
+//!
+//! Also the rules the shared layers apply to this API: how its malformed parameters are
+//! reported, and which of its paths carry a secret that must not be logged.
 
-use poem::{Request, http::header, web::Data};
+use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Query};
 
 use crate::{
-    api_errors,
-    app::{ApiTags, AppState},
     auth::{
-        account::{self, SignUp},
+        accounts::{SignIn, SignUp},
         csrf,
         dto::{
             SessionWithUser, SignInRequest, SignInResponse, SignOutRequest, SignUpRequest, SignUpResponse,
             SuccessResponse, UserDto,
         },
         error::{AuthError, RedirectField},
-        guard::{NoAuth, OptionalAuth, read_credentials},
+        guard::{NoAuth, OptionalAuth, SignInAuth, client_info, read_credentials},
         reply::AuthReply,
-        repo,
-        session::{self, ClientInfo, Lookup},
+        sessions::Lookup,
     },
+    error::{ParamErrors, ParamStatus, api_errors},
     http::{
         body::{JsonBody, JsonOrFormBody},
-        client_ip::{client_ip, normalised},
         schema::{NullableObject, Success},
     },
+    state::AppState,
+    tags::ApiTags,
 };
 
+/// How the auth API reports a parameter that does not parse: 400, as Better Auth does, and
+/// every parameter named as a query parameter (the reset link's path token included).
+pub(crate) const PARAMETER_ERRORS: ParamErrors = ParamErrors {
+    status: ParamStatus::BadRequest,
+    place: |_| "query",
+    unparsable_path: "[path.token] is not a valid token",
+};
+
+/// Paths whose last segment is a secret (the mailed password-reset token): the request log
+/// shows them redacted.
+pub(crate) const SECRET_PATHS: &[&str] = &["/api/auth/reset-password/"];
+
 /// Operations under `/api/auth`.
-pub struct AuthApi;
+pub(crate) struct AuthApi;
 
 /// Answer of `GET /api/auth/ok`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct OkResponse {
+pub(crate) struct OkResponse {
     /// Always `true`.
-    pub ok: bool,
+    ok: bool,
 }
 
 api_errors!(
@@ -70,24 +84,6 @@ impl poem_openapi::types::Example for OkResponse {
     }
 }
 
-/// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
-/// trusted proxy) and its `User-Agent`.
-pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
-    ClientInfo {
-        ip_address: client_ip(req, &state.config.trusted_proxies).map(normalised).unwrap_or_default(),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default(),
-    }
-}
-
-/// Max-Age of a new session cookie: none for `rememberMe: false` (a browser-session cookie).
-pub fn cookie_max_age(remember: bool, state: &AppState) -> Option<u64> {
-    remember.then(|| state.config.session.expires_in.as_secs())
-}
-
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create an account with email and password
@@ -101,16 +97,14 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        _auth: NoAuth,
         body: JsonOrFormBody<SignUpRequest>,
+        _auth: SignInAuth,
     ) -> Result<AuthReply<SignUpResponse>, SignUpError> {
-        csrf::check_cookie_request(req, &state.origins)?;
-        csrf::check_login(req, &state.origins)?;
         let request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
         let input = SignUp::try_from(request)?;
-        let remember = input.remember();
-        let signed_up = account::sign_up(&state, input, &client_info(req, &state)).await?;
+        let remember = input.remember;
+        let signed_up = state.accounts.sign_up(input, &client_info(req, &state)).await?;
         let user = (&signed_up.user).into();
         // With email verification required there is no session until the address is verified.
         let Some((_session, token)) = signed_up.session else {
@@ -121,7 +115,7 @@ impl AuthApi {
         let reply = AuthReply::new(SignUpResponse { token: Some(token.expose().to_owned()), user }).session_cookie(
             names,
             &token,
-            cookie_max_age(remember, &state),
+            state.sessions.cookie_max_age(remember),
             secret,
         );
         Ok(if remember { reply } else { reply.dont_remember_cookie(names, secret) })
@@ -137,27 +131,26 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        _auth: NoAuth,
         body: JsonOrFormBody<SignInRequest>,
+        _auth: SignInAuth,
     ) -> Result<AuthReply<SignInResponse>, SignInError> {
-        csrf::check_cookie_request(req, &state.origins)?;
-        csrf::check_login(req, &state.origins)?;
-        let request = body.parse().map_err(AuthError::Validation)?;
+        let mut request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
-        let remember = request.remember_me.unwrap_or(true);
-        let (user, _session, token) =
-            account::sign_in(&state, &request.email.0, request.password.0, remember, &client_info(req, &state)).await?;
+        let url = request.callback_url.take().filter(|u| !u.is_empty());
+        let input = SignIn::try_from(request)?;
+        let remember = input.remember;
+        let signed_in = state.accounts.sign_in(input, &client_info(req, &state)).await?;
         let names = &state.cookie_names;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
-        let url = request.callback_url.filter(|u| !u.is_empty());
+        let token = signed_in.token;
         let reply = AuthReply::new(SignInResponse {
             redirect: url.is_some(),
             token: token.expose().to_owned(),
             url: url.clone(),
-            user: (&user).into(),
+            user: (&signed_in.user).into(),
         })
-        .session_cookie(names, &token, cookie_max_age(remember, &state), secret)
+        .session_cookie(names, &token, state.sessions.cookie_max_age(remember), secret)
         .location(url);
         Ok(match (remember, credentials.has_dont_remember_cookie) {
             (false, _) => reply.dont_remember_cookie(names, secret),
@@ -175,18 +168,15 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        _auth: OptionalAuth,
         body: JsonBody<Option<SignOutRequest>>,
+        _auth: OptionalAuth,
     ) -> Result<AuthReply<SuccessResponse>, SignOutError> {
-        csrf::check_cookie_request(req, &state.origins)?;
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
         let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
         if let Some((token, _)) = credentials.token {
-            let stored = token.stored(state.config.session.token_storage);
-            repo::delete_session_by_token(&state.db, &stored).await?;
-            state.session_cache.invalidate_token(&stored);
+            state.sessions.end(&token).await?;
             tracing::info!("session ended by sign-out");
         }
         Ok(AuthReply::new(SuccessResponse { success: true }).clear_cookies(&state.cookie_names))
@@ -217,24 +207,21 @@ impl AuthApi {
         let Some((token, _via)) = credentials.token else {
             return Ok(AuthReply::new(NullableObject(None)).no_store());
         };
-        let (session, user) =
-            match session::find(&state.db, &state.session_cache, &token, &state.config.session).await? {
-                Lookup::Valid(found) => *found,
-                Lookup::Gone => return Ok(AuthReply::new(NullableObject(None)).no_store().clear_cookies(names)),
-            };
+        let (session, user) = match state.sessions.resolve(&token).await? {
+            Lookup::Valid(found) => *found,
+            Lookup::Gone => return Ok(AuthReply::new(NullableObject(None)).no_store().clear_cookies(names)),
+        };
         let skip_refresh = credentials.dont_remember || disable_refresh.0.is_some_and(|v| !v.is_empty());
-        if skip_refresh || !session::refresh_due(&session, &state.config.session, time::OffsetDateTime::now_utc()) {
+        if skip_refresh || !state.sessions.refresh_due(&session, time::OffsetDateTime::now_utc()) {
             return Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token)))).no_store());
         }
-        let Some(session) = session::refresh(&state.db, &state.session_cache, session, &state.config.session).await?
-        else {
+        let Some(session) = state.sessions.refresh(session).await? else {
             return Err(AuthError::FailedToGetSession { set_cookies: names.clear_all() }.into());
         };
         tracing::debug!(session.id = %session.id, "session refreshed");
-        let max_age = Some(state.config.session.expires_in.as_secs());
         Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token))))
             .no_store()
-            .session_cookie(names, &token, max_age, secret))
+            .session_cookie(names, &token, state.sessions.cookie_max_age(true), secret))
     }
 
     /// Refresh a deferred session (not supported)

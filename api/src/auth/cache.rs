@@ -3,7 +3,8 @@
 //!
 //! Unlike Better Auth's cookie cache (which lets a revoked session live for minutes), every
 //! write that ends or changes a session or a user invalidates the entry:
-//! - in this process, right after the write commits (`invalidate_*` calls at each write);
+//! - in this process, right after the write commits: every such write goes through
+//!   `auth::store::AuthWrite`, which owns the cache and invalidates per kind of write;
 //! - in every other process sharing a PostgreSQL database, through triggers on `session` and
 //!   `user` that `NOTIFY auth_cache` (so writes by any client, a Node Better Auth included,
 //!   count), received by [`listen`]. While that listener is not connected the cache is not
@@ -22,23 +23,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::auth::repo::{SessionRow, UserRow};
+use crate::auth::{
+    model::{Session, User, UserId},
+    token::StoredToken,
+};
 
 /// Most entries kept; past this the cache starts over (bounded memory).
 const CAPACITY: usize = 200_000;
 
 /// The notification channel the triggers publish on.
-pub const CHANNEL: &str = "auth_cache";
+const CHANNEL: &str = "auth_cache";
 
 struct Entry {
-    session: SessionRow,
-    user: UserRow,
+    session: Session,
+    user: User,
     cached_at: Instant,
 }
 
 /// The session cache.
-pub struct SessionCache {
-    entries: RwLock<HashMap<String, Entry>>,
+pub(crate) struct SessionCache {
+    entries: RwLock<HashMap<StoredToken, Entry>>,
     generation: AtomicU64,
     trusted: AtomicBool,
     ttl: Duration,
@@ -47,7 +51,7 @@ pub struct SessionCache {
 impl SessionCache {
     /// A cache whose entries live at most `ttl` (zero disables it). `trusted` says whether it
     /// may serve entries from the start (false until a cross-process listener is connected).
-    pub fn new(ttl: Duration, trusted: bool) -> Self {
+    pub(crate) fn new(ttl: Duration, trusted: bool) -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
@@ -57,7 +61,7 @@ impl SessionCache {
     }
 
     /// The cached session and user for a stored token, if present, fresh and trusted.
-    pub fn get(&self, stored_token: &str) -> Option<(SessionRow, UserRow)> {
+    pub(crate) fn get(&self, stored_token: &StoredToken) -> Option<(Session, User)> {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
         }
@@ -67,13 +71,13 @@ impl SessionCache {
     }
 
     /// The current generation; pass it to [`Self::insert`] after reading the database.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// Caches a row read from the database, unless an invalidation happened since
     /// `generation` was taken (the row may be stale) or the cache is not trusted.
-    pub fn insert(&self, generation: u64, stored_token: String, session: SessionRow, user: UserRow) {
+    pub(crate) fn insert(&self, generation: u64, stored_token: StoredToken, session: Session, user: User) {
         if !self.trusted.load(Ordering::Acquire) {
             return;
         }
@@ -89,39 +93,47 @@ impl SessionCache {
     }
 
     /// Forgets the session with this stored token.
-    pub fn invalidate_token(&self, stored_token: &str) {
+    pub(crate) fn invalidate_token(&self, stored_token: &StoredToken) {
+        self.forget_token(stored_token.as_str());
+    }
+
+    /// Forgets every session of this user (the user row changed, or sessions were revoked).
+    pub(crate) fn invalidate_user(&self, user_id: &UserId) {
+        self.forget_user(user_id.as_str());
+    }
+
+    fn forget_token(&self, stored_token: &str) {
         self.invalidate(|entries| {
             entries.remove(stored_token);
         });
     }
 
-    /// Forgets every session of this user (the user row changed, or sessions were revoked).
-    pub fn invalidate_user(&self, user_id: &str) {
-        self.invalidate(|entries| entries.retain(|_, entry| entry.user.id != user_id));
+    fn forget_user(&self, user_id: &str) {
+        self.invalidate(|entries| entries.retain(|_, entry| entry.user.id.as_str() != user_id));
     }
 
     /// Forgets everything.
-    pub fn clear(&self) {
+    fn clear(&self) {
         self.invalidate(HashMap::clear);
     }
 
     /// Trusts (or stops trusting) the cache; either way it starts empty.
-    pub fn set_trusted(&self, trusted: bool) {
+    fn set_trusted(&self, trusted: bool) {
         self.clear();
         self.trusted.store(trusted && !self.ttl.is_zero(), Ordering::Release);
     }
 
-    fn invalidate(&self, change: impl FnOnce(&mut HashMap<String, Entry>)) {
+    fn invalidate(&self, change: impl FnOnce(&mut HashMap<StoredToken, Entry>)) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
         change(&mut entries);
     }
 
     /// Applies one notification payload from the triggers: `s:<stored token>` or `u:<user id>`.
-    pub fn apply_notification(&self, payload: &str) {
+    fn apply_notification(&self, payload: &str) {
         match payload.split_once(':') {
-            Some(("s", token)) => self.invalidate_token(token),
-            Some(("u", user_id)) => self.invalidate_user(user_id),
+            Some(("s", token)) => self.forget_token(token),
+            Some(("u", user_id)) => self.forget_user(user_id),
             _ => self.clear(),
         }
     }
@@ -129,7 +141,7 @@ impl SessionCache {
 
 /// Keeps the cache coherent with other processes on PostgreSQL: listens on [`CHANNEL`] and
 /// applies every notification; trusts the cache only while connected.
-pub async fn listen(db: sea_orm::DatabaseConnection, cache: std::sync::Arc<SessionCache>) {
+pub(crate) async fn listen(db: sea_orm::DatabaseConnection, cache: std::sync::Arc<SessionCache>) {
     use sea_orm::sqlx::postgres::PgListener;
     let pool = db.get_postgres_connection_pool().clone();
     loop {
@@ -169,21 +181,26 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
+    use crate::auth::model::SessionId;
 
-    fn rows(user_id: &str) -> (SessionRow, UserRow) {
+    fn token() -> StoredToken {
+        StoredToken::from_stored("tok".to_owned())
+    }
+
+    fn rows(user_id: &str) -> (Session, User) {
         let now = OffsetDateTime::now_utc();
-        let session = SessionRow {
-            id: "s".to_owned(),
-            token: "t".to_owned(),
-            user_id: user_id.to_owned(),
+        let session = Session {
+            id: SessionId::new("s".to_owned()),
+            token: token(),
+            user_id: UserId::new(user_id.to_owned()),
             expires_at: now,
             created_at: now,
             updated_at: now,
             ip_address: None,
             user_agent: None,
         };
-        let user = UserRow {
-            id: user_id.to_owned(),
+        let user = User {
+            id: UserId::new(user_id.to_owned()),
             name: String::new(),
             email: String::new(),
             email_verified: false,
@@ -202,25 +219,25 @@ mod tests {
     fn hits_after_insert_and_misses_after_invalidation() {
         let cache = cache();
         let (s, u) = rows("u1");
-        cache.insert(cache.generation(), "tok".to_owned(), s, u);
-        assert!(cache.get("tok").is_some());
-        cache.invalidate_token("tok");
-        assert!(cache.get("tok").is_none());
+        cache.insert(cache.generation(), token(), s, u);
+        assert!(cache.get(&token()).is_some());
+        cache.invalidate_token(&token());
+        assert!(cache.get(&token()).is_none());
 
         let (s, u) = rows("u1");
-        cache.insert(cache.generation(), "tok".to_owned(), s, u);
+        cache.insert(cache.generation(), token(), s, u);
         cache.apply_notification("u:u1");
-        assert!(cache.get("tok").is_none(), "a user notification drops their sessions");
+        assert!(cache.get(&token()).is_none(), "a user notification drops their sessions");
     }
 
     #[test]
     fn a_lookup_racing_an_invalidation_does_not_reinsert_a_stale_row() {
         let cache = cache();
         let generation = cache.generation();
-        cache.invalidate_user("u1");
+        cache.invalidate_user(&UserId::new("u1".to_owned()));
         let (s, u) = rows("u1");
-        cache.insert(generation, "tok".to_owned(), s, u);
-        assert!(cache.get("tok").is_none());
+        cache.insert(generation, token(), s, u);
+        assert!(cache.get(&token()).is_none());
     }
 
     #[test]
@@ -228,20 +245,20 @@ mod tests {
         let cache = cache();
         cache.set_trusted(false);
         let (s, u) = rows("u1");
-        cache.insert(cache.generation(), "tok".to_owned(), s, u);
-        assert!(cache.get("tok").is_none());
+        cache.insert(cache.generation(), token(), s, u);
+        assert!(cache.get(&token()).is_none());
         let disabled = SessionCache::new(Duration::ZERO, true);
         let (s, u) = rows("u1");
-        disabled.insert(disabled.generation(), "tok".to_owned(), s, u);
-        assert!(disabled.get("tok").is_none());
+        disabled.insert(disabled.generation(), token(), s, u);
+        assert!(disabled.get(&token()).is_none());
     }
 
     #[test]
     fn entries_expire_after_the_ttl() {
         let cache = SessionCache::new(Duration::from_millis(1), true);
         let (s, u) = rows("u1");
-        cache.insert(cache.generation(), "tok".to_owned(), s, u);
+        cache.insert(cache.generation(), token(), s, u);
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get("tok").is_none());
+        assert!(cache.get(&token()).is_none());
     }
 }

@@ -17,20 +17,20 @@ const SIGNATURE_LEN: usize = 44;
 
 /// The three cookie names, with the `__Secure-` prefix when `BASE_URL` is https.
 #[derive(Clone, Debug)]
-pub struct CookieNames {
+pub(crate) struct CookieNames {
     /// `better-auth.session_token`
-    pub session_token: String,
+    pub(crate) session_token: String,
     /// `better-auth.session_data` (the cookie cache, which this service never sets; cleared
     /// alongside the others as Better Auth does)
-    pub session_data: String,
+    pub(crate) session_data: String,
     /// `better-auth.dont_remember`
-    pub dont_remember: String,
+    pub(crate) dont_remember: String,
     secure: bool,
 }
 
 impl CookieNames {
     /// Names for a deployment; `secure` adds the prefix and the `Secure` attribute.
-    pub fn new(secure: bool) -> Self {
+    pub(crate) fn new(secure: bool) -> Self {
         let prefix = if secure { "__Secure-" } else { "" };
         Self {
             session_token: format!("{prefix}better-auth.session_token"),
@@ -42,12 +42,12 @@ impl CookieNames {
 
     /// `Set-Cookie` value setting `name` to the signed `value`. `max_age: None` makes a
     /// browser-session cookie.
-    pub fn set_signed(&self, name: &str, value: &str, max_age: Option<u64>, secret: &AuthSecret) -> String {
+    pub(crate) fn set_signed(&self, name: &str, value: &str, max_age: Option<u64>, secret: &AuthSecret) -> String {
         self.line(name, &encode_uri_component(&sign(value, secret)), max_age)
     }
 
     /// The `Set-Cookie` values that clear all three cookies, in Better Auth's order.
-    pub fn clear_all(&self) -> Vec<String> {
+    pub(crate) fn clear_all(&self) -> Vec<String> {
         [&self.session_token, &self.session_data, &self.dont_remember]
             .into_iter()
             .map(|name| self.line(name, "", Some(0)))
@@ -70,7 +70,7 @@ impl CookieNames {
 }
 
 /// `value + "." + base64(HMAC-SHA256(secret, value))`, before URI encoding.
-pub fn sign(value: &str, secret: &AuthSecret) -> String {
+pub(crate) fn sign(value: &str, secret: &AuthSecret) -> String {
     let mut mac = new_mac(secret);
     mac.update(value.as_bytes());
     format!("{value}.{}", STANDARD.encode(mac.finalize().into_bytes()))
@@ -78,7 +78,7 @@ pub fn sign(value: &str, secret: &AuthSecret) -> String {
 
 /// The value inside a signed string if its signature is valid: split at the last `.`, the
 /// signature must be 44 characters ending in `=` (§4.3).
-pub fn verify(signed: &str, secret: &AuthSecret) -> Option<String> {
+pub(crate) fn verify(signed: &str, secret: &AuthSecret) -> Option<String> {
     let (value, signature) = signed.rsplit_once('.')?;
     if value.is_empty() || signature.len() != SIGNATURE_LEN || !signature.ends_with('=') {
         return None;
@@ -92,7 +92,7 @@ pub fn verify(signed: &str, secret: &AuthSecret) -> Option<String> {
 
 /// Like [`verify`], but also accepting a URL-safe base64 signature, as Better Auth's bearer
 /// plugin does (§9 step 3).
-pub fn verify_lenient(signed: &str, secret: &AuthSecret) -> Option<String> {
+pub(crate) fn verify_lenient(signed: &str, secret: &AuthSecret) -> Option<String> {
     if let Some(value) = verify(signed, secret) {
         return Some(value);
     }
@@ -116,7 +116,7 @@ fn new_mac(secret: &AuthSecret) -> HmacSha256 {
 
 /// JavaScript's `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` becomes
 /// `%XX` (upper-case hex) of its UTF-8 bytes.
-pub fn encode_uri_component(value: &str) -> String {
+pub(crate) fn encode_uri_component(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
@@ -129,7 +129,7 @@ pub fn encode_uri_component(value: &str) -> String {
 }
 
 /// Percent-decodes `value` if it contains `%`; on malformed input keeps it raw (§4.3).
-pub fn decode_uri_component(value: &str) -> String {
+pub(crate) fn decode_uri_component(value: &str) -> String {
     if !value.contains('%') {
         return value.to_owned();
     }
@@ -156,7 +156,7 @@ fn percent_decode(value: &str) -> Option<String> {
 /// The value of cookie `name` in a `Cookie` header as Better Auth reads it: pairs split on
 /// `;`, trimmed, first occurrence wins, one pair of surrounding quotes stripped, then
 /// percent-decoded.
-pub fn find_cookie(header: &str, name: &str) -> Option<String> {
+pub(crate) fn find_cookie(header: &str, name: &str) -> Option<String> {
     header.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
         if key.trim() != name {

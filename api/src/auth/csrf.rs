@@ -17,13 +17,13 @@ use crate::{
 };
 
 /// Whether a method changes state (everything but GET, HEAD, OPTIONS).
-pub fn is_unsafe(method: &Method) -> bool {
+pub(crate) fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The router-level check: an unsafe request with any `Cookie` header needs a trusted
 /// `Origin` (or `Referer`).
-pub fn check_cookie_request(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthError> {
+pub(crate) fn check_cookie_request(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthError> {
     if is_unsafe(req.method()) && req.headers().contains_key(header::COOKIE) {
         return check_origin(req.headers(), trusted);
     }
@@ -32,7 +32,7 @@ pub fn check_cookie_request(req: &Request, trusted: &TrustedOrigins) -> Result<(
 
 /// The origin must be present and trusted. `Origin` wins over `Referer`; a `Referer` counts by
 /// its origin.
-pub fn check_origin(headers: &HeaderMap, trusted: &TrustedOrigins) -> Result<(), AuthError> {
+pub(crate) fn check_origin(headers: &HeaderMap, trusted: &TrustedOrigins) -> Result<(), AuthError> {
     let source = header_text(headers, header::ORIGIN.as_str())
         .filter(|v| !v.is_empty())
         .or_else(|| header_text(headers, header::REFERER.as_str()).filter(|v| !v.is_empty()));
@@ -50,7 +50,7 @@ pub fn check_origin(headers: &HeaderMap, trusted: &TrustedOrigins) -> Result<(),
 }
 
 /// Login CSRF for sign-in and sign-up (§7.2), after [`check_cookie_request`].
-pub fn check_login(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthError> {
+pub(crate) fn check_login(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthError> {
     let headers = req.headers();
     if headers.contains_key(header::COOKIE) {
         return check_origin(headers, trusted);
@@ -72,7 +72,11 @@ pub fn check_login(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthEr
 
 /// A redirect target from a request field must be a trusted absolute URL or a safe relative
 /// path: a single leading `/`, no backslash, no control character, no encoded slash.
-pub fn check_redirect(value: Option<&str>, field: RedirectField, trusted: &TrustedOrigins) -> Result<(), AuthError> {
+pub(crate) fn check_redirect(
+    value: Option<&str>,
+    field: RedirectField,
+    trusted: &TrustedOrigins,
+) -> Result<(), AuthError> {
     let Some(value) = value else { return Ok(()) };
     if value.is_empty() || is_safe_relative(value) || (origin_of(value).is_some() && trusted.is_trusted(value)) {
         return Ok(());

@@ -1,90 +1,102 @@
 //! Request and response bodies of the auth endpoints, in Better Auth's wire format
-//! (`better-auth-wire.md` §1.4–§1.5, §3): camelCase keys, `null` for absent values, ISO dates
-//! with milliseconds. Field docs become the OpenAPI schema descriptions.
+//! (`docs/better-auth-wire.md` §1.4–§1.5, §3): camelCase keys, `null` for absent values, ISO
+//! dates with milliseconds. Field docs become the OpenAPI schema descriptions.
+//!
+//! Requests convert into the domain's inputs with `TryFrom`, in Better Auth's order of checks;
+//! the domain never sees these types.
 
-use poem_openapi::{Object, types::Example};
+use poem_openapi::{
+    Object,
+    types::{Example, MaybeUndefined},
+};
 
 use crate::{
     auth::{
-        repo::{SessionRow, UserRow},
+        accounts::{PasswordChange, ProfileUpdate, SignIn, SignUp},
+        email::Email,
+        error::AuthError,
+        fields::PasswordInput,
+        model::{Session, User},
+        password::Password,
         token::SessionToken,
     },
-    http::schema::{EmailAddress, NullableObject, PasswordInput},
+    http::schema::{EmailAddress, NullableObject},
     timestamp::Timestamp,
+    validation::{ValidationError, ValidationErrors},
 };
 
 /// Body of `POST /sign-up/email`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct SignUpRequest {
+pub(crate) struct SignUpRequest {
     /// Display name (may be empty).
     #[oai(validator(max_length = 256))]
-    pub name: String,
+    pub(crate) name: String,
     /// Email address; must be a valid address, stored lower-cased.
-    pub email: EmailAddress,
+    pub(crate) email: EmailAddress,
     /// Password: 8 to 128 characters (counted in UTF-16 code units, as JavaScript does).
-    pub password: PasswordInput<8>,
+    pub(crate) password: PasswordInput<8>,
     /// Profile image URL.
     #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// Where the verification email should lead: a trusted origin or a relative path.
     #[oai(rename = "callbackURL", skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
     /// `false` gives a session that ends with the browser and lasts at most one day.
-    pub remember_me: Option<bool>,
+    pub(crate) remember_me: Option<bool>,
 }
 
 /// Body of `POST /sign-in/email`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct SignInRequest {
+pub(crate) struct SignInRequest {
     /// Email address of the account.
-    pub email: EmailAddress,
+    pub(crate) email: EmailAddress,
     /// The account's password (at most 128 characters).
-    pub password: PasswordInput<0>,
+    pub(crate) password: PasswordInput<0>,
     /// Where to go after sign-in: a trusted origin or a relative path; echoed as `url`.
     #[oai(rename = "callbackURL", skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
     /// Default `true`; `false` gives a browser-session cookie and a one-day session.
-    pub remember_me: Option<bool>,
+    pub(crate) remember_me: Option<bool>,
 }
 
 /// Optional body of `POST /sign-out` (accepted for Better Auth compatibility; unused).
 #[derive(Debug, Default, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct SignOutRequest {
+pub(crate) struct SignOutRequest {
     /// Ignored (used by Better Auth only for social providers).
     #[oai(rename = "callbackURL", skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 /// A user as Better Auth returns it.
 #[derive(Debug, Object)]
 #[oai(rename = "User", rename_all = "camelCase", example)]
-pub struct UserDto {
+pub(crate) struct UserDto {
     /// User id (32 alphanumeric characters).
     #[oai(validator(max_length = 64))]
-    pub id: String,
+    pub(crate) id: String,
     /// Display name.
     #[oai(validator(max_length = 256))]
-    pub name: String,
+    pub(crate) name: String,
     /// Email address, lower-case.
-    pub email: EmailAddress,
+    pub(crate) email: EmailAddress,
     /// Whether the address has been verified.
-    pub email_verified: bool,
+    pub(crate) email_verified: bool,
     /// Profile image URL, or `null`.
     #[oai(nullable, validator(max_length = 2048))]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// When the user was created.
-    pub created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
     /// When the user was last changed.
-    pub updated_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
-impl From<&UserRow> for UserDto {
-    fn from(user: &UserRow) -> Self {
+impl From<&User> for UserDto {
+    fn from(user: &User) -> Self {
         Self {
-            id: user.id.clone(),
+            id: user.id.as_str().to_owned(),
             name: user.name.clone(),
             email: EmailAddress(user.email.clone()),
             email_verified: user.email_verified,
@@ -98,38 +110,38 @@ impl From<&UserRow> for UserDto {
 /// A session as Better Auth returns it.
 #[derive(Debug, Object)]
 #[oai(rename = "Session", rename_all = "camelCase", example)]
-pub struct SessionDto {
+pub(crate) struct SessionDto {
     /// Session id.
     #[oai(validator(max_length = 64))]
-    pub id: String,
+    pub(crate) id: String,
     /// From `get-session`: the raw session token the client holds (the database keeps only its
     /// hash). From `list-sessions`: an opaque handle for `revoke-session`, not a credential.
     #[oai(validator(max_length = 64))]
-    pub token: String,
+    pub(crate) token: String,
     /// Owner's user id.
     #[oai(validator(max_length = 64))]
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// When the session ends unless refreshed.
-    pub expires_at: Timestamp,
+    pub(crate) expires_at: Timestamp,
     /// When the session was created (sign-in time).
-    pub created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
     /// When the session was last refreshed.
-    pub updated_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
     /// Client address at sign-in (`""` when unknown).
     #[oai(nullable, validator(max_length = 64))]
-    pub ip_address: Option<String>,
+    pub(crate) ip_address: Option<String>,
     /// Client `User-Agent` at sign-in (`""` when absent).
     #[oai(nullable, validator(max_length = 8192))]
-    pub user_agent: Option<String>,
+    pub(crate) user_agent: Option<String>,
 }
 
 impl SessionDto {
     /// The DTO for a session row, showing `token` (the raw token, not the stored form).
-    pub fn new(session: &SessionRow, token: &str) -> Self {
+    pub(crate) fn new(session: &Session, token: &str) -> Self {
         Self {
-            id: session.id.clone(),
+            id: session.id.as_str().to_owned(),
             token: token.to_owned(),
-            user_id: session.user_id.clone(),
+            user_id: session.user_id.as_str().to_owned(),
             expires_at: session.expires_at.into(),
             created_at: session.created_at.into(),
             updated_at: session.updated_at.into(),
@@ -143,40 +155,40 @@ impl SessionDto {
 /// and in `set-auth-token`; `null` when email verification is required) and the new `user`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct SignUpResponse {
+pub(crate) struct SignUpResponse {
     /// The new session's token, or `null` when email verification is required.
     #[oai(nullable, validator(max_length = 64))]
-    pub token: Option<String>,
-    pub user: UserDto,
+    pub(crate) token: Option<String>,
+    pub(crate) user: UserDto,
 }
 
 /// Answer of `POST /sign-in/email`: the new session's token (also set as the session cookie and
 /// in `set-auth-token`) and the signed-in `user`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct SignInResponse {
+pub(crate) struct SignInResponse {
     /// `true` when a `callbackURL` was given (the client then navigates to `url`).
-    pub redirect: bool,
+    pub(crate) redirect: bool,
     /// The new session's token.
     #[oai(validator(max_length = 64))]
-    pub token: String,
+    pub(crate) token: String,
     /// The `callbackURL`, when one was given; absent otherwise.
     #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub url: Option<String>,
-    pub user: UserDto,
+    pub(crate) url: Option<String>,
+    pub(crate) user: UserDto,
 }
 
 /// Answer of `GET /get-session` when signed in: the current `session` and its `user`.
 #[derive(Debug, Object)]
 #[oai(rename = "SessionWithUser", example)]
-pub struct SessionWithUser {
-    pub session: SessionDto,
-    pub user: UserDto,
+pub(crate) struct SessionWithUser {
+    pub(crate) session: SessionDto,
+    pub(crate) user: UserDto,
 }
 
 impl SessionWithUser {
     /// Builds the pair for a session presented with `token`.
-    pub fn new(session: &SessionRow, user: &UserRow, token: &SessionToken) -> Self {
+    pub(crate) fn new(session: &Session, user: &User, token: &SessionToken) -> Self {
         Self { session: SessionDto::new(session, token.expose()), user: user.into() }
     }
 }
@@ -184,157 +196,157 @@ impl SessionWithUser {
 /// `{"success": true}`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct SuccessResponse {
+pub(crate) struct SuccessResponse {
     /// Always `true`.
-    pub success: bool,
+    pub(crate) success: bool,
 }
 
 /// `{"status": true}`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct StatusResponse {
+pub(crate) struct StatusResponse {
     /// Always `true`.
-    pub status: bool,
+    pub(crate) status: bool,
 }
 
 /// Body of `POST /revoke-session`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct RevokeSessionRequest {
+pub(crate) struct RevokeSessionRequest {
     /// The session's `token` as listed by `list-sessions` (an opaque handle), or the caller's
     /// own raw session token.
     #[oai(validator(max_length = 256))]
-    pub token: String,
+    pub(crate) token: String,
 }
 
 /// Body of `POST /update-user`: only the fields present change.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct UpdateUserRequest {
+pub(crate) struct UpdateUserRequest {
     /// New display name.
     #[oai(validator(max_length = 256))]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New profile image URL; `null` removes it.
     #[oai(nullable, validator(max_length = 2048))]
-    pub image: poem_openapi::types::MaybeUndefined<String>,
+    pub(crate) image: MaybeUndefined<String>,
 }
 
 /// Body of `POST /change-password`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct ChangePasswordRequest {
+pub(crate) struct ChangePasswordRequest {
     /// The new password (8 to 128 characters).
-    pub new_password: PasswordInput<8>,
+    pub(crate) new_password: PasswordInput<8>,
     /// The current password.
-    pub current_password: PasswordInput<0>,
+    pub(crate) current_password: PasswordInput<0>,
     /// `true` ends every session, this one included, and starts a new one (new cookie/token).
-    pub revoke_other_sessions: Option<bool>,
+    pub(crate) revoke_other_sessions: Option<bool>,
 }
 
 /// Answer of `POST /change-password`: the new session's token when `revokeOtherSessions` was
 /// `true` (else `null`), and the `user`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct ChangePasswordResponse {
+pub(crate) struct ChangePasswordResponse {
     /// The new session's token, or `null`.
     #[oai(nullable, validator(max_length = 64))]
-    pub token: Option<String>,
-    pub user: UserDto,
+    pub(crate) token: Option<String>,
+    pub(crate) user: UserDto,
 }
 
 /// Body of `POST /request-password-reset`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct RequestPasswordResetRequest {
+pub(crate) struct RequestPasswordResetRequest {
     /// The account's email address.
-    pub email: EmailAddress,
+    pub(crate) email: EmailAddress,
     /// Page the mailed link leads to (a trusted origin or a relative path); it receives
     /// `?token=…`.
     #[oai(validator(max_length = 2048))]
-    pub redirect_to: Option<String>,
+    pub(crate) redirect_to: Option<String>,
 }
 
 /// `{"status": true, "message": …}`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct StatusMessageResponse {
+pub(crate) struct StatusMessageResponse {
     /// Always `true`.
-    pub status: bool,
+    pub(crate) status: bool,
     /// What happens next.
     #[oai(validator(max_length = 256))]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Body of `POST /reset-password`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct ResetPasswordRequest {
+pub(crate) struct ResetPasswordRequest {
     /// The new password (8 to 128 characters).
-    pub new_password: PasswordInput<8>,
+    pub(crate) new_password: PasswordInput<8>,
     /// The token from the reset link (or pass it as `?token=`).
     #[oai(validator(max_length = 256))]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Body of `POST /send-verification-email`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct SendVerificationEmailRequest {
+pub(crate) struct SendVerificationEmailRequest {
     /// The address to verify (with a session: must be the session user's).
-    pub email: EmailAddress,
+    pub(crate) email: EmailAddress,
     /// Where the link leads after verifying (a trusted origin or a relative path).
     #[oai(rename = "callbackURL", validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 /// Answer of `GET /verify-email`: `user` is the updated user after an email change, `null`
 /// after a plain verification.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct VerifyEmailResponse {
+pub(crate) struct VerifyEmailResponse {
     /// Always `true`.
-    pub status: bool,
+    pub(crate) status: bool,
     /// The updated user after an email change; `null` after a plain verification.
-    pub user: NullableObject<UserDto>,
+    pub(crate) user: NullableObject<UserDto>,
 }
 
 /// Body of `POST /change-email`.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
-pub struct ChangeEmailRequest {
+pub(crate) struct ChangeEmailRequest {
     /// The new address; it changes once the link mailed to it is opened.
-    pub new_email: EmailAddress,
+    pub(crate) new_email: EmailAddress,
     /// Where the link leads after verifying (a trusted origin or a relative path).
     #[oai(rename = "callbackURL", validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 /// Body of `POST /delete-user`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct DeleteUserRequest {
+pub(crate) struct DeleteUserRequest {
     /// The current password (required).
-    pub password: PasswordInput<0>,
+    pub(crate) password: PasswordInput<0>,
     /// Accepted for Better Auth compatibility; unused.
     #[oai(rename = "callbackURL", skip_serializing_if_is_none, validator(max_length = 2048))]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 /// Answer of `POST /delete-user`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct DeleteUserResponse {
+pub(crate) struct DeleteUserResponse {
     /// Always `true`.
-    pub success: bool,
+    pub(crate) success: bool,
     /// `User deleted`.
     #[oai(validator(max_length = 64))]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// An empty body (`{}`), accepted where Better Auth's client sends one.
 #[derive(Debug, Default, Object)]
 #[oai(example)]
-pub struct EmptyRequest {}
+pub(crate) struct EmptyRequest {}
 
 // Examples shown in the OpenAPI document and pre-filled by Swagger UI.
 
@@ -440,7 +452,7 @@ impl Example for RevokeSessionRequest {
 
 impl Example for UpdateUserRequest {
     fn example() -> Self {
-        Self { name: Some("Ada King".to_owned()), image: poem_openapi::types::MaybeUndefined::Undefined }
+        Self { name: Some("Ada King".to_owned()), image: MaybeUndefined::Undefined }
     }
 }
 
@@ -528,7 +540,7 @@ impl Example for EmptyRequest {
 
 /// Answer of `GET /list-sessions`: the user's active sessions, oldest first.
 #[derive(Debug)]
-pub struct SessionList(pub Vec<SessionDto>);
+pub(crate) struct SessionList(pub(crate) Vec<SessionDto>);
 
 impl poem_openapi::types::Type for SessionList {
     const IS_REQUIRED: bool = true;
@@ -566,5 +578,78 @@ impl poem_openapi::types::Type for SessionList {
 impl poem_openapi::types::ToJSON for SessionList {
     fn to_json(&self) -> Option<serde_json::Value> {
         self.0.to_json()
+    }
+}
+
+impl TryFrom<SignUpRequest> for SignUp {
+    type Error = AuthError;
+
+    /// Better Auth's order: schema issues (email format, empty password) together, then the
+    /// password's minimum, then its maximum.
+    fn try_from(request: SignUpRequest) -> Result<Self, AuthError> {
+        let mut issues = Vec::new();
+        let email = Email::parse(&request.email.0)
+            .map_err(|err| issues.push(ValidationError::new("email", err.to_string()).in_body()))
+            .ok();
+        if request.password.0.is_empty() {
+            issues
+                .push(ValidationError::new("password", "Too small: expected string to have >=1 characters").in_body());
+        }
+        let (Some(email), true) = (email, issues.is_empty()) else {
+            return Err(AuthError::Validation(ValidationErrors(issues)));
+        };
+        Ok(Self {
+            name: request.name,
+            email,
+            password: Password::parse_new(request.password.0)?,
+            image: request.image,
+            remember: request.remember_me.unwrap_or(true),
+        })
+    }
+}
+
+impl TryFrom<SignInRequest> for SignIn {
+    type Error = AuthError;
+
+    /// An address that cannot be valid is `INVALID_EMAIL`; a password over the maximum is
+    /// refused before any hashing.
+    fn try_from(request: SignInRequest) -> Result<Self, AuthError> {
+        Ok(Self {
+            email: Email::parse(&request.email.0).map_err(|_| AuthError::InvalidEmail)?,
+            password: Password::parse_existing(request.password.0)?,
+            remember: request.remember_me.unwrap_or(true),
+        })
+    }
+}
+
+impl TryFrom<UpdateUserRequest> for ProfileUpdate {
+    type Error = AuthError;
+
+    /// `image: null` removes the image; a body changing nothing is refused.
+    fn try_from(request: UpdateUserRequest) -> Result<Self, AuthError> {
+        let image = match request.image {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(url) => Some(Some(url)),
+        };
+        if request.name.is_none() && image.is_none() {
+            return Err(AuthError::NoFieldsToUpdate);
+        }
+        Ok(Self { name: request.name, image })
+    }
+}
+
+impl TryFrom<ChangePasswordRequest> for PasswordChange {
+    type Error = AuthError;
+
+    /// The new password is checked before the current one, as Better Auth does.
+    fn try_from(request: ChangePasswordRequest) -> Result<Self, AuthError> {
+        let new_password = Password::parse_new(request.new_password.0)?;
+        let current_password = Password::parse_existing(request.current_password.0)?;
+        Ok(Self {
+            new_password,
+            current_password,
+            revoke_other_sessions: request.revoke_other_sessions.unwrap_or(false),
+        })
     }
 }

@@ -18,29 +18,24 @@ const MAX_LEN: usize = 254;
 
 /// A valid, lower-cased email address. Personal data: `Debug` redacts the local part.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 /// Why an address was refused (the caller decides the status and code).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("Invalid email address")]
-pub struct InvalidEmail;
+pub(crate) struct InvalidEmail;
 
 impl Email {
     /// Validates and lower-cases an address.
-    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, InvalidEmail> {
         if raw.len() > MAX_LEN || !EMAIL.is_match(raw) {
             return Err(InvalidEmail);
         }
         Ok(Self(raw.to_lowercase()))
     }
 
-    /// Wraps an address read back from the database (already normalised when written).
-    pub fn from_stored(stored: String) -> Self {
-        Self(stored)
-    }
-
     /// The address.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

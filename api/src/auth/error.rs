@@ -5,7 +5,7 @@ use crate::validation::ValidationErrors;
 
 /// An auth failure a client can cause.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// The body failed schema validation (missing or mistyped field, bad email on sign-up).
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
@@ -51,9 +51,6 @@ pub enum AuthError {
     /// A reset or verification token that is unknown, used or malformed.
     #[error("invalid token")]
     InvalidToken,
-    /// A verification token past its lifetime.
-    #[error("token expired")]
-    TokenExpired,
     /// The user a token refers to no longer exists.
     #[error("user not found")]
     UserNotFound,
@@ -63,9 +60,6 @@ pub enum AuthError {
     /// A session older than the freshness window asked for a fresh-only operation.
     #[error("session not fresh")]
     SessionNotFresh,
-    /// `delete-user` without a password from a session that is not fresh.
-    #[error("session expired")]
-    SessionExpired,
     /// `update-user` tried to set `email`.
     #[error("email can not be updated")]
     EmailCanNotBeUpdated,
@@ -107,7 +101,7 @@ pub enum AuthError {
 
 /// Why an email-verification link was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkProblem {
+pub(crate) enum LinkProblem {
     /// Forged or malformed.
     InvalidToken,
     /// Past its lifetime.
@@ -118,7 +112,7 @@ pub enum LinkProblem {
 
 impl LinkProblem {
     /// The error code, also used as `?error=` on a callback redirect.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::InvalidToken => "INVALID_TOKEN",
             Self::TokenExpired => "TOKEN_EXPIRED",
@@ -129,13 +123,9 @@ impl LinkProblem {
 
 /// Which request field carried an untrusted redirect target (each has its own code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RedirectField {
+pub(crate) enum RedirectField {
     /// `callbackURL`
     Callback,
     /// `redirectTo`
     Redirect,
-    /// `errorCallbackURL`
-    ErrorCallback,
-    /// `newUserCallbackURL`
-    NewUserCallback,
 }

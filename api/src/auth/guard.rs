@@ -1,8 +1,16 @@
 //! Who is calling: the signed session cookie or a bearer token, resolved to the current session
-//! and user, and [`SessionAuth`], the security scheme every protected operation takes.
+//! and user, and the security extractors every operation takes exactly one of: [`SessionAuth`]
+//! (a session is required), [`OptionalAuth`], [`NoAuth`] and [`SignInAuth`].
 //!
-//! Reading follows Better Auth with its `bearer` plugin (`better-auth-wire.md` §4.3, §9): a
-//! valid `Authorization: Bearer` (signed value, percent-encoded or not, or the raw token)
+//! CSRF by construction: each of these extractors applies the cookie-write origin check
+//! (`auth::csrf`) to an unsafe request before the handler runs, so no handler can forget it;
+//! [`SignInAuth`] adds the login-CSRF check. Only [`SessionAuth`] exempts a request with a
+//! valid bearer token (it authenticates by that token, not by the ambient cookie). A handler
+//! declares its security extractor after its body and parameters when those must be refused
+//! first (415 before 403, as Better Auth orders them).
+//!
+//! Reading follows Better Auth with its `bearer` plugin (`docs/better-auth-wire.md` §4.3, §9):
+//! a valid `Authorization: Bearer` (signed value, percent-encoded or not, or the raw token)
 //! overrides the cookie; a bearer value with a bad signature is ignored. In the OpenAPI spec the
 //! scheme appears as two alternatives, `cookieAuth` and `bearerAuth`, so Swagger UI and
 //! generated SDKs can use either.
@@ -14,31 +22,46 @@ use poem_openapi::{
 };
 
 use crate::{
-    app::AppState,
     auth::{
         cookies::{self, CookieNames},
         csrf,
         error::AuthError,
-        session::{self, AuthVia, CurrentSession, Lookup},
+        model::ClientInfo,
+        sessions::{AuthVia, CurrentSession, Lookup},
         token::SessionToken,
     },
     config::AuthSecret,
     error::ApiError,
+    http::client_ip::{client_ip, normalised},
+    state::AppState,
 };
 
 /// What a request presents.
 #[derive(Debug, Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// The verified token and how it came, if any.
-    pub token: Option<(SessionToken, AuthVia)>,
+    pub(crate) token: Option<(SessionToken, AuthVia)>,
     /// Whether the signed `dont_remember` flag cookie is present and valid.
-    pub dont_remember: bool,
+    pub(crate) dont_remember: bool,
     /// Whether a `dont_remember` cookie of any kind was sent (to clear it on a remembered sign-in).
-    pub has_dont_remember_cookie: bool,
+    pub(crate) has_dont_remember_cookie: bool,
+}
+
+/// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
+/// trusted proxy) and its `User-Agent`.
+pub(crate) fn client_info(req: &Request, state: &AppState) -> ClientInfo {
+    ClientInfo {
+        ip_address: client_ip(req, &state.config.trusted_proxies).map(normalised).unwrap_or_default(),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+    }
 }
 
 /// Reads and verifies the request's cookie and bearer credentials.
-pub fn read_credentials(req: &Request, names: &CookieNames, secret: &AuthSecret) -> Credentials {
+pub(crate) fn read_credentials(req: &Request, names: &CookieNames, secret: &AuthSecret) -> Credentials {
     let cookie_header = req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let cookie_token = cookies::find_cookie(cookie_header, &names.session_token)
         .and_then(|value| cookies::verify(&value, secret))
@@ -83,15 +106,15 @@ fn is_token_shaped(value: &str) -> bool {
 
 /// Resolves the request's session or fails with 401 (plus clearing cookies when the cookie's
 /// session is gone, as Better Auth does).
-pub async fn require_session(req: &Request, state: &AppState) -> Result<CurrentSession, ApiError> {
+pub(crate) async fn require_session(req: &Request, state: &AppState) -> Result<CurrentSession, ApiError> {
     let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
     let Some((token, via)) = credentials.token else {
         return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
     };
-    match session::find(&state.db, &state.session_cache, &token, &state.config.session).await? {
+    match state.sessions.resolve(&token).await? {
         Lookup::Valid(found) => {
             let (session, user) = *found;
-            Ok(CurrentSession { session, user, token, via })
+            Ok(CurrentSession { session, user, token })
         }
         Lookup::Gone => {
             let set_cookies = if via == AuthVia::Cookie { state.cookie_names.clear_all() } else { Vec::new() };
@@ -100,17 +123,31 @@ pub async fn require_session(req: &Request, state: &AppState) -> Result<CurrentS
     }
 }
 
+/// The application state a request carries (set by `app::routes`).
+fn state_of(req: &Request) -> Result<&AppState, ApiError> {
+    req.data::<AppState>().ok_or_else(|| ApiError::Internal("application state missing".to_owned()))
+}
+
+/// The cookie-write origin check of every security extractor: an unsafe request that carries
+/// cookies must come from a trusted origin. Safe methods return before any lookup.
+fn check_cookie_write(req: &Request) -> Result<(), ApiError> {
+    if csrf::is_unsafe(req.method()) {
+        csrf::check_cookie_request(req, &state_of(req)?.origins)?;
+    }
+    Ok(())
+}
+
 /// The session security scheme: the signed `better-auth.session_token` cookie or
 /// `Authorization: Bearer <set-auth-token value>`.
 ///
 /// A state-changing request that carries cookies must also come from a trusted origin (403
 /// otherwise, checked before the session); a valid bearer token exempts it.
-pub struct SessionAuth(pub CurrentSession);
+pub(crate) struct SessionAuth(pub(crate) CurrentSession);
 
 /// Name of the cookie alternative in the OpenAPI document.
-pub const COOKIE_SCHEME: &str = "cookieAuth";
+const COOKIE_SCHEME: &str = "cookieAuth";
 /// Name of the bearer alternative in the OpenAPI document.
-pub const BEARER_SCHEME: &str = "bearerAuth";
+const BEARER_SCHEME: &str = "bearerAuth";
 
 impl<'a> ApiExtractor<'a> for SessionAuth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
@@ -162,11 +199,13 @@ impl<'a> ApiExtractor<'a> for SessionAuth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let state = req.data::<AppState>().ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
-        let has_valid_bearer =
-            bearer_value(req).is_some_and(|v| verify_bearer(&v, &state.config.auth_secret).is_some());
-        if !has_valid_bearer {
-            csrf::check_cookie_request(req, &state.origins).map_err(ApiError::from)?;
+        let state = state_of(req)?;
+        if csrf::is_unsafe(req.method()) {
+            let has_valid_bearer =
+                bearer_value(req).is_some_and(|v| verify_bearer(&v, &state.config.auth_secret).is_some());
+            if !has_valid_bearer {
+                csrf::check_cookie_request(req, &state.origins).map_err(ApiError::from)?;
+            }
         }
         Ok(Self(require_session(req, state).await?))
     }
@@ -177,10 +216,20 @@ fn register_session_schemes(registry: &mut Registry) {
     <SessionAuth as ApiExtractor>::register(registry);
 }
 
-/// Declares an operation public (`security: [{}]`): it needs no session.
-pub struct NoAuth;
+/// A public operation (`security: [{}]`): it needs no session, but an unsafe request with
+/// cookies still needs a trusted origin. With `LOGIN` (sign-in, sign-up: operations that start
+/// a session from credentials) Better Auth's login-CSRF check applies too
+/// (`auth::csrf::check_login`), refusing untrusted origins and cross-site navigations even
+/// without cookies.
+pub(crate) struct Public<const LOGIN: bool>;
 
-impl<'a> ApiExtractor<'a> for NoAuth {
+/// Declares an operation public.
+pub(crate) type NoAuth = Public<false>;
+
+/// Declares a public operation that signs in, with the login-CSRF check.
+pub(crate) type SignInAuth = Public<true>;
+
+impl<'a, const LOGIN: bool> ApiExtractor<'a> for Public<LOGIN> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
     type ParamType = ();
@@ -191,18 +240,23 @@ impl<'a> ApiExtractor<'a> for NoAuth {
     }
 
     async fn from_request(
-        _req: &'a Request,
+        req: &'a Request,
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        check_cookie_write(req)?;
+        if LOGIN {
+            csrf::check_login(req, &state_of(req)?.origins).map_err(ApiError::from)?;
+        }
         Ok(Self)
     }
 }
 
 /// Declares an operation that uses a session when one is presented and works without
 /// (`security: [{bearerAuth: []}, {cookieAuth: []}, {}]`), so Swagger UI and generated clients
-/// send their credentials. The handler reads the credentials itself.
-pub struct OptionalAuth;
+/// send their credentials. The handler reads the credentials itself. An unsafe request with
+/// cookies needs a trusted origin, bearer token or not.
+pub(crate) struct OptionalAuth;
 
 impl<'a> ApiExtractor<'a> for OptionalAuth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
@@ -223,10 +277,11 @@ impl<'a> ApiExtractor<'a> for OptionalAuth {
     }
 
     async fn from_request(
-        _req: &'a Request,
+        req: &'a Request,
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        check_cookie_write(req)?;
         Ok(Self)
     }
 }

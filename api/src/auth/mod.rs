@@ -1,24 +1,29 @@
 //! Better Auth compatible email/password sessions under `/api/auth`.
 //!
-//! `api` is the HTTP edge; `account` and `session` hold the rules; `repo` the SQL;
-//! `cookies`, `csrf`, `guard` and `reply` the wire details; `email`, `password` and `token` the
-//! validated types.
+//! Layers, top to bottom: the handlers (`api`, `account_api`, `sessions_api`) and what they
+//! use at the HTTP edge (`dto`, `fields`, `guard`, `csrf`, `reply`, `cookies`, `rate_limit`);
+//! the domain (`accounts`, `sessions`) with its types (`model`, `email`, `password`, `token`,
+//! `verification`, `error`); `store`, the one way to the tables and the session `cache`; and
+//! `repo`, the SQL. Handlers never reach `store` or `repo` directly.
 
-pub mod account;
-pub mod account_api;
-pub mod api;
-pub mod cache;
-pub mod cookies;
-pub mod csrf;
-pub mod dto;
-pub mod email;
-pub mod error;
-pub mod guard;
+pub(crate) mod account_api;
+pub(crate) mod accounts;
+pub(crate) mod api;
+pub(crate) mod cache;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
+pub(crate) mod dto;
+pub(crate) mod email;
+pub(crate) mod error;
+pub(crate) mod fields;
+pub(crate) mod guard;
+pub(crate) mod model;
 pub mod password;
-pub mod rate_limit;
-pub mod reply;
-pub mod repo;
-pub mod session;
-pub mod sessions_api;
-pub mod token;
-pub mod verification;
+pub(crate) mod rate_limit;
+pub(crate) mod reply;
+pub(crate) mod repo;
+pub(crate) mod sessions;
+pub(crate) mod sessions_api;
+pub(crate) mod store;
+pub(crate) mod token;
+pub(crate) mod verification;

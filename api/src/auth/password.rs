@@ -1,7 +1,7 @@
 //! Passwords: length rules, Better Auth's scrypt format, and the bounded pool that hashes
 //! off the async threads.
 //!
-//! Format (`better-auth-wire.md` §6): NFKC-normalise, then scrypt N=16384, r=16, p=1, 64-byte
+//! Format (`docs/better-auth-wire.md` §6): NFKC-normalise, then scrypt N=16384, r=16, p=1, 64-byte
 //! key, with the **32-character hex salt string's bytes** as the salt; stored as
 //! `<salthex>:<keyhex>`. Lengths are counted in UTF-16 code units before normalisation, as
 //! JavaScript's `.length` does.
@@ -19,13 +19,13 @@ use unicode_normalization::UnicodeNormalization;
 use crate::{auth::error::AuthError, config::HashingConfig, error::ApiError};
 
 /// Shortest acceptable new password.
-pub const MIN_LEN: usize = 8;
+pub(crate) const MIN_LEN: usize = 8;
 /// Longest acceptable password (checked before any hashing, sign-in included).
-pub const MAX_LEN: usize = 128;
+pub(crate) const MAX_LEN: usize = 128;
 
 /// A password as submitted. A secret: no `Display`, redacting `Debug`.
 #[derive(Clone)]
-pub struct Password(String);
+pub(crate) struct Password(String);
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -35,7 +35,7 @@ impl fmt::Debug for Password {
 
 impl Password {
     /// A new password (sign-up, change, reset): 8..=128 UTF-16 code units.
-    pub fn parse_new(raw: String) -> Result<Self, AuthError> {
+    pub(crate) fn parse_new(raw: String) -> Result<Self, AuthError> {
         match utf16_len(&raw) {
             n if n < MIN_LEN => Err(AuthError::PasswordTooShort),
             n if n > MAX_LEN => Err(AuthError::PasswordTooLong),
@@ -44,7 +44,7 @@ impl Password {
     }
 
     /// A password to check against a stored hash: only the maximum applies (§3.2).
-    pub fn parse_existing(raw: String) -> Result<Self, AuthError> {
+    pub(crate) fn parse_existing(raw: String) -> Result<Self, AuthError> {
         if utf16_len(&raw) > MAX_LEN {
             return Err(AuthError::PasswordTooLong);
         }
@@ -74,7 +74,7 @@ fn derive_key(password: &Password, salt_hex: &str) -> [u8; 64] {
 }
 
 /// Hashes with a fresh random salt into Better Auth's stored format.
-pub fn hash_blocking(password: &Password) -> String {
+pub(crate) fn hash_blocking(password: &Password) -> String {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).expect("the OS random number generator is available");
     hash_with_salt(password, &hex::encode(salt))
@@ -84,9 +84,15 @@ fn hash_with_salt(password: &Password, salt_hex: &str) -> String {
     format!("{salt_hex}:{}", hex::encode(derive_key(password, salt_hex)))
 }
 
+/// Hashes `raw` exactly as sign-up does, on the calling thread, without the length rules: the
+/// unit `examples/scrypt_time.rs` times (the only item of this module outside the crate).
+pub fn hash_for_benchmark(raw: &str) -> String {
+    hash_blocking(&Password(raw.to_owned()))
+}
+
 /// Whether `password` matches a stored `<salthex>:<keyhex>`; compares in constant time.
 /// A malformed stored value never matches (and never panics).
-pub fn verify_blocking(password: &Password, stored: &str) -> bool {
+pub(crate) fn verify_blocking(password: &Password, stored: &str) -> bool {
     let Some((salt_hex, key_hex)) = stored.split_once(':') else {
         tracing::warn!("stored password hash is malformed");
         return false;
@@ -127,7 +133,7 @@ const TYPICAL_HASH: std::time::Duration = std::time::Duration::from_millis(100);
 /// waiting jobs. A caller reserves its place ([`Hasher::reserve`]) before doing any other work,
 /// so a request that will be shed costs almost nothing.
 #[derive(Clone)]
-pub struct Hasher {
+pub(crate) struct Hasher {
     jobs: std::sync::mpsc::SyncSender<Job>,
     slots: Arc<Semaphore>,
     capacity: usize,
@@ -135,14 +141,14 @@ pub struct Hasher {
 }
 
 /// A reserved place in the hashing pool, good for one hash or verification.
-pub struct HashSlot {
+pub(crate) struct HashSlot {
     permit: tokio::sync::OwnedSemaphorePermit,
     jobs: std::sync::mpsc::SyncSender<Job>,
 }
 
 impl Hasher {
     /// Starts the pool's threads; they stop when the last `Hasher` clone is dropped.
-    pub fn new(config: &HashingConfig) -> Self {
+    pub(crate) fn new(config: &HashingConfig) -> Self {
         let capacity = config.concurrency + config.queue;
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(capacity);
         let queue = Arc::new(std::sync::Mutex::new(queue));
@@ -169,7 +175,7 @@ impl Hasher {
     /// up, then fails with `Overloaded` (503 + `Retry-After`, estimated from the queued work).
     /// The short wait also paces clients that retry at once, so a flood of refusals cannot eat
     /// the CPU the rest of the service needs.
-    pub async fn reserve(&self) -> Result<HashSlot, ApiError> {
+    pub(crate) async fn reserve(&self) -> Result<HashSlot, ApiError> {
         let permit = match self.slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => match tokio::time::timeout(ADMISSION_WAIT, self.slots.clone().acquire_owned()).await {
@@ -186,12 +192,12 @@ impl Hasher {
     }
 
     /// Reserves a place and hashes a new password.
-    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+    pub(crate) async fn hash(&self, password: Password) -> Result<String, ApiError> {
         self.reserve().await?.hash(password).await
     }
 
     /// Reserves a place and checks a password (see [`HashSlot::verify`]).
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
+    pub(crate) async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
         self.reserve().await?.verify(password, stored).await
     }
 
@@ -203,13 +209,13 @@ impl Hasher {
 
 impl HashSlot {
     /// Hashes a new password.
-    pub async fn hash(self, password: Password) -> Result<String, ApiError> {
+    pub(crate) async fn hash(self, password: Password) -> Result<String, ApiError> {
         self.run(move || hash_blocking(&password)).await
     }
 
     /// Checks a password against a stored hash, or against a dummy hash when there is none
     /// (unknown user, no credential account), so both cost the same.
-    pub async fn verify(self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
+    pub(crate) async fn verify(self, password: Password, stored: Option<String>) -> Result<bool, ApiError> {
         self.run(move || match stored {
             Some(hash) => verify_blocking(&password, &hash),
             None => {
@@ -244,7 +250,7 @@ mod tests {
         Password(s.to_owned())
     }
 
-    // Test vectors from `better-auth-wire.md` §6.2, produced by Better Auth.
+    // Test vectors from `docs/better-auth-wire.md` §6.2, produced by Better Auth.
     #[test]
     fn hashes_match_better_auth_test_vectors() {
         let salt = "0123456789abcdef0123456789abcdef";

@@ -1,6 +1,6 @@
 //! Rate limiting of `/api/auth/*` with Better Auth's rules and algorithm
-//! (`better-auth-wire.md` §7.3): per client address and path, a fixed window that restarts on
-//! the first request after it elapses; rejected requests do not count.
+//! (`docs/better-auth-wire.md` §7.3): per client address and path, a fixed window that restarts
+//! on the first request after it elapses; rejected requests do not count.
 //!
 //! The store is in memory (per instance). [`RateLimitStore`] is the seam for a shared store
 //! (database or Redis) when several instances must share limits.
@@ -11,26 +11,29 @@ use std::{
     time::{Duration, Instant},
 };
 
-use poem::{Endpoint, IntoResponse, Request, Response};
+use ipnet::IpNet;
+use poem::{Endpoint, Request, Response};
 
 use crate::{
-    app::AppState,
     config::RateLimitConfig,
     error::ApiError,
-    http::client_ip::{client_ip, normalised},
+    http::{
+        client_ip::{client_ip, normalised},
+        layer::{Layer, call_next},
+    },
 };
 
 /// One limit: at most `max` requests per `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Window length.
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// Requests allowed per window.
-    pub max: u32,
+    pub(crate) max: u32,
 }
 
 /// The rule for a path relative to `/api/auth` (Better Auth's built-in rules, then the default).
-pub fn rule_for(path: &str, config: &RateLimitConfig) -> Rule {
+fn rule_for(path: &str, config: &RateLimitConfig) -> Rule {
     const STRICT: [&str; 4] = ["/sign-in", "/sign-up", "/change-password", "/change-email"];
     const MAIL: [&str; 2] = ["/request-password-reset", "/send-verification-email"];
     if STRICT.iter().any(|p| path.starts_with(p)) {
@@ -43,14 +46,14 @@ pub fn rule_for(path: &str, config: &RateLimitConfig) -> Rule {
 }
 
 /// Where request counts live.
-pub trait RateLimitStore: Send + Sync {
+pub(crate) trait RateLimitStore: Send + Sync {
     /// Counts a request for `key` at `now`; `Err(retry_after)` when over the limit.
     fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<(), Duration>;
 }
 
 /// A process-local store.
 #[derive(Default)]
-pub struct MemoryStore {
+struct MemoryStore {
     entries: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -83,19 +86,19 @@ impl RateLimitStore for MemoryStore {
 }
 
 /// The limiter: configuration plus a store.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     config: RateLimitConfig,
     store: Box<dyn RateLimitStore>,
 }
 
 impl RateLimiter {
     /// An in-memory limiter.
-    pub fn new(config: RateLimitConfig) -> Self {
+    pub(crate) fn new(config: RateLimitConfig) -> Self {
         Self { config, store: Box::new(MemoryStore::default()) }
     }
 
     /// Checks one request for `client` on `path` (relative to `/api/auth`).
-    pub fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
+    fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
         if !self.config.enabled {
             return Ok(());
         }
@@ -107,19 +110,30 @@ impl RateLimiter {
     }
 }
 
-/// Middleware: limits every request under `/api/auth/`, before routing (as Better Auth does,
-/// so unknown paths count too).
-pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    if let Some(state) = req.data::<AppState>()
-        && let Some(path) = req.uri().path().strip_prefix("/api/auth")
-    {
-        // Without a usable address every client shares one bucket per path (Better Auth's
-        // `no-trusted-ip`): safe, if coarse.
-        let client =
-            client_ip(&req, &state.config.trusted_proxies).map_or_else(|| "no-trusted-ip".to_owned(), normalised);
-        state.rate_limiter.check(&client, path)?;
+/// The layer that limits every request under `/api/auth/`, before routing (as Better Auth
+/// does, so unknown paths count too).
+pub(crate) struct RateLimit {
+    limiter: RateLimiter,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimit {
+    /// The layer, reading client addresses as `TRUSTED_PROXIES` allows.
+    pub(crate) fn new(limiter: RateLimiter, trusted_proxies: Vec<IpNet>) -> Self {
+        Self { limiter, trusted_proxies }
     }
-    next.call(req).await.map(IntoResponse::into_response)
+}
+
+impl Layer for RateLimit {
+    async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        if let Some(path) = req.uri().path().strip_prefix("/api/auth") {
+            // Without a usable address every client shares one bucket per path (Better Auth's
+            // `no-trusted-ip`): safe, if coarse.
+            let client = client_ip(&req, &self.trusted_proxies).map_or_else(|| "no-trusted-ip".to_owned(), normalised);
+            self.limiter.check(&client, path)?;
+        }
+        call_next(next, req).await
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! [`AuthReply`]: a 200 JSON response plus the exact `Set-Cookie` lines and the bearer plugin's
-//! `set-auth-token` header (`better-auth-wire.md` §4.2, §9).
+//! `set-auth-token` header (`docs/better-auth-wire.md` §4.2, §9).
 //!
 //! poem-openapi's header responses keep only one `Set-Cookie` and its cookie jar re-encodes
 //! values, so this type writes the lines itself; its OpenAPI metadata still documents them.
@@ -15,12 +15,12 @@ use poem_openapi::{
 };
 
 use crate::{
-    auth::{cookies::CookieNames, session::AuthVia, token::SessionToken},
+    auth::{cookies::CookieNames, token::SessionToken},
     config::AuthSecret,
 };
 
 /// A successful auth response: JSON body, cookies, and headers.
-pub struct AuthReply<T> {
+pub(crate) struct AuthReply<T> {
     body: T,
     set_cookies: Vec<String>,
     auth_token: Option<String>,
@@ -30,14 +30,14 @@ pub struct AuthReply<T> {
 
 impl<T> AuthReply<T> {
     /// A 200 with this body and no extra headers.
-    pub fn new(body: T) -> Self {
+    pub(crate) fn new(body: T) -> Self {
         Self { body, set_cookies: Vec::new(), auth_token: None, no_store: false, location: None }
     }
 
     /// Sets the signed session cookie (`max_age: None` for a browser-session cookie) and, as
     /// Better Auth's bearer plugin does, `set-auth-token` with the signed value.
     #[must_use]
-    pub fn session_cookie(
+    pub(crate) fn session_cookie(
         mut self,
         names: &CookieNames,
         token: &SessionToken,
@@ -51,41 +51,35 @@ impl<T> AuthReply<T> {
 
     /// Sets the signed `dont_remember` flag cookie.
     #[must_use]
-    pub fn dont_remember_cookie(mut self, names: &CookieNames, secret: &AuthSecret) -> Self {
+    pub(crate) fn dont_remember_cookie(mut self, names: &CookieNames, secret: &AuthSecret) -> Self {
         self.set_cookies.push(names.set_signed(&names.dont_remember, "true", None, secret));
         self
     }
 
     /// Clears only the `dont_remember` cookie.
     #[must_use]
-    pub fn clear_dont_remember(mut self, names: &CookieNames) -> Self {
+    pub(crate) fn clear_dont_remember(mut self, names: &CookieNames) -> Self {
         self.set_cookies.extend(names.clear_all().into_iter().skip(2));
         self
     }
 
     /// Clears all three cookies.
     #[must_use]
-    pub fn clear_cookies(mut self, names: &CookieNames) -> Self {
+    pub(crate) fn clear_cookies(mut self, names: &CookieNames) -> Self {
         self.set_cookies.extend(names.clear_all());
         self
     }
 
-    /// Clears the cookies only if the session came from a cookie (a bearer client has none).
-    #[must_use]
-    pub fn clear_cookies_if(self, via: AuthVia, names: &CookieNames) -> Self {
-        if via == AuthVia::Cookie { self.clear_cookies(names) } else { self }
-    }
-
     /// Adds `Cache-Control: no-store` and `Pragma: no-cache`.
     #[must_use]
-    pub fn no_store(mut self) -> Self {
+    pub(crate) fn no_store(mut self) -> Self {
         self.no_store = true;
         self
     }
 
     /// Adds a `Location` header (sign-in with `callbackURL`, still status 200).
     #[must_use]
-    pub fn location(mut self, url: Option<String>) -> Self {
+    pub(crate) fn location(mut self, url: Option<String>) -> Self {
         self.location = url;
         self
     }

@@ -1,4 +1,4 @@
-//! Session management under `/api/auth` (`better-auth-wire.md` §3.5): list the user's sessions
+//! Session management under `/api/auth` (`docs/better-auth-wire.md` §3.5): list the user's sessions
 //! and revoke one, all, or all others. Revocation deletes rows, so it takes effect on the very
 //! next request.
 //!
@@ -10,20 +10,20 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 
 use crate::{
-    api_errors,
-    app::{ApiTags, AppState},
     auth::{
         dto::{EmptyRequest, RevokeSessionRequest, SessionDto, SessionList, StatusResponse},
         error::AuthError,
         guard::SessionAuth,
         reply::AuthReply,
-        repo, session,
     },
+    error::api_errors,
     http::body::JsonBody,
+    state::AppState,
+    tags::ApiTags,
 };
 
 /// Session management operations.
-pub struct SessionsApi;
+pub(crate) struct SessionsApi;
 
 api_errors!(
     /// Errors of `GET /list-sessions`.
@@ -47,12 +47,8 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: SessionAuth,
     ) -> Result<AuthReply<SessionList>, ListSessionsError> {
-        let current = auth.0;
-        if !session::is_fresh(&current.session, &state.config.session) {
-            return Err(AuthError::SessionNotFresh.into());
-        }
-        let sessions = repo::list_sessions(&state.db, &current.user.id, time::OffsetDateTime::now_utc()).await?;
-        Ok(AuthReply::new(SessionList(sessions.iter().map(|s| SessionDto::new(s, &s.id)).collect())))
+        let sessions = state.sessions.list(&auth.0).await?;
+        Ok(AuthReply::new(SessionList(sessions.iter().map(|s| SessionDto::new(s, s.id.as_str())).collect())))
     }
 
     /// Revoke one of your sessions
@@ -69,12 +65,7 @@ impl SessionsApi {
     ) -> Result<AuthReply<StatusResponse>, RevokeError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let current = auth.0;
-        let stored = crate::auth::token::SessionToken::from_client(request.token.clone())
-            .stored(state.config.session.token_storage);
-        let deleted = repo::delete_user_session(&state.db, &current.user.id, &request.token, &stored).await?;
-        if deleted.is_some() {
-            state.session_cache.invalidate_user(&current.user.id);
-        }
+        let deleted = state.sessions.revoke(&current, request.token).await?;
         let reply = AuthReply::new(StatusResponse { status: true });
         Ok(match deleted {
             Some(id) if id == current.session.id => {
@@ -102,8 +93,7 @@ impl SessionsApi {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
-        let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, None).await?;
-        state.session_cache.invalidate_user(&auth.0.user.id);
+        let ended = state.sessions.revoke_all(&auth.0.user.id, None).await?;
         tracing::info!(user.id = %auth.0.user.id, ended, "all sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookie_names))
     }
@@ -122,8 +112,7 @@ impl SessionsApi {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
-        let ended = repo::delete_user_sessions(&state.db, &auth.0.user.id, Some(&auth.0.session.id)).await?;
-        state.session_cache.invalidate_user(&auth.0.user.id);
+        let ended = state.sessions.revoke_all(&auth.0.user.id, Some(&auth.0.session.id)).await?;
         tracing::info!(user.id = %auth.0.user.id, ended, "other sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }))
     }

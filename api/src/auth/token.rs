@@ -1,8 +1,10 @@
-//! Random identifiers and session tokens, and how tokens are stored.
+//! Random identifiers, the secrets the service hands out (session and password-reset tokens),
+//! and the form a session token is stored in.
 //!
-//! Both come from Better Auth's generator (`better-auth-wire.md` §5.1): 32 characters of
-//! `[a-zA-Z0-9]` from the OS CSPRNG by rejection sampling (bytes ≥ 248 are redrawn, so every
-//! character is equally likely), about 190 bits.
+//! Ids and tokens come from Better Auth's generator (`docs/better-auth-wire.md` §5.1): 32
+//! characters of `[a-zA-Z0-9]` from the OS CSPRNG by rejection sampling (bytes ≥ 248 are
+//! redrawn, so every character is equally likely), about 190 bits. Tokens are secrets: their
+//! `Debug` is redacted and they have no `Display`.
 
 use std::fmt;
 
@@ -13,7 +15,7 @@ use crate::config::TokenStorage;
 const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// `len` random characters of `[a-zA-Z0-9]`.
-pub fn random_alphanumeric(len: usize) -> String {
+pub(crate) fn random_alphanumeric(len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
@@ -29,48 +31,105 @@ pub fn random_alphanumeric(len: usize) -> String {
 }
 
 /// A new row id (user, session, account, verification).
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     random_alphanumeric(32)
+}
+
+/// `Debug` that names the type and hides the value.
+macro_rules! redacted_debug {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
 }
 
 /// The raw session token a client holds (in the signed cookie or as a bearer token).
 /// A secret: it is never logged, and `Debug` redacts it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SessionToken(String);
+pub(crate) struct SessionToken(String);
 
 impl SessionToken {
     /// A fresh random token.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         Self(random_alphanumeric(32))
     }
 
     /// Wraps a token received from a client (its signature already verified).
-    pub fn from_client(raw: String) -> Self {
+    pub(crate) fn from_client(raw: String) -> Self {
         Self(raw)
     }
 
     /// The raw token, for the response body and for signing.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// What `session.token` holds for this token.
-    pub fn stored(&self, storage: TokenStorage) -> String {
+    pub(crate) fn stored(&self, storage: TokenStorage) -> StoredToken {
         match storage {
-            TokenStorage::Hashed => sha256_hex(&self.0),
-            TokenStorage::Plain => self.0.clone(),
+            TokenStorage::Hashed => StoredToken(sha256_hex(&self.0)),
+            TokenStorage::Plain => StoredToken(self.0.clone()),
         }
     }
 }
 
-impl fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionToken([redacted])")
+redacted_debug!(SessionToken);
+
+/// The form of a session token in `session.token`: its SHA-256 hex by default, the raw token
+/// with `SESSION_TOKEN_STORAGE=plain` (so still a credential: `Debug` is redacted). The session
+/// cache is keyed by it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct StoredToken(String);
+
+impl StoredToken {
+    /// Wraps a value read from `session.token` (or named by a cache notification).
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The stored value, for queries.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
+impl std::borrow::Borrow<str> for StoredToken {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+redacted_debug!(StoredToken);
+
+/// A password-reset token: 24 random characters, mailed in a link, stored only as its SHA-256
+/// (`auth::repo::verifications`), single use.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ResetToken(String);
+
+impl ResetToken {
+    /// A fresh random token.
+    pub(crate) fn generate() -> Self {
+        Self(random_alphanumeric(24))
+    }
+
+    /// Wraps a token a client presented (unchecked: a lookup decides whether it is live).
+    pub(crate) fn from_client(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The raw token, for the mailed link and the redirect that hands it to the page.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+redacted_debug!(ResetToken);
+
 /// Lower-case hex SHA-256, how secrets are stored so a database leak does not leak them.
-pub fn sha256_hex(value: &str) -> String {
+pub(crate) fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
@@ -101,10 +160,18 @@ mod tests {
     fn hashed_storage_is_sha256_hex_and_plain_is_the_token() {
         let token = SessionToken::from_client("W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY".to_owned());
         let hashed = token.stored(TokenStorage::Hashed);
-        assert_eq!(hashed.len(), 64);
-        assert_ne!(hashed, token.expose());
-        assert_eq!(token.stored(TokenStorage::Plain), token.expose());
+        assert_eq!(hashed.as_str().len(), 64);
+        assert_ne!(hashed.as_str(), token.expose());
+        assert_eq!(token.stored(TokenStorage::Plain).as_str(), token.expose());
         assert_eq!(format!("{token:?}"), "SessionToken([redacted])");
+        assert_eq!(format!("{:?}", token.stored(TokenStorage::Plain)), "StoredToken([redacted])");
+    }
+
+    #[test]
+    fn reset_tokens_are_24_characters_and_never_printed() {
+        let token = ResetToken::generate();
+        assert_eq!(token.expose().len(), 24);
+        assert_eq!(format!("{token:?}"), "ResetToken([redacted])");
     }
 
     proptest! {

@@ -1,50 +1,39 @@
-//! Tokens sent by mail: password-reset tokens and email-verification tokens.
-//!
-//! Reset tokens are 24 random characters, single use, valid for `RESET_TOKEN_EXPIRES_IN`, and
-//! stored only as `verification.identifier = "reset-password:<sha256 hex>"` (Better Auth stores
-//! the raw token; a database leak must not allow taking over accounts).
-//!
-//! Verification tokens are Better Auth's stateless HS256 JWTs (`better-auth-wire.md` §3.6):
+//! Email-verification tokens: Better Auth's stateless HS256 JWTs (`docs/better-auth-wire.md` §3.6):
 //! `{"email", "userId", "iat", "exp"}` plus `updateTo` and `requestType` for email changes,
 //! signed with `AUTH_SECRET`; the signature is checked in constant time and `alg` must be HS256.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
-use sea_orm::{ConnectionTrait, DbErr, Statement};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::{
-    auth::token::{new_id, random_alphanumeric, sha256_hex},
-    config::AuthSecret,
-    db::{auth_time, read_time},
-};
+use crate::config::AuthSecret;
 
 /// What a verification JWT asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VerificationClaims {
+pub(crate) struct VerificationClaims {
     /// The (current) address of the user.
-    pub email: String,
+    pub(crate) email: String,
     /// The user's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// For an email change: the new address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_to: Option<String>,
+    pub(crate) update_to: Option<String>,
     /// For an email change: `change-email-verification`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_type: Option<String>,
+    pub(crate) request_type: Option<String>,
     /// Issued at (seconds).
-    pub iat: i64,
+    pub(crate) iat: i64,
     /// Expires at (seconds).
-    pub exp: i64,
+    pub(crate) exp: i64,
 }
 
 /// Why a verification token was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum TokenProblem {
+pub(crate) enum TokenProblem {
     /// Malformed, wrong algorithm, or bad signature.
     Invalid,
     /// Well-formed and genuine, but past `exp`.
@@ -58,7 +47,7 @@ fn mac(secret: &AuthSecret) -> Hmac<Sha256> {
 }
 
 /// Signs claims as a compact HS256 JWT.
-pub fn sign_jwt(claims: &VerificationClaims, secret: &AuthSecret) -> String {
+pub(crate) fn sign_jwt(claims: &VerificationClaims, secret: &AuthSecret) -> String {
     let payload = serde_json::to_vec(claims).unwrap_or_default();
     let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(JWT_HEADER), URL_SAFE_NO_PAD.encode(payload));
     let mut mac = mac(secret);
@@ -67,7 +56,11 @@ pub fn sign_jwt(claims: &VerificationClaims, secret: &AuthSecret) -> String {
 }
 
 /// Verifies a compact HS256 JWT and returns its claims.
-pub fn verify_jwt(token: &str, secret: &AuthSecret, now: OffsetDateTime) -> Result<VerificationClaims, TokenProblem> {
+pub(crate) fn verify_jwt(
+    token: &str,
+    secret: &AuthSecret,
+    now: OffsetDateTime,
+) -> Result<VerificationClaims, TokenProblem> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -94,94 +87,6 @@ pub fn verify_jwt(token: &str, secret: &AuthSecret, now: OffsetDateTime) -> Resu
         return Err(TokenProblem::Expired);
     }
     Ok(claims)
-}
-
-/// A new raw password-reset token (what the mail carries).
-pub fn new_reset_token() -> String {
-    random_alphanumeric(24)
-}
-
-fn reset_identifier(token: &str) -> String {
-    format!("reset-password:{}", sha256_hex(token))
-}
-
-/// Stores a reset token for `user_id`, valid until `expires_at`.
-pub async fn store_reset_token(
-    db: &impl ConnectionTrait,
-    token: &str,
-    user_id: &str,
-    now: OffsetDateTime,
-    expires_at: OffsetDateTime,
-) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-           VALUES ($1, $2, $3, $4, $5, $5)"#,
-        vec![
-            new_id().into(),
-            reset_identifier(token).into(),
-            user_id.into(),
-            auth_time(backend, expires_at),
-            auth_time(backend, now),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// The user a live reset token belongs to, without consuming it.
-pub async fn peek_reset_token(
-    db: &impl ConnectionTrait,
-    token: &str,
-    now: OffsetDateTime,
-) -> Result<Option<String>, DbErr> {
-    live_reset_user(db, r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1"#, token, now).await
-}
-
-/// Consumes a reset token: deletes its row and returns the user it belonged to if it was still
-/// valid. Of two concurrent uses, only one gets the user.
-pub async fn consume_reset_token(
-    db: &impl ConnectionTrait,
-    token: &str,
-    now: OffsetDateTime,
-) -> Result<Option<String>, DbErr> {
-    live_reset_user(
-        db,
-        r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
-        token,
-        now,
-    )
-    .await
-}
-
-/// Runs `sql` (which yields the token's `value` and `expiresAt`) and returns the user id when
-/// the token exists and has not expired.
-async fn live_reset_user(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    token: &str,
-    now: OffsetDateTime,
-) -> Result<Option<String>, DbErr> {
-    let statement =
-        Statement::from_sql_and_values(db.get_database_backend(), sql, vec![reset_identifier(token).into()]);
-    match db.query_one_raw(statement).await? {
-        Some(row) if read_time(&row, "expiresAt")? > now => Ok(Some(row.try_get("", "value")?)),
-        _ => Ok(None),
-    }
-}
-
-/// Deletes expired verification rows (periodic clean-up).
-pub async fn delete_expired(db: &impl ConnectionTrait, now: OffsetDateTime) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let result = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            r#"DELETE FROM "verification" WHERE "expiresAt" < $1"#,
-            vec![auth_time(backend, now)],
-        ))
-        .await?;
-    Ok(result.rows_affected())
 }
 
 #[cfg(test)]
@@ -233,14 +138,5 @@ mod tests {
         ] {
             assert_eq!(verify_jwt(&bad, &secret(), now), Err(TokenProblem::Invalid), "{reason}");
         }
-    }
-
-    #[test]
-    fn reset_tokens_are_stored_hashed() {
-        let token = new_reset_token();
-        assert_eq!(token.len(), 24);
-        let identifier = reset_identifier(&token);
-        assert!(!identifier.contains(&token));
-        assert_eq!(identifier.len(), "reset-password:".len() + 64);
     }
 }

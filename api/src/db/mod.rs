@@ -24,7 +24,7 @@ use crate::{config::DatabaseConfig, timestamp};
 /// Connects with the service's settings: on SQLite, WAL journal, full sync, foreign keys and a
 /// busy timeout; on PostgreSQL, a per-statement timeout. Both: a bounded pool whose acquire
 /// timeout turns an outage into a quick 503 instead of a hang.
-pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+pub(crate) async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(&config.url)
         && let Some(dir) = Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -69,7 +69,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
 
 /// Applies every pending migration. When none is pending (the usual restart) this costs one
 /// query: sea-orm-migration's own check takes several round trips and logs notices.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if all_applied(db).await.unwrap_or(false) {
         return Ok(());
     }
@@ -86,7 +86,7 @@ async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
 }
 
 /// Whether the database answers (`SELECT 1`).
-pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub(crate) async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), "SELECT 1")).await.map(|_| ())
 }
 
@@ -154,7 +154,7 @@ fn sqlite_file(url: &str) -> Option<&str> {
 
 /// Whether an error means "the database is unreachable or overloaded right now" (503) rather
 /// than a bug (500).
-pub fn is_unavailable(err: &DbErr) -> bool {
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
     let runtime = match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
         DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
@@ -188,12 +188,12 @@ pub fn is_unavailable(err: &DbErr) -> bool {
 }
 
 /// Whether an error is a foreign-key violation (a referenced row is gone).
-pub fn is_foreign_key_violation(err: &DbErr) -> bool {
+pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
 }
 
 /// Whether an error is a unique-constraint violation.
-pub fn is_unique_violation(err: &DbErr) -> bool {
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
@@ -208,7 +208,7 @@ pub fn auth_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
 
 /// A `task` timestamp column value: `timestamptz` on PostgreSQL; fixed-width RFC 3339 text
 /// with microseconds on SQLite (the precision PostgreSQL keeps, so ETags agree on both).
-pub fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
+pub(crate) fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
     match backend {
         DatabaseBackend::Sqlite => timestamp::iso_micros(at).into(),
         _ => at.into(),
@@ -216,7 +216,7 @@ pub fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
 }
 
 /// Reads a timestamp column: a native timestamp (PostgreSQL) or RFC 3339 text (SQLite).
-pub fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbErr> {
+pub(crate) fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbErr> {
     if let Ok(at) = row.try_get::<OffsetDateTime>("", column) {
         return Ok(at);
     }

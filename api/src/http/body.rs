@@ -1,7 +1,7 @@
 //! Request bodies: media-type check, size-limited read, JSON (or form) parsing, and strict
 //! validation against the documented schema with errors that name the field.
 //!
-//! The extractor keeps Better Auth's order (`better-auth-wire.md` §1.2–§1.3): 415 and 400
+//! The extractor keeps Better Auth's order (`docs/better-auth-wire.md` §1.2–§1.3): 415 and 400
 //! (invalid JSON) are decided while extracting; schema validation (400/422 naming
 //! `[body.<field>]`) happens when the handler calls [`Body::parse`], after its origin check.
 //! Validation is driven by the DTO's own OpenAPI schema, so what the spec documents and what
@@ -20,35 +20,39 @@ use poem_openapi::{
 use serde_json::{Map, Value};
 
 use crate::{
-    app::AppState,
-    error::{ApiError, RequestError},
+    error::{ApiError, ParamStatus, RequestError},
     validation::{ValidationError, ValidationErrors},
 };
 
 const JSON_MEDIA: &str = "application/json";
 const FORM_MEDIA: &str = "application/x-www-form-urlencoded";
 
+/// The largest body to read, in bytes, as request data (`http::middleware::BodyLimit` sets it
+/// from `BODY_LIMIT`); without it, 1 MiB.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadLimit(pub(crate) usize);
+
 /// A JSON request body for the DTO `T`, read and syntax-checked but not yet validated.
 /// With `FORM = true` (sign-in and sign-up only) a form-encoded body is accepted too.
-pub struct Body<T, const FORM: bool = false> {
+pub(crate) struct Body<T, const FORM: bool = false> {
     value: Option<Value>,
     _dto: PhantomData<fn() -> T>,
 }
 
 /// A body that must be JSON.
-pub type JsonBody<T> = Body<T, false>;
+pub(crate) type JsonBody<T> = Body<T, false>;
 /// A body that may be JSON or `application/x-www-form-urlencoded` (values become strings).
-pub type JsonOrFormBody<T> = Body<T, true>;
+pub(crate) type JsonOrFormBody<T> = Body<T, true>;
 
 impl<T: ParseFromJSON + Type, const FORM: bool> Body<T, FORM> {
     /// Validates the body against `T`'s schema and builds `T`. Errors name every bad field.
-    pub fn parse(self) -> Result<T, ValidationErrors> {
+    pub(crate) fn parse(self) -> Result<T, ValidationErrors> {
         parse_value::<T>(self.value)
     }
 
     /// Like [`Self::parse`], but a key the schema does not declare is an error too (so a typo
     /// such as `completed` for `is_completed` is not silently ignored).
-    pub fn parse_strict(self) -> Result<T, ValidationErrors> {
+    pub(crate) fn parse_strict(self) -> Result<T, ValidationErrors> {
         if let Some(Value::Object(object)) = &self.value {
             let schema = Registry::new().create_fake_schema::<T>();
             let unknown: Vec<ValidationError> = object
@@ -64,12 +68,12 @@ impl<T: ParseFromJSON + Type, const FORM: bool> Body<T, FORM> {
     }
 
     /// Whether the body is an object with this key (whatever its value).
-    pub fn has_key(&self, key: &str) -> bool {
+    pub(crate) fn has_key(&self, key: &str) -> bool {
         matches!(&self.value, Some(Value::Object(object)) if object.contains_key(key))
     }
 
     /// Whether the request carried a body at all.
-    pub fn is_present(&self) -> bool {
+    pub(crate) fn is_present(&self) -> bool {
         self.value.is_some()
     }
 }
@@ -97,7 +101,7 @@ impl<'a, T: ParseFromJSON + Type + Send, const FORM: bool> ApiExtractor<'a> for 
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let limit = request.data::<AppState>().map_or(1024 * 1024, |state| state.config.body_limit);
+        let limit = request.data::<ReadLimit>().map_or(1024 * 1024, |limit| limit.0);
         let allowed = if FORM { "application/x-www-form-urlencoded, application/json" } else { JSON_MEDIA };
         let media_type = request.content_type().map(media_type_of);
         if let Some(media) = &media_type
@@ -110,9 +114,10 @@ impl<'a, T: ParseFromJSON + Type + Send, const FORM: bool> ApiExtractor<'a> for 
         let bytes = match body.take() {
             Ok(body) => body.into_bytes_limit(limit).await.map_err(|err| match err {
                 poem::error::ReadBodyError::PayloadTooLarge => ApiError::from(RequestError::PayloadTooLarge { limit }),
-                other => {
-                    ApiError::from(RequestError::InvalidParameter { message: format!("[body] {other}"), auth: false })
-                }
+                other => ApiError::from(RequestError::InvalidParameter {
+                    message: format!("[body] {other}"),
+                    status: ParamStatus::UnprocessableEntity,
+                }),
             })?,
             Err(_) => Default::default(),
         };
@@ -148,7 +153,7 @@ fn form_to_json(bytes: &[u8]) -> Value {
 }
 
 /// Validates `value` against `T`'s schema, then builds `T`.
-pub fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Result<T, ValidationErrors> {
+pub(crate) fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Result<T, ValidationErrors> {
     let mut registry = Registry::new();
     let schema = registry.create_fake_schema::<T>();
     let object = match &value {

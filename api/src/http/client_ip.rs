@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use poem::Request;
 
 /// Resolves the client address of a request.
-pub fn client_ip(req: &Request, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_ip(req: &Request, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|addr| canonical(addr.ip()))?;
     let forwarded = req.headers().get_all("x-forwarded-for");
     resolve(peer, forwarded.iter().filter_map(|v| v.to_str().ok()), trusted_proxies)
@@ -45,7 +45,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The address as stored in `session.ipAddress` and used as a rate-limit key.
-pub fn normalised(ip: IpAddr) -> String {
+pub(crate) fn normalised(ip: IpAddr) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {

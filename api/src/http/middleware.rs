@@ -1,11 +1,12 @@
-//! Cross-cutting middleware, applied in `app.rs` in this order (outermost first):
-//! [`request_context`] (request id, span, access log, security headers), the JSON error
-//! catch-all, [`cors`], then [`body_limit`].
+//! Cross-cutting middleware, each a [`Layer`] holding its own settings. `app.rs` applies them
+//! in this order (outermost first): [`RequestContext`] (request id, span, access log, security
+//! headers), [`Cors`], the JSON error catch-all (`error::ErrorResponses`), the rate limit of
+//! `/api/auth` (`auth::rate_limit`), then [`BodyLimit`].
 //!
 //! The access log records method, path, status and latency, never headers, cookies, tokens or
-//! bodies; the one path that carries a secret (a password-reset token) is logged redacted.
+//! bodies; a path that carries a secret (the APIs name them) is logged redacted.
 
-use std::time::Instant;
+use std::{borrow::Cow, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response,
@@ -14,66 +15,112 @@ use poem::{
 use tracing::Instrument;
 
 use crate::{
-    app::AppState,
     error::{ApiError, RequestError},
+    http::{
+        body::ReadLimit,
+        layer::{Layer, call_next},
+        origin::TrustedOrigins,
+    },
 };
 
 /// The request id header, accepted from the client when sane and echoed on every response.
-pub const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: &str = "x-request-id";
 
 /// Headers a cross-origin script may read.
 const EXPOSED_HEADERS: &str = "set-auth-token, x-request-id, etag, location, retry-after, x-retry-after";
 
 /// Request id, tracing span, one access-log line, and security headers on every response.
-pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_sane_request_id(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let method = req.method().clone();
-    let path = loggable_path(req.uri().path());
-    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %path);
-    let started = Instant::now();
-    let mut response = next.get_response(req).instrument(span.clone()).await;
+pub(crate) struct RequestContext {
+    /// Path prefixes whose remainder is a secret, logged as `[redacted]`.
+    secret_paths: &'static [&'static str],
+}
+
+impl RequestContext {
+    /// The layer; `secret_paths` are prefixes whose remainder must never reach the log.
+    pub(crate) fn new(secret_paths: &'static [&'static str]) -> Self {
+        Self { secret_paths }
+    }
+}
+
+impl Layer for RequestContext {
+    async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_sane_request_id(v))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let method = req.method().clone();
+        let span = {
+            let path = loggable_path(req.uri().path(), self.secret_paths);
+            tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %path)
+        };
+        let started = Instant::now();
+        let response = next.get_response(req).instrument(span.clone()).await;
+        Ok(finish(response, &span, &request_id, started))
+    }
+}
+
+/// Logs the access line and adds the request id and security headers.
+fn finish(mut response: Response, span: &tracing::Span, request_id: &str, started: Instant) -> Response {
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(http.status = status, latency_ms = format_args!("{latency_ms:.2}"), "request"));
 
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID, value);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    Ok(response)
+    response
 }
 
 fn is_sane_request_id(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// The path as logged: reset tokens in `/reset-password/<token>` are replaced.
-pub fn loggable_path(path: &str) -> String {
-    const RESET: &str = "/api/auth/reset-password/";
-    match path.strip_prefix(RESET) {
-        Some(rest) if !rest.is_empty() => format!("{RESET}[redacted]"),
-        _ => path.to_owned(),
+/// The path as logged: after a secret prefix, the rest is replaced by `[redacted]`.
+fn loggable_path<'a>(path: &'a str, secret_paths: &[&str]) -> Cow<'a, str> {
+    for prefix in secret_paths {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && !rest.is_empty()
+        {
+            return Cow::Owned(format!("{prefix}[redacted]"));
+        }
     }
+    Cow::Borrowed(path)
 }
 
 /// Refuses a body whose declared `Content-Length` exceeds `BODY_LIMIT` with 413 before any
-/// routing or reading; chunked bodies are limited while they are read (`http::body`).
-pub async fn body_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let limit = req.data::<AppState>().map_or(1024 * 1024, |state| state.config.body_limit);
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(ApiError::from(RequestError::PayloadTooLarge { limit }).into());
+/// routing or reading. A body without a declared length is limited while it is read
+/// (`http::body`), which finds the limit in the request's data.
+pub(crate) struct BodyLimit {
+    limit: usize,
+}
+
+impl BodyLimit {
+    /// The layer for a limit in bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit }
     }
-    next.call(req).await.map(IntoResponse::into_response)
+}
+
+impl Layer for BodyLimit {
+    async fn call<E: Endpoint>(&self, next: &E, mut req: Request) -> poem::Result<Response> {
+        let limit = self.limit;
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(ApiError::from(RequestError::PayloadTooLarge { limit }).into());
+        }
+        // Only the methods whose operations read a body need the limit (reads stay as cheap).
+        if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+            req.extensions_mut().insert(ReadLimit(limit));
+        }
+        call_next(next, req).await
+    }
 }
 
 /// CORS with credentials for trusted origins only.
@@ -82,12 +129,26 @@ pub async fn body_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
 /// decides which responses a browser may hand to a script. Origin policy for writes is the CSRF
 /// check's job, which answers with Better Auth's codes. A preflight from an untrusted origin
 /// gets a 204 without any `Access-Control-Allow-*` header, so the browser stops there.
-pub async fn cors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub(crate) struct Cors {
+    origins: TrustedOrigins,
+}
+
+impl Cors {
+    /// The layer for these trusted origins.
+    pub(crate) fn new(origins: TrustedOrigins) -> Self {
+        Self { origins }
+    }
+}
+
+impl Layer for Cors {
+    async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        cors(&self.origins, next, req).await
+    }
+}
+
+async fn cors<E: Endpoint>(origins: &TrustedOrigins, next: &E, req: Request) -> poem::Result<Response> {
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let trusted = match (&origin, req.data::<AppState>()) {
-        (Some(origin), Some(state)) => origin.to_str().is_ok_and(|o| state.origins.is_trusted(o)),
-        _ => false,
-    };
+    let trusted = origin.as_ref().is_some_and(|origin| origin.to_str().is_ok_and(|o| origins.is_trusted(o)));
     let is_preflight =
         req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if is_preflight {
@@ -149,10 +210,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reset_tokens_never_reach_the_log() {
-        assert_eq!(loggable_path("/api/auth/reset-password/abc123"), "/api/auth/reset-password/[redacted]");
-        assert_eq!(loggable_path("/api/auth/reset-password"), "/api/auth/reset-password");
-        assert_eq!(loggable_path("/api/v1/tasks/5"), "/api/v1/tasks/5");
+    fn secrets_in_paths_never_reach_the_log() {
+        let secret = &["/api/auth/reset-password/"];
+        assert_eq!(loggable_path("/api/auth/reset-password/abc123", secret), "/api/auth/reset-password/[redacted]");
+        assert_eq!(loggable_path("/api/auth/reset-password", secret), "/api/auth/reset-password");
+        assert_eq!(loggable_path("/api/v1/tasks/5", secret), "/api/v1/tasks/5");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! HTTP plumbing shared by every API: request bodies, middleware, client addresses and
-//! trusted origins. Nothing here knows about users or tasks.
+//! HTTP plumbing shared by every API: request bodies, middleware layers, client addresses,
+//! trusted origins and shared payload types. Nothing here knows a route, a user or a task:
+//! what differs per API (parameter rules, secret paths) is handed in by `app.rs`.
 
-pub mod body;
-pub mod client_ip;
-pub mod middleware;
-pub mod origin;
-pub mod schema;
+pub(crate) mod body;
+pub(crate) mod client_ip;
+pub(crate) mod layer;
+pub(crate) mod middleware;
+pub(crate) mod origin;
+pub(crate) mod schema;

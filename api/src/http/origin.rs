@@ -1,25 +1,25 @@
 //! Trusted origins: which `Origin`s may call with credentials (CORS) and may send
 //! cookie-authenticated writes (CSRF checks), matched as Better Auth matches them
-//! (`better-auth-wire.md` §7.1): exact origins, or patterns with `*`/`?` wildcards.
+//! (`docs/better-auth-wire.md` §7.1): exact origins, or patterns with `*`/`?` wildcards.
 
 use url::Url;
 
 /// The configured trusted origins.
 #[derive(Clone, Debug)]
-pub struct TrustedOrigins {
+pub(crate) struct TrustedOrigins {
     exact: Vec<String>,
     patterns: Vec<String>,
 }
 
 impl TrustedOrigins {
     /// Splits configured entries into exact origins and wildcard patterns.
-    pub fn new(entries: &[String]) -> Self {
+    pub(crate) fn new(entries: &[String]) -> Self {
         let (patterns, exact) = entries.iter().cloned().partition(|e| e.contains('*') || e.contains('?'));
         Self { exact, patterns }
     }
 
     /// Whether an `Origin` header value (or any URL, reduced to its origin) is trusted.
-    pub fn is_trusted(&self, value: &str) -> bool {
+    pub(crate) fn is_trusted(&self, value: &str) -> bool {
         let Some(origin) = origin_of(value) else { return false };
         if self.exact.contains(&origin) {
             return true;
@@ -29,16 +29,11 @@ impl TrustedOrigins {
             if pattern.contains("://") { wildcard_match(pattern, &origin) } else { wildcard_match(pattern, &host) }
         })
     }
-
-    /// Every exact trusted origin (for documentation and logs).
-    pub fn exact(&self) -> &[String] {
-        &self.exact
-    }
 }
 
 /// `scheme://host[:port]` of a URL, default port dropped; `None` for opaque origins
 /// (`null`, `file:`, data URLs) and unparsable values.
-pub fn origin_of(value: &str) -> Option<String> {
+pub(crate) fn origin_of(value: &str) -> Option<String> {
     let url = Url::parse(value.trim()).ok()?;
     let origin = url.origin();
     origin.is_tuple().then(|| origin.ascii_serialization())

@@ -1,7 +1,7 @@
-//! Field types whose OpenAPI schema states what the domain enforces, for the few fields where
-//! the parser must not enforce it itself because the domain answers with a specific code:
-//! an email (`format: email`), a password (Better Auth's `PASSWORD_TOO_SHORT`/`_LONG`), and a
-//! nullable object (`null` or the object, declared as such so generated clients accept `null`).
+//! Payload and field types the APIs share: an email field whose OpenAPI schema states what the
+//! API enforces (the parser must not: the API answers with its own code), a nullable object
+//! (`null` or the object, declared as such so generated clients accept `null`), a JSON body
+//! written straight from `serde`, and a described `200` answer. Nothing here knows a route.
 
 use std::borrow::Cow;
 
@@ -12,8 +12,9 @@ use poem_openapi::{
 use serde_json::Value;
 
 /// Longest accepted email address.
-pub const EMAIL_MAX: usize = 254;
+const EMAIL_MAX: usize = 254;
 
+/// The `Type` items shared by string newtypes whose raw value is their `String`.
 macro_rules! string_type_basics {
     () => {
         const IS_REQUIRED: bool = true;
@@ -32,17 +33,20 @@ macro_rules! string_type_basics {
     };
 }
 
-fn parse_string(value: Option<Value>) -> Result<String, Value> {
+pub(crate) use string_type_basics;
+
+/// The string inside a JSON value, or the value back when it is not a string.
+pub(crate) fn parse_string(value: Option<Value>) -> Result<String, Value> {
     match value.unwrap_or_default() {
         Value::String(text) => Ok(text),
         other => Err(other),
     }
 }
 
-/// An email address: `format: email`, at most 254 characters. In requests it is validated (and
-/// lower-cased) by `auth::email::Email`.
+/// An email address: `format: email`, at most 254 characters. The parser only requires a
+/// string; the operation that takes it validates the address with its own error code.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmailAddress(pub String);
+pub(crate) struct EmailAddress(pub(crate) String);
 
 impl Type for EmailAddress {
     string_type_basics!();
@@ -71,51 +75,11 @@ impl ToJSON for EmailAddress {
     }
 }
 
-/// A password as sent: `format: password`, `MIN` (when non-zero) to 128 characters. The length
-/// is checked by `auth::password::Password`, in UTF-16 code units as Better Auth counts, with
-/// Better Auth's error codes; the request-body checker leaves `format: password` fields alone.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswordInput<const MIN: usize>(pub String);
-
-impl<const MIN: usize> std::fmt::Debug for PasswordInput<MIN> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordInput([redacted])")
-    }
-}
-
-impl<const MIN: usize> Type for PasswordInput<MIN> {
-    string_type_basics!();
-
-    fn name() -> Cow<'static, str> {
-        format!("string_password_{MIN}").into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        let mut schema = MetaSchema::new_with_format("string", "password");
-        schema.min_length = (MIN > 0).then_some(MIN);
-        schema.max_length = Some(crate::auth::password::MAX_LEN);
-        schema.example = Some(Value::String("correct horse battery".to_owned()));
-        MetaSchemaRef::Inline(Box::new(schema))
-    }
-}
-
-impl<const MIN: usize> ParseFromJSON for PasswordInput<MIN> {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        parse_string(value).map(Self).map_err(ParseError::expected_type)
-    }
-}
-
-impl<const MIN: usize> ToJSON for PasswordInput<MIN> {
-    fn to_json(&self) -> Option<Value> {
-        Some(Value::String(self.0.clone()))
-    }
-}
-
 /// An object or `null`, declared `anyOf: [<T>, {nullable: true, enum: [null]}]`: the OpenAPI
 /// 3.0 form that validators and generated clients read as "T or null" (`nullable` next to an
 /// `allOf` does not make `null` valid).
 #[derive(Clone, Debug, PartialEq)]
-pub struct NullableObject<T>(pub Option<T>);
+pub(crate) struct NullableObject<T>(pub(crate) Option<T>);
 
 impl<T: Type + IsObjectType + ToJSON + Example> Type for NullableObject<T> {
     const IS_REQUIRED: bool = true;
@@ -174,7 +138,7 @@ impl<T: ToJSON + IsObjectType + Example> ToJSON for NullableObject<T> {
 /// poem-openapi's `Json` first builds a `serde_json::Value` (a map per object) and then writes
 /// it; for the task responses that was about 15 % of a list's CPU. A type used here must
 /// serialize exactly as its `ToJSON` does: each one has a test comparing the two.
-pub struct SerdeJson<T>(pub T);
+pub(crate) struct SerdeJson<T>(pub(crate) T);
 
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -205,7 +169,7 @@ impl<T: serde::Serialize + Send> poem::IntoResponse for SerdeJson<T> {
 
 /// A plain `200` JSON answer whose OpenAPI description is "Success" (poem-openapi leaves a bare
 /// `Json` response undescribed).
-pub struct Success<T>(pub T);
+pub(crate) struct Success<T>(pub(crate) T);
 
 impl<T: ToJSON + Send> poem::IntoResponse for Success<T> {
     fn into_response(self) -> poem::Response {

@@ -1,6 +1,9 @@
-//! The tasks API at `/api/v1/tasks`: HTTP shape only. Identity comes solely from
-//! [`SessionAuth`] (cookie or bearer); nothing a client sends, such as an `X-User-Id` header,
-//! can choose the user. Another user's task is answered exactly like a missing one.
+//! The tasks API at `/api/v1/tasks`: HTTP shape only; the rules are in `tasks::service`.
+//! Identity comes solely from [`SessionAuth`] (cookie or bearer); nothing a client sends, such
+//! as an `X-User-Id` header, can choose the user.
+//!
+//! Also how this API reports malformed parameters (422, each named where it is sent), which
+//! `app.rs` gives the shared error layer for `/api/v1/`.
 
 use poem::web::Data;
 use poem_openapi::{
@@ -9,24 +12,33 @@ use poem_openapi::{
 };
 
 use crate::{
-    api_errors,
-    app::{ApiTags, AppState},
-    auth::{error::AuthError, guard::SessionAuth},
-    db::is_foreign_key_violation,
+    auth::guard::SessionAuth,
+    error::{ParamErrors, ParamStatus, api_errors},
     http::{body::JsonBody, schema::SerdeJson},
+    state::AppState,
+    tags::ApiTags,
     tasks::{
         dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskDto, TaskPage},
         model::{
-            Cursor, DEFAULT_LIMIT, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch, TaskReplacement,
-            search_pattern,
+            ListFilter, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch, TaskReplacement, search_pattern,
         },
-        repo::{self, ListFilter, Written},
     },
-    timestamp::now_micros,
+};
+
+/// How the tasks API reports a parameter that does not parse: 422, naming the parameter where
+/// it is sent (the task id in the path, `If-Match` in a header, the rest in the query).
+pub(crate) const PARAMETER_ERRORS: ParamErrors = ParamErrors {
+    status: ParamStatus::UnprocessableEntity,
+    place: |name| match name {
+        "If-Match" => "header",
+        "id" => "path",
+        _ => "query",
+    },
+    unparsable_path: "[path.id] must be a positive integer",
 };
 
 /// Operations under `/api/v1/tasks`.
-pub struct TasksApi;
+pub(crate) struct TasksApi;
 
 api_errors!(
     /// Errors of `GET /tasks`.
@@ -51,7 +63,7 @@ api_errors!(
 
 /// One page of tasks.
 #[derive(ApiResponse)]
-pub enum TaskList {
+pub(crate) enum TaskList {
     /// Success
     #[oai(status = 200)]
     Ok(SerdeJson<TaskPage>),
@@ -59,7 +71,7 @@ pub enum TaskList {
 
 /// A created task.
 #[derive(ApiResponse)]
-pub enum TaskCreated {
+pub(crate) enum TaskCreated {
     /// The task was created.
     #[oai(status = 201)]
     Created(
@@ -75,7 +87,7 @@ pub enum TaskCreated {
 
 /// One task.
 #[derive(ApiResponse)]
-pub enum TaskFound {
+pub(crate) enum TaskFound {
     /// The task.
     #[oai(status = 200)]
     Ok(
@@ -88,7 +100,7 @@ pub enum TaskFound {
 
 /// A deleted task.
 #[derive(ApiResponse)]
-pub enum TaskDeleted {
+pub(crate) enum TaskDeleted {
     /// The task was deleted.
     #[oai(status = 204)]
     NoContent,
@@ -102,15 +114,6 @@ fn found(task: Task) -> TaskFound {
 /// The task id from the path; one that cannot exist is a missing task.
 fn task_id(raw: i64) -> Result<TaskId, TaskError> {
     TaskId::parse(raw).ok_or(TaskError::NotFound)
-}
-
-/// Turns a conditional write's outcome into the task or the matching error.
-fn written(outcome: Written) -> Result<Task, TaskError> {
-    match outcome {
-        Written::Done(task) => Ok(task),
-        Written::Stale => Err(TaskError::PreconditionFailed),
-        Written::Missing => Err(TaskError::NotFound),
-    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Tasks")]
@@ -137,24 +140,18 @@ impl TasksApi {
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
     ) -> Result<TaskList, ListTasksError> {
-        let user_id = &auth.0.user.id;
-        let secret = &state.config.auth_secret;
-        let before = cursor.0.map(|c| Cursor::decode(&c, user_id, secret).map_err(|e| e.in_query())).transpose();
+        let owner = &auth.0.user.id;
+        let before = cursor.0.map(|c| state.tasks.cursor_position(&c, owner).map_err(|e| e.in_query())).transpose();
         let title_pattern = q.0.map(|q| search_pattern(&q).map_err(|e| e.in_query())).transpose();
         let filter = ListFilter {
             before: before.map_err(TaskError::from)?,
             completed: completed.0,
             title_pattern: title_pattern.map_err(TaskError::from)?,
         };
-        let limit = limit.0.and_then(|l| u64::try_from(l).ok()).unwrap_or(DEFAULT_LIMIT);
-        let mut tasks = repo::list(&state.db, user_id, &filter, limit + 1).await?;
-        let next_cursor = if tasks.len() as u64 > limit {
-            tasks.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            tasks.last().map(|last| Cursor::encode(last.id, user_id, secret))
-        } else {
-            None
-        };
-        Ok(TaskList::Ok(SerdeJson(TaskPage { items: tasks.into_iter().map(TaskDto::from).collect(), next_cursor })))
+        let limit = limit.0.and_then(|l| u64::try_from(l).ok());
+        let page = state.tasks.list(owner, &filter, limit).await?;
+        let items = page.tasks.into_iter().map(TaskDto::from).collect();
+        Ok(TaskList::Ok(SerdeJson(TaskPage { items, next_cursor: page.next_cursor })))
     }
 
     /// Create a task
@@ -169,17 +166,7 @@ impl TasksApi {
         body: JsonBody<CreateTaskRequest>,
     ) -> Result<TaskCreated, CreateTaskError> {
         let task = NewTask::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
-        let limit = state.config.tasks.per_user_limit;
-        let created = match repo::create(&state.db, &auth.0.user.id, &task, limit, now_micros()).await {
-            Ok(created) => created.ok_or(TaskError::LimitReached { limit })?,
-            // The user was deleted behind the session's back (e.g. directly in SQL): no session.
-            Err(err) if is_foreign_key_violation(&err) => {
-                state.session_cache.invalidate_user(&auth.0.user.id);
-                return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
-            }
-            Err(err) => return Err(err.into()),
-        };
-        tracing::info!(user.id = %auth.0.user.id, task.id = created.id.get(), "task created");
+        let created = state.tasks.create(&auth.0.user.id, &task).await?;
         let location = format!("/api/v1/tasks/{}", created.id.get());
         let etag = created.etag().to_string();
         Ok(TaskCreated::Created(SerdeJson(created.into()), location, etag))
@@ -197,8 +184,7 @@ impl TasksApi {
         #[oai(validator(minimum(value = "1")))]
         id: Path<i64>,
     ) -> Result<TaskFound, GetTaskError> {
-        let task = repo::get(&state.db, &auth.0.user.id, task_id(id.0)?).await?.ok_or(TaskError::NotFound)?;
-        Ok(found(task))
+        Ok(found(state.tasks.get(&auth.0.user.id, task_id(id.0)?).await?))
     }
 
     /// Replace a task
@@ -222,8 +208,7 @@ impl TasksApi {
         let replacement =
             TaskReplacement::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        let outcome = repo::replace(&state.db, &auth.0.user.id, id, &replacement, &precondition, now_micros()).await?;
-        Ok(found(written(outcome)?))
+        Ok(found(state.tasks.replace(&auth.0.user.id, id, &replacement, &precondition).await?))
     }
 
     /// Update some fields of a task
@@ -247,18 +232,7 @@ impl TasksApi {
         let id = task_id(id.0)?;
         let patch = TaskPatch::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        let owner = &auth.0.user.id;
-        if patch.is_empty() {
-            // Nothing to change: answer with the current version, still honouring If-Match.
-            let task = repo::get(&state.db, owner, id).await?.ok_or(TaskError::NotFound)?;
-            let current = task.etag();
-            return match precondition {
-                Precondition::OneOf(tags) if !tags.contains(&current) => Err(TaskError::PreconditionFailed.into()),
-                _ => Ok(found(task)),
-            };
-        }
-        let outcome = repo::patch(&state.db, owner, id, &patch, &precondition, now_micros()).await?;
-        Ok(found(written(outcome)?))
+        Ok(found(state.tasks.patch(&auth.0.user.id, id, &patch, &precondition).await?))
     }
 
     /// Delete a task
@@ -278,8 +252,7 @@ impl TasksApi {
         if_match: Header<Option<String>>,
     ) -> Result<TaskDeleted, DeleteTaskError> {
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        let deleted = written(repo::delete(&state.db, &auth.0.user.id, task_id(id.0)?, &precondition).await?)?;
-        tracing::info!(user.id = %auth.0.user.id, task.id = deleted.id.get(), "task deleted");
+        state.tasks.delete(&auth.0.user.id, task_id(id.0)?, &precondition).await?;
         Ok(TaskDeleted::NoContent)
     }
 }

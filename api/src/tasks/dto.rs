@@ -17,15 +17,15 @@ use crate::{
 /// Body of `POST /api/v1/tasks`.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct CreateTaskRequest {
+pub(crate) struct CreateTaskRequest {
     /// Title: at most 200 characters as sent, and at least 1 once surrounding whitespace is
     /// trimmed (the trimmed title is stored); no control characters.
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub title: String,
+    pub(crate) title: String,
     /// Optional description: up to 10,000 characters; newlines and tabs allowed, other control
     /// characters not.
     #[oai(nullable, validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 impl poem_openapi::types::Example for CreateTaskRequest {
@@ -37,15 +37,15 @@ impl poem_openapi::types::Example for CreateTaskRequest {
 /// Body of `PUT /api/v1/tasks/{id}`: the whole task.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct ReplaceTaskRequest {
+pub(crate) struct ReplaceTaskRequest {
     /// Title: at most 200 characters as sent, at least 1 after trimming; no control characters.
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub title: String,
+    pub(crate) title: String,
     /// Description (up to 10,000 characters), or `null`/absent for none.
     #[oai(nullable, validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Whether the task is done.
-    pub is_completed: bool,
+    pub(crate) is_completed: bool,
 }
 
 impl poem_openapi::types::Example for ReplaceTaskRequest {
@@ -57,16 +57,16 @@ impl poem_openapi::types::Example for ReplaceTaskRequest {
 /// Body of `PATCH /api/v1/tasks/{id}`: only the fields present change.
 #[derive(Debug, Object)]
 #[oai(example)]
-pub struct PatchTaskRequest {
+pub(crate) struct PatchTaskRequest {
     /// New title (at most 200 characters, at least 1 after trimming). Absent: unchanged.
     #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 200))]
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
     /// New description (up to 10,000 characters); `null` clears it. Absent: unchanged.
     #[oai(nullable, validator(max_length = 10000))]
-    pub description: MaybeUndefined<String>,
+    pub(crate) description: MaybeUndefined<String>,
     /// New completion flag. Absent: unchanged.
     #[oai(skip_serializing_if_is_none)]
-    pub is_completed: Option<bool>,
+    pub(crate) is_completed: Option<bool>,
 }
 
 impl poem_openapi::types::Example for PatchTaskRequest {
@@ -78,25 +78,25 @@ impl poem_openapi::types::Example for PatchTaskRequest {
 /// A task.
 #[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "Task", example)]
-pub struct TaskDto {
+pub(crate) struct TaskDto {
     /// Task id (positive integer).
     #[oai(validator(minimum(value = "1")))]
-    pub id: i64,
+    pub(crate) id: i64,
     /// Title.
     #[oai(validator(min_length = 1, max_length = 200))]
-    pub title: String,
+    pub(crate) title: String,
     /// Description, or `null`.
     #[oai(nullable, validator(max_length = 10000))]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Whether the task is done.
-    pub is_completed: bool,
+    pub(crate) is_completed: bool,
     /// Id of the user who owns the task.
     #[oai(validator(max_length = 64))]
-    pub owner_id: String,
+    pub(crate) owner_id: String,
     /// When the task was created (RFC 3339, UTC).
-    pub created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
     /// When the task last changed (RFC 3339, UTC).
-    pub updated_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
 impl From<Task> for TaskDto {
@@ -106,7 +106,7 @@ impl From<Task> for TaskDto {
             title: task.title,
             description: task.description,
             is_completed: task.is_completed,
-            owner_id: task.owner_id,
+            owner_id: task.owner_id.into_string(),
             created_at: task.created_at.into(),
             updated_at: task.updated_at.into(),
         }
@@ -116,13 +116,13 @@ impl From<Task> for TaskDto {
 /// One page of tasks, newest first.
 #[derive(Debug, Object, serde::Serialize)]
 #[oai(rename = "TaskPage", example)]
-pub struct TaskPage {
+pub(crate) struct TaskPage {
     /// The tasks on this page (at most `limit`).
     #[oai(validator(max_items = 100))]
-    pub items: Vec<TaskDto>,
+    pub(crate) items: Vec<TaskDto>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     #[oai(nullable, validator(max_length = 256))]
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 impl Example for TaskDto {

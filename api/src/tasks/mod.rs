@@ -1,9 +1,10 @@
 //! The per-user tasks API at `/api/v1/tasks`.
 //!
-//! `api` is the HTTP edge, `dto` the wire bodies, `model` the validated domain types and rules,
-//! `repo` the SQL.
+//! `api` is the HTTP edge and `dto` its bodies; `service` holds the rules and `model` the
+//! validated domain types; `repo` the SQL. Handlers never reach `repo` directly.
 
-pub mod api;
-pub mod dto;
-pub mod model;
-pub mod repo;
+pub(crate) mod api;
+pub(crate) mod dto;
+pub(crate) mod model;
+pub(crate) mod repo;
+pub(crate) mod service;

@@ -13,22 +13,23 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::{
+    auth::model::UserId,
     config::AuthSecret,
     validation::{ValidationError, ValidationErrors},
 };
 
 /// Longest title, in characters.
-pub const TITLE_MAX: usize = 200;
+pub(crate) const TITLE_MAX: usize = 200;
 /// Longest description, in characters.
-pub const DESCRIPTION_MAX: usize = 10_000;
+pub(crate) const DESCRIPTION_MAX: usize = 10_000;
 /// Default page size.
-pub const DEFAULT_LIMIT: u64 = 20;
+pub(crate) const DEFAULT_LIMIT: u64 = 20;
 /// Largest page size.
-pub const MAX_LIMIT: u64 = 100;
+pub(crate) const MAX_LIMIT: u64 = 100;
 
 /// A tasks-domain failure a client can cause.
 #[derive(Debug, thiserror::Error)]
-pub enum TaskError {
+pub(crate) enum TaskError {
     /// No such task for this user (also: another user's task).
     #[error("task not found")]
     NotFound,
@@ -60,27 +61,27 @@ impl From<ValidationError> for TaskError {
 
 /// A task id: a positive integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TaskId(i64);
+pub(crate) struct TaskId(i64);
 
 impl TaskId {
     /// Ids start at 1; anything else names no task.
-    pub fn parse(raw: i64) -> Option<Self> {
+    pub(crate) fn parse(raw: i64) -> Option<Self> {
         (raw > 0).then_some(Self(raw))
     }
 
     /// The number.
-    pub fn get(self) -> i64 {
+    pub(crate) fn get(self) -> i64 {
         self.0
     }
 }
 
 /// A trimmed title of 1 to 200 characters without control characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskTitle(String);
+pub(crate) struct TaskTitle(String);
 
 impl TaskTitle {
     /// Validates a title; the error names the field `title`.
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
         if chars == 0 {
@@ -96,7 +97,7 @@ impl TaskTitle {
     }
 
     /// The title.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -104,11 +105,11 @@ impl TaskTitle {
 /// A description of at most 10,000 characters; newlines and tabs allowed, other control
 /// characters not.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskDescription(String);
+pub(crate) struct TaskDescription(String);
 
 impl TaskDescription {
     /// Validates a description; the error names the field `description`.
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, ValidationError> {
         let chars = raw.chars().count();
         if chars > DESCRIPTION_MAX {
             return Err(ValidationError::new(
@@ -126,83 +127,83 @@ impl TaskDescription {
     }
 
     /// The description.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// A task to create.
 #[derive(Clone, Debug)]
-pub struct NewTask {
+pub(crate) struct NewTask {
     /// Title.
-    pub title: TaskTitle,
+    pub(crate) title: TaskTitle,
     /// Optional description.
-    pub description: Option<TaskDescription>,
+    pub(crate) description: Option<TaskDescription>,
 }
 
 /// A full replacement (PUT).
 #[derive(Clone, Debug)]
-pub struct TaskReplacement {
+pub(crate) struct TaskReplacement {
     /// Title.
-    pub title: TaskTitle,
+    pub(crate) title: TaskTitle,
     /// Description (`None` clears it).
-    pub description: Option<TaskDescription>,
+    pub(crate) description: Option<TaskDescription>,
     /// Completion flag.
-    pub is_completed: bool,
+    pub(crate) is_completed: bool,
 }
 
 /// A partial update (PATCH): `None` leaves a field unchanged; `Some(None)` clears the
 /// description.
 #[derive(Clone, Debug, Default)]
-pub struct TaskPatch {
+pub(crate) struct TaskPatch {
     /// New title.
-    pub title: Option<TaskTitle>,
+    pub(crate) title: Option<TaskTitle>,
     /// New description, or `Some(None)` to clear it.
-    pub description: Option<Option<TaskDescription>>,
+    pub(crate) description: Option<Option<TaskDescription>>,
     /// New completion flag.
-    pub is_completed: Option<bool>,
+    pub(crate) is_completed: Option<bool>,
 }
 
 impl TaskPatch {
     /// Whether the patch changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.title.is_none() && self.description.is_none() && self.is_completed.is_none()
     }
 }
 
 /// A stored task.
 #[derive(Clone, Debug)]
-pub struct Task {
+pub(crate) struct Task {
     /// Id.
-    pub id: TaskId,
+    pub(crate) id: TaskId,
     /// Title.
-    pub title: String,
+    pub(crate) title: String,
     /// Description.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Completion flag.
-    pub is_completed: bool,
+    pub(crate) is_completed: bool,
     /// Owner's user id.
-    pub owner_id: String,
+    pub(crate) owner_id: UserId,
     /// Creation time.
-    pub created_at: OffsetDateTime,
+    pub(crate) created_at: OffsetDateTime,
     /// Last change (microseconds; the version behind the ETag).
-    pub updated_at: OffsetDateTime,
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 impl Task {
     /// The strong ETag of this version: the last-change time in microseconds.
-    pub fn etag(&self) -> ETag {
+    pub(crate) fn etag(&self) -> ETag {
         ETag(self.updated_at)
     }
 }
 
 /// A task version, rendered as a strong entity tag `"<hex microseconds>"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ETag(OffsetDateTime);
+pub(crate) struct ETag(OffsetDateTime);
 
 impl ETag {
     /// The version's timestamp.
-    pub fn updated_at(self) -> OffsetDateTime {
+    pub(crate) fn updated_at(self) -> OffsetDateTime {
         self.0
     }
 
@@ -224,7 +225,7 @@ impl fmt::Display for ETag {
 
 /// What an `If-Match` header asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// No header: no condition.
     None,
     /// `*`: the task must exist.
@@ -236,7 +237,7 @@ pub enum Precondition {
 impl Precondition {
     /// Parses `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags; weak tags never
     /// match (strong comparison) and unparsable ones are ignored.
-    pub fn from_if_match(header: Option<&str>) -> Self {
+    pub(crate) fn from_if_match(header: Option<&str>) -> Self {
         let Some(header) = header.map(str::trim) else { return Self::None };
         if header == "*" {
             return Self::Any;
@@ -245,19 +246,30 @@ impl Precondition {
     }
 }
 
+/// Filters of a list query.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ListFilter {
+    /// Only ids below this (the keyset cursor).
+    pub(crate) before: Option<TaskId>,
+    /// Only completed (`true`) or open (`false`) tasks.
+    pub(crate) completed: Option<bool>,
+    /// A `LIKE` pattern (already escaped) for the title, compared case-insensitively.
+    pub(crate) title_pattern: Option<String>,
+}
+
 /// A keyset cursor: the last id of a page, bound to its user by an HMAC so it is opaque and a
 /// cursor from another user or a forged one is refused.
-pub struct Cursor;
+pub(crate) struct Cursor;
 
 impl Cursor {
     /// The cursor continuing after `last` for `user_id`.
-    pub fn encode(last: TaskId, user_id: &str, secret: &AuthSecret) -> String {
+    pub(crate) fn encode(last: TaskId, user_id: &UserId, secret: &AuthSecret) -> String {
         let id = last.get().to_string();
         URL_SAFE_NO_PAD.encode(format!("{id}.{}", Self::sign(&id, user_id, secret)))
     }
 
     /// The id a cursor continues after, if it is well-formed and was issued to `user_id`.
-    pub fn decode(cursor: &str, user_id: &str, secret: &AuthSecret) -> Result<TaskId, ValidationError> {
+    pub(crate) fn decode(cursor: &str, user_id: &UserId, secret: &AuthSecret) -> Result<TaskId, ValidationError> {
         let invalid = || ValidationError::new("cursor", "is not a valid cursor for this list");
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
@@ -269,7 +281,7 @@ impl Cursor {
         id.parse::<i64>().ok().and_then(TaskId::parse).ok_or_else(invalid)
     }
 
-    fn sign(id: &str, user_id: &str, secret: &AuthSecret) -> String {
+    fn sign(id: &str, user_id: &UserId, secret: &AuthSecret) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_bytes()).expect("HMAC takes keys of any length");
         mac.update(format!("task-cursor:{user_id}:{id}").as_bytes());
         URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
@@ -280,7 +292,7 @@ impl Cursor {
 /// query match literally. The case is left as sent: the query lowers both sides with the
 /// database's own `lower()`, so the two always fold alike (SQLite folds ASCII only; lowering
 /// here with Unicode rules would make `q=É` miss a title containing `É`).
-pub fn search_pattern(q: &str) -> Result<String, ValidationError> {
+pub(crate) fn search_pattern(q: &str) -> Result<String, ValidationError> {
     if q.chars().count() > TITLE_MAX {
         return Err(ValidationError::new("q", format!("must be at most {TITLE_MAX} characters")));
     }
@@ -359,11 +371,12 @@ mod tests {
     fn cursors_are_bound_to_their_user() {
         let secret = AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid");
         let id = TaskId::parse(42).expect("positive");
-        let cursor = Cursor::encode(id, "alice", &secret);
-        assert_eq!(Cursor::decode(&cursor, "alice", &secret).expect("valid"), id);
-        assert!(Cursor::decode(&cursor, "bob", &secret).is_err(), "foreign cursor");
+        let (alice, bob) = (UserId::new("alice".to_owned()), UserId::new("bob".to_owned()));
+        let cursor = Cursor::encode(id, &alice, &secret);
+        assert_eq!(Cursor::decode(&cursor, &alice, &secret).expect("valid"), id);
+        assert!(Cursor::decode(&cursor, &bob, &secret).is_err(), "foreign cursor");
         for bad in ["", "!!!", "NDI", &URL_SAFE_NO_PAD.encode("42.forged"), &URL_SAFE_NO_PAD.encode("-1.x")] {
-            assert_eq!(Cursor::decode(bad, "alice", &secret).expect_err(bad).field, "cursor");
+            assert_eq!(Cursor::decode(bad, &alice, &secret).expect_err(bad).field, "cursor");
         }
     }
 

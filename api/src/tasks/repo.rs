@@ -1,31 +1,24 @@
 //! SQL for the `task` table. Every statement filters by owner, so a query cannot reach another
 //! user's row; each change is one statement (the If-Match condition and the per-user limit
 //! included), so concurrent requests cannot interleave between a check and a write.
+//!
+//! The If-Match rule lives here, once: [`Sql::precondition`] puts it in the `WHERE` clause of
+//! every conditional statement, the read of an empty PATCH included.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
 use time::OffsetDateTime;
 
 use crate::{
+    auth::model::UserId,
     db::{read_time, task_time},
-    tasks::model::{NewTask, Precondition, Task, TaskId, TaskPatch, TaskReplacement},
+    tasks::model::{ListFilter, NewTask, Precondition, Task, TaskId, TaskPatch, TaskReplacement},
 };
 
 const COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;
 
-/// Filters of a list query.
-#[derive(Clone, Debug, Default)]
-pub struct ListFilter {
-    /// Only ids below this (the keyset cursor).
-    pub before: Option<TaskId>,
-    /// Only completed (`true`) or open (`false`) tasks.
-    pub completed: Option<bool>,
-    /// A `LIKE` pattern (already escaped) for the title, compared case-insensitively.
-    pub title_pattern: Option<String>,
-}
-
-/// Outcome of a conditional write.
+/// Outcome of a conditional statement.
 #[derive(Debug)]
-pub enum Written {
+pub(crate) enum Written {
     /// The new version.
     Done(Task),
     /// The task exists but `If-Match` did not match.
@@ -41,7 +34,7 @@ fn task_from(row: &QueryResult) -> Result<Task, DbErr> {
         title: row.try_get("", "title")?,
         description: row.try_get("", "description")?,
         is_completed: row.try_get("", "is_completed")?,
-        owner_id: row.try_get("", "owner_id")?,
+        owner_id: UserId::new(row.try_get("", "owner_id")?),
         created_at: read_time(row, "created_at")?,
         updated_at: read_time(row, "updated_at")?,
     })
@@ -75,7 +68,8 @@ impl Sql {
         task_time(self.backend, at)
     }
 
-    /// `AND "updated_at" IN (…)` for an `If-Match` list; `Any`/`None` add nothing.
+    /// `AND "updated_at" IN (…)` for an `If-Match` list; `Any`/`None` add nothing (the task
+    /// must exist, which every statement requires anyway).
     fn precondition(&mut self, precondition: &Precondition) -> &mut Self {
         if let Precondition::OneOf(tags) = precondition {
             if tags.is_empty() {
@@ -97,9 +91,14 @@ impl Sql {
 }
 
 /// One page of a user's tasks, newest first, fetching `limit` rows.
-pub async fn list(db: &impl ConnectionTrait, owner: &str, filter: &ListFilter, limit: u64) -> Result<Vec<Task>, DbErr> {
+pub(crate) async fn list(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    filter: &ListFilter,
+    limit: u64,
+) -> Result<Vec<Task>, DbErr> {
     let mut sql = Sql::new(db, &format!(r#"SELECT {COLUMNS} FROM "task" WHERE "owner_id" = "#));
-    sql.push("{}", owner);
+    sql.push("{}", owner.as_str());
     if let Some(before) = filter.before {
         sql.push(r#" AND "id" < {}"#, before.get());
     }
@@ -115,10 +114,22 @@ pub async fn list(db: &impl ConnectionTrait, owner: &str, filter: &ListFilter, l
 }
 
 /// One task of one owner.
-pub async fn get(db: &impl ConnectionTrait, owner: &str, id: TaskId) -> Result<Option<Task>, DbErr> {
+pub(crate) async fn get(db: &impl ConnectionTrait, owner: &UserId, id: TaskId) -> Result<Option<Task>, DbErr> {
     let mut sql = Sql::new(db, &format!(r#"SELECT {COLUMNS} FROM "task" WHERE "id" = "#));
-    sql.push("{}", id.get()).push(r#" AND "owner_id" = {}"#, owner);
+    sql.push("{}", id.get()).push(r#" AND "owner_id" = {}"#, owner.as_str());
     db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
+}
+
+/// One task of one owner, if the precondition holds (a PATCH that changes nothing).
+pub(crate) async fn get_if(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    id: TaskId,
+    precondition: &Precondition,
+) -> Result<Written, DbErr> {
+    let mut sql = Sql::new(db, &format!(r#"SELECT {COLUMNS} FROM "task" WHERE "id" = "#));
+    sql.push("{}", id.get()).push(r#" AND "owner_id" = {}"#, owner.as_str()).precondition(precondition);
+    conditional(db, owner, id, sql).await
 }
 
 /// Inserts a task unless the owner already has `limit` tasks, in one statement. Returns `None`
@@ -128,9 +139,9 @@ pub async fn get(db: &impl ConnectionTrait, owner: &str, id: TaskId) -> Result<O
 /// there the statement first upserts the owner's `task_quota` row, which locks it and yields the
 /// latest committed count; the triggers of that table's migration keep the count exact. SQLite
 /// has one writer at a time, so counting within the statement is exact there.
-pub async fn create(
+pub(crate) async fn create(
     db: &impl ConnectionTrait,
-    owner: &str,
+    owner: &UserId,
     task: &NewTask,
     limit: u64,
     now: OffsetDateTime,
@@ -141,7 +152,7 @@ pub async fn create(
     if postgres {
         sql.push(
             r#"WITH "quota" AS (INSERT INTO "task_quota" ("owner_id", "task_count") VALUES ({}, 0) ON CONFLICT ("owner_id") DO UPDATE SET "task_count" = "task_quota"."task_count" RETURNING "task_count") "#,
-            owner,
+            owner.as_str(),
         );
     }
     sql.text(r#"INSERT INTO "task" ("title", "description", "is_completed", "owner_id", "created_at", "updated_at") SELECT "#);
@@ -149,22 +160,22 @@ pub async fn create(
     sql.push("{}", task.title.as_str())
         .push(", {}", task.description.as_ref().map(|d| d.as_str().to_owned()))
         .push(", {}", false)
-        .push(", {}", owner)
+        .push(", {}", owner.as_str())
         .push(", {}", at.clone())
         .push(", {}", at);
     if postgres {
         sql.push(r#" FROM "quota" WHERE "quota"."task_count" < {}"#, limit);
     } else {
-        sql.push(r#" WHERE (SELECT count(*) FROM "task" WHERE "owner_id" = {})"#, owner).push(" < {}", limit);
+        sql.push(r#" WHERE (SELECT count(*) FROM "task" WHERE "owner_id" = {})"#, owner.as_str()).push(" < {}", limit);
     }
     sql.text(&format!(" RETURNING {COLUMNS}"));
     db.query_one_raw(sql.build()).await?.as_ref().map(task_from).transpose()
 }
 
 /// Replaces every field of a task, if the precondition holds.
-pub async fn replace(
+pub(crate) async fn replace(
     db: &impl ConnectionTrait,
-    owner: &str,
+    owner: &UserId,
     id: TaskId,
     task: &TaskReplacement,
     precondition: &Precondition,
@@ -177,16 +188,16 @@ pub async fn replace(
         .push(r#", "is_completed" = {}"#, task.is_completed)
         .push(r#", "updated_at" = {}"#, at)
         .push(r#" WHERE "id" = {}"#, id.get())
-        .push(r#" AND "owner_id" = {}"#, owner)
+        .push(r#" AND "owner_id" = {}"#, owner.as_str())
         .precondition(precondition)
         .text(&format!(" RETURNING {COLUMNS}"));
     conditional(db, owner, id, sql).await
 }
 
 /// Applies a partial update, if the precondition holds.
-pub async fn patch(
+pub(crate) async fn patch(
     db: &impl ConnectionTrait,
-    owner: &str,
+    owner: &UserId,
     id: TaskId,
     patch: &TaskPatch,
     precondition: &Precondition,
@@ -205,29 +216,30 @@ pub async fn patch(
         sql.push(r#", "is_completed" = {}"#, done);
     }
     sql.push(r#" WHERE "id" = {}"#, id.get())
-        .push(r#" AND "owner_id" = {}"#, owner)
+        .push(r#" AND "owner_id" = {}"#, owner.as_str())
         .precondition(precondition)
         .text(&format!(" RETURNING {COLUMNS}"));
     conditional(db, owner, id, sql).await
 }
 
 /// Deletes a task, if the precondition holds.
-pub async fn delete(
+pub(crate) async fn delete(
     db: &impl ConnectionTrait,
-    owner: &str,
+    owner: &UserId,
     id: TaskId,
     precondition: &Precondition,
 ) -> Result<Written, DbErr> {
     let mut sql = Sql::new(db, r#"DELETE FROM "task" WHERE "id" = "#);
     sql.push("{}", id.get())
-        .push(r#" AND "owner_id" = {}"#, owner)
+        .push(r#" AND "owner_id" = {}"#, owner.as_str())
         .precondition(precondition)
         .text(&format!(" RETURNING {COLUMNS}"));
     conditional(db, owner, id, sql).await
 }
 
-/// Runs a conditional write; when it touched nothing, tells a stale version from a missing task.
-async fn conditional(db: &impl ConnectionTrait, owner: &str, id: TaskId, sql: Sql) -> Result<Written, DbErr> {
+/// Runs a conditional statement; when it matched nothing, tells a stale version from a missing
+/// task.
+async fn conditional(db: &impl ConnectionTrait, owner: &UserId, id: TaskId, sql: Sql) -> Result<Written, DbErr> {
     if let Some(row) = db.query_one_raw(sql.build()).await? {
         return Ok(Written::Done(task_from(&row)?));
     }

@@ -1,0 +1,484 @@
+//! Accounts: sign-up, sign-in, profile, password change and reset, email verification and
+//! change, and deletion. The rules between the HTTP edge and the auth store.
+//!
+//! Sign-in does the same scrypt work whether or not the account exists, and answers unknown
+//! email, missing password and wrong password identically (`docs/better-auth-wire.md` §7.4).
+//! Sign-up writes the user, its credential account and its first session in one transaction.
+//! Every write goes through `auth::store`, which keeps the session cache coherent.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::{
+    auth::{
+        cookies::encode_uri_component,
+        email::Email,
+        error::{AuthError, LinkProblem},
+        model::{ClientInfo, Session, User, UserId},
+        password::{Hasher, Password},
+        sessions::{CurrentSession, Sessions},
+        store::AuthStore,
+        token::{ResetToken, SessionToken},
+        verification::{self, TokenProblem, VerificationClaims},
+    },
+    config::{AuthSecret, VerificationConfig},
+    db::is_unique_violation,
+    error::ApiError,
+    mail::{Mail, Mailer},
+    timestamp::now_millis,
+};
+
+/// A validated sign-up.
+#[derive(Debug)]
+pub(crate) struct SignUp {
+    /// Display name.
+    pub(crate) name: String,
+    /// The address.
+    pub(crate) email: Email,
+    /// A new password (length already checked).
+    pub(crate) password: Password,
+    /// Profile image URL.
+    pub(crate) image: Option<String>,
+    /// Whether the session should outlive the browser.
+    pub(crate) remember: bool,
+}
+
+/// A validated sign-in.
+#[derive(Debug)]
+pub(crate) struct SignIn {
+    /// The address.
+    pub(crate) email: Email,
+    /// The password to check.
+    pub(crate) password: Password,
+    /// Whether the session should outlive the browser.
+    pub(crate) remember: bool,
+}
+
+/// A validated profile change: `None` leaves a field as is; `Some(None)` removes the image.
+#[derive(Debug)]
+pub(crate) struct ProfileUpdate {
+    /// New display name.
+    pub(crate) name: Option<String>,
+    /// New image URL, or `Some(None)` to remove it.
+    pub(crate) image: Option<Option<String>>,
+}
+
+/// A validated password change.
+#[derive(Debug)]
+pub(crate) struct PasswordChange {
+    /// The new password.
+    pub(crate) new_password: Password,
+    /// The current password, checked first.
+    pub(crate) current_password: Password,
+    /// End every session (this one too) and start a new one.
+    pub(crate) revoke_other_sessions: bool,
+}
+
+/// What sign-up produces: the user, and a session unless email verification is required.
+pub(crate) struct SignedUp {
+    /// The new user (a synthetic one when the address was taken and verification is required).
+    pub(crate) user: User,
+    /// The first session and its raw token.
+    pub(crate) session: Option<(Session, SessionToken)>,
+}
+
+/// What sign-in produces: the user and the new session's raw token.
+pub(crate) struct SignedIn {
+    /// The user.
+    pub(crate) user: User,
+    /// The new session's raw token.
+    pub(crate) token: SessionToken,
+}
+
+/// Settings the account rules need.
+pub(crate) struct AccountSettings {
+    /// Verification and reset settings.
+    pub(crate) verification: VerificationConfig,
+    /// Signs verification links.
+    pub(crate) secret: AuthSecret,
+    /// The URL mailed links start with.
+    pub(crate) public_base_url: String,
+}
+
+/// Account rules over the auth store; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Accounts {
+    store: AuthStore,
+    sessions: Sessions,
+    hasher: Hasher,
+    mailer: Mailer,
+    settings: Arc<AccountSettings>,
+}
+
+impl Accounts {
+    /// The account service.
+    pub(crate) fn new(
+        store: AuthStore,
+        sessions: Sessions,
+        hasher: Hasher,
+        mailer: Mailer,
+        settings: AccountSettings,
+    ) -> Self {
+        Self { store, sessions, hasher, mailer, settings: Arc::new(settings) }
+    }
+
+    /// Whether mail can be sent (password reset and verification need it).
+    pub(crate) fn mail_enabled(&self) -> bool {
+        self.mailer.is_enabled()
+    }
+
+    /// A user by id.
+    pub(crate) async fn user(&self, id: &UserId) -> Result<Option<User>, ApiError> {
+        Ok(self.store.user(id).await?)
+    }
+
+    /// Creates the user, its credential account and (unless verification is required) a session.
+    ///
+    /// With `REQUIRE_EMAIL_VERIFICATION`, a taken address gets the same answer as a new one (a
+    /// synthetic user, no session) after the same hashing work, so sign-up cannot probe for
+    /// accounts; the verification mail goes out only for a real new account.
+    pub(crate) async fn sign_up(&self, input: SignUp, client: &ClientInfo) -> Result<SignedUp, ApiError> {
+        let require_verification = self.settings.verification.require_verified_email;
+        let now = now_millis();
+        let user = User {
+            id: UserId::generate(),
+            name: input.name,
+            email: input.email.as_str().to_owned(),
+            email_verified: false,
+            image: input.image,
+            created_at: now,
+            updated_at: now,
+        };
+        // Reserve hashing capacity first: under overload the request is shed before any database work.
+        let slot = self.hasher.reserve().await?;
+        if self.store.email_exists(&user.email).await? {
+            if require_verification {
+                let _ = slot.hash(input.password).await?;
+                return Ok(SignedUp { user, session: None });
+            }
+            return Err(AuthError::UserAlreadyExists.into());
+        }
+        let password_hash = slot.hash(input.password).await?;
+        let mut write = self.store.begin().await?;
+        let written = async {
+            write.insert_user(&user).await?;
+            write.insert_credential_account(&user.id, &password_hash, now).await?;
+            if require_verification {
+                return Ok(None);
+            }
+            self.sessions.start(&mut write, &user.id, input.remember, client).await.map(Some)
+        }
+        .await;
+        let session = match written {
+            Ok(session) => {
+                write.commit().await?;
+                session
+            }
+            // Two sign-ups raced past the existence check: the unique index decides.
+            Err(err) if is_unique_violation(&err) && require_verification => {
+                return Ok(SignedUp { user, session: None });
+            }
+            Err(err) if is_unique_violation(&err) => return Err(AuthError::UserAlreadyExists.into()),
+            Err(err) => return Err(err.into()),
+        };
+        tracing::info!(user.id = %user.id, "user signed up");
+        if require_verification {
+            self.send_verification_mail(&user, None, None);
+        }
+        Ok(SignedUp { user, session })
+    }
+
+    /// Checks the credentials and starts a session.
+    pub(crate) async fn sign_in(&self, input: SignIn, client: &ClientInfo) -> Result<SignedIn, ApiError> {
+        // Reserve hashing capacity first: under overload the request is shed before any database work.
+        let slot = self.hasher.reserve().await?;
+        let (user, stored_hash) = match self.store.user_with_password(input.email.as_str()).await? {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let matches = slot.verify(input.password, stored_hash).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            tracing::info!("sign-in refused");
+            return Err(AuthError::InvalidEmailOrPassword.into());
+        };
+        if self.settings.verification.require_verified_email && !user.email_verified {
+            // Only the account's owner gets here (the password matched): send them a new link.
+            self.send_verification_mail(&user, None, None);
+            return Err(AuthError::EmailNotVerified.into());
+        }
+        // The credentials are good: this is the one place sign-in turns into a session (a
+        // second factor would answer with a challenge here instead).
+        let (_session, token) = self.sessions.start(&mut self.store.write(), &user.id, input.remember, client).await?;
+        tracing::info!(user.id = %user.id, "user signed in");
+        Ok(SignedIn { user, token })
+    }
+
+    /// Changes the name and/or image.
+    pub(crate) async fn update_profile(&self, user: &UserId, update: &ProfileUpdate) -> Result<(), ApiError> {
+        let image = update.image.as_ref().map(Option::as_deref);
+        self.store.write().update_profile(user, update.name.as_deref(), image, now_millis()).await?;
+        tracing::info!(user.id = %user, "profile updated");
+        Ok(())
+    }
+
+    /// Checks a user's current password against their credential account.
+    async fn check_password(&self, user: &UserId, password: Password) -> Result<(), ApiError> {
+        let Some(stored) = self.store.credential_password(user).await?.flatten() else {
+            return Err(AuthError::CredentialAccountNotFound.into());
+        };
+        if !self.hasher.verify(password, Some(stored)).await? {
+            return Err(AuthError::InvalidPassword.into());
+        }
+        Ok(())
+    }
+
+    /// Changes the password. With `revoke_other_sessions`, every session of the user ends (this
+    /// one too) and a new session is returned, all in one transaction.
+    pub(crate) async fn change_password(
+        &self,
+        current: &CurrentSession,
+        change: PasswordChange,
+        client: &ClientInfo,
+    ) -> Result<Option<(Session, SessionToken)>, ApiError> {
+        let user = &current.user.id;
+        self.check_password(user, change.current_password).await?;
+        let hash = self.hasher.hash(change.new_password).await?;
+        let revoke = change.revoke_other_sessions;
+        let mut write = self.store.begin().await?;
+        if !write.update_password(user, &hash, now_millis()).await? {
+            return Err(AuthError::CredentialAccountNotFound.into());
+        }
+        let replacement = if revoke {
+            write.delete_user_sessions(user, None).await?;
+            let remember = Sessions::is_remembered(&current.session);
+            Some(self.sessions.start(&mut write, user, remember, client).await?)
+        } else {
+            None
+        };
+        write.commit().await?;
+        tracing::info!(user.id = %user, revoke_others = revoke, "password changed");
+        Ok(replacement)
+    }
+
+    /// Starts a password reset: when the address has an account, stores a single-use token and
+    /// mails its link. All of it runs in the background, so the answer (always the same) takes
+    /// the same time whether or not the account exists.
+    pub(crate) fn request_password_reset(&self, email: Email, redirect_to: Option<String>) {
+        let accounts = self.clone();
+        let work = async move {
+            if let Err(err) = accounts.mail_reset_link(&email, redirect_to.as_deref()).await {
+                tracing::warn!(error = %err, "password reset request failed");
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(work));
+    }
+
+    async fn mail_reset_link(&self, email: &Email, redirect_to: Option<&str>) -> Result<(), sea_orm::DbErr> {
+        let Some(user) = self.store.user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        let token = ResetToken::generate();
+        let now = now_millis();
+        let expires_at = now + self.settings.verification.reset_token_lifetime;
+        self.store.write().store_reset_token(&token, &user.id, now, expires_at).await?;
+        let url = format!(
+            "{}/api/auth/reset-password/{}?callbackURL={}",
+            self.settings.public_base_url,
+            token.expose(),
+            encode_uri_component(redirect_to.unwrap_or_default())
+        );
+        self.mailer.send_in_background(Mail {
+            to: user.email.clone(),
+            subject: "Reset your password".to_owned(),
+            text: format!("Someone asked to reset the password of your account. If it was you, open this link within the hour:\n\n{url}\n\nIf it was not you, ignore this message."),
+            url,
+        });
+        tracing::info!(user.id = %user.id, "password reset requested");
+        Ok(())
+    }
+
+    /// Whether a reset token is currently valid (for the mailed link's redirect).
+    pub(crate) async fn reset_token_is_valid(&self, token: &ResetToken) -> Result<bool, ApiError> {
+        Ok(self.store.reset_token_owner(token, OffsetDateTime::now_utc()).await?.is_some())
+    }
+
+    /// Completes a password reset: consumes the token, sets the password and ends every session
+    /// of the user, in one transaction.
+    pub(crate) async fn reset_password(&self, token: &ResetToken, new_password: Password) -> Result<(), ApiError> {
+        if self.store.reset_token_owner(token, OffsetDateTime::now_utc()).await?.is_none() {
+            return Err(AuthError::InvalidToken.into());
+        }
+        let hash = self.hasher.hash(new_password).await?;
+        let now = now_millis();
+        let mut write = self.store.begin().await?;
+        // Consuming is what counts: of two concurrent uses, only one gets the user.
+        let Some(user) = write.consume_reset_token(token, OffsetDateTime::now_utc()).await? else {
+            return Err(AuthError::InvalidToken.into());
+        };
+        if write.user(&user).await?.is_none() {
+            write.commit().await?;
+            return Err(AuthError::UserNotFound.into());
+        }
+        if !write.update_password(&user, &hash, now).await? {
+            write.insert_credential_account(&user, &hash, now).await?;
+        }
+        let ended = write.delete_user_sessions(&user, None).await?;
+        write.commit().await?;
+        tracing::info!(user.id = %user, sessions_ended = ended, "password reset");
+        Ok(())
+    }
+
+    /// Sends a verification link for `email`. With a session (`signed_in`), the address must be
+    /// that user's and not yet verified; without one, a link goes out only when the address has
+    /// an unverified account, and the caller learns nothing either way.
+    pub(crate) async fn send_verification(
+        &self,
+        email: &Email,
+        signed_in: Option<&User>,
+        callback: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if let Some(user) = signed_in {
+            if user.email != email.as_str() {
+                return Err(AuthError::EmailMismatch.into());
+            }
+            if user.email_verified {
+                return Err(AuthError::EmailAlreadyVerified.into());
+            }
+            self.send_verification_mail(user, None, callback);
+            return Ok(());
+        }
+        if let Some(user) = self.store.user_by_email(email.as_str()).await?
+            && !user.email_verified
+        {
+            self.send_verification_mail(&user, None, callback);
+        }
+        Ok(())
+    }
+
+    /// Mails a verification link to `user` (or, for an email change, to `update_to`).
+    fn send_verification_mail(&self, user: &User, update_to: Option<&Email>, callback: Option<&str>) {
+        if !self.mailer.is_enabled() {
+            return;
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let lifetime = i64::try_from(self.settings.verification.verification_token_lifetime.as_secs()).unwrap_or(3600);
+        let claims = VerificationClaims {
+            email: user.email.clone(),
+            user_id: Some(user.id.as_str().to_owned()),
+            update_to: update_to.map(|e| e.as_str().to_owned()),
+            request_type: update_to.map(|_| "change-email-verification".to_owned()),
+            iat: now,
+            exp: now + lifetime,
+        };
+        let token = verification::sign_jwt(&claims, &self.settings.secret);
+        let url = format!(
+            "{}/api/auth/verify-email?token={token}&callbackURL={}",
+            self.settings.public_base_url,
+            encode_uri_component(callback.unwrap_or("/"))
+        );
+        let (to, subject) = match update_to {
+            Some(new) => (new.as_str().to_owned(), "Confirm your new email address"),
+            None => (user.email.clone(), "Verify your email address"),
+        };
+        self.mailer.send_in_background(Mail {
+            to,
+            subject: subject.to_owned(),
+            text: format!(
+                "Open this link to confirm this address:\n\n{url}\n\nIf you did not ask for this, ignore this message."
+            ),
+            url,
+        });
+    }
+
+    /// Applies a verification link: verifies the address, or completes an email change. Returns
+    /// the user after an email change, `None` after a plain verification.
+    pub(crate) async fn verify_email(&self, token: &str) -> Result<Option<User>, ApiError> {
+        let refused = |problem| ApiError::from(AuthError::VerificationLink(problem));
+        let claims =
+            verification::verify_jwt(token, &self.settings.secret, OffsetDateTime::now_utc()).map_err(|problem| {
+                refused(match problem {
+                    TokenProblem::Invalid => LinkProblem::InvalidToken,
+                    TokenProblem::Expired => LinkProblem::TokenExpired,
+                })
+            })?;
+        // A link is bound to the user it was sent to (`userId`), as in Better Auth: once the
+        // address has moved on (changed, then taken by someone else), an old link must not
+        // verify or move the new owner's address.
+        let user = if claims.update_to.is_some() {
+            let Some(user_id) = claims.user_id.clone() else {
+                return Err(refused(LinkProblem::InvalidToken));
+            };
+            let Some(user) = self.store.user(&UserId::new(user_id)).await? else {
+                return Err(refused(LinkProblem::UserNotFound));
+            };
+            if user.email != claims.email.to_lowercase() {
+                return Err(refused(LinkProblem::InvalidToken));
+            }
+            user
+        } else {
+            let Some(user) = self.store.user_by_email(&claims.email).await? else {
+                return Err(refused(LinkProblem::UserNotFound));
+            };
+            if claims.user_id.as_deref().is_some_and(|id| id != user.id.as_str()) {
+                return Err(refused(LinkProblem::InvalidToken));
+            }
+            user
+        };
+        let now = now_millis();
+        match (&claims.update_to, claims.request_type.as_deref()) {
+            (Some(new_email), Some("change-email-verification")) => {
+                let new_email = Email::parse(new_email).map_err(|_| refused(LinkProblem::InvalidToken))?;
+                match self.store.write().update_email(&user.id, &user.email, new_email.as_str(), now).await {
+                    Ok(true) => {}
+                    // Another link or change moved the address first.
+                    Ok(false) => return Err(refused(LinkProblem::InvalidToken)),
+                    // The address was taken since the link was sent.
+                    Err(err) if is_unique_violation(&err) => return Err(refused(LinkProblem::InvalidToken)),
+                    Err(err) => return Err(err.into()),
+                }
+                tracing::info!(user.id = %user.id, "email changed");
+                Ok(self.store.user(&user.id).await?)
+            }
+            _ => {
+                if !user.email_verified {
+                    self.store.write().set_email_verified(&user.id, now).await?;
+                    tracing::info!(user.id = %user.id, "email verified");
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Starts an email change: mails a confirmation link to the new address. An address already
+    /// in use gets the same answer and no mail.
+    pub(crate) async fn change_email(
+        &self,
+        user: &User,
+        new_email: Email,
+        callback: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if new_email.as_str() == user.email {
+            return Err(AuthError::EmailIsTheSame.into());
+        }
+        if !self.mailer.is_enabled() {
+            return Err(AuthError::VerificationEmailNotEnabled { with_code: false }.into());
+        }
+        if self.store.email_exists(new_email.as_str()).await? {
+            return Ok(());
+        }
+        self.send_verification_mail(user, Some(&new_email), callback);
+        Ok(())
+    }
+
+    /// Deletes the account after checking its password: tasks, sessions, accounts and the user
+    /// go in one transaction.
+    pub(crate) async fn delete_user(&self, user: &UserId, password: Password) -> Result<(), ApiError> {
+        self.check_password(user, password).await?;
+        let mut write = self.store.begin().await?;
+        write.delete_user(user).await?;
+        write.commit().await?;
+        tracing::info!(user.id = %user, "user deleted");
+        Ok(())
+    }
+}

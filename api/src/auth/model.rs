@@ -1,0 +1,107 @@
+//! The auth domain's records: a user, a session, their typed ids, and where a new session
+//! comes from. `auth::repo` reads and writes them; everything above it passes these types, so
+//! a user id cannot be given where a session id is expected.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::auth::token::{StoredToken, new_id};
+
+/// A text id newtype: generated for new rows, or wrapped as read from the database or a client.
+macro_rules! text_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub(crate) struct $name(String);
+
+        impl $name {
+            /// A new random id (32 alphanumeric characters, as Better Auth generates).
+            pub(crate) fn generate() -> Self {
+                Self(new_id())
+            }
+
+            /// Wraps an id as stored (rows written by a Node Better Auth may use any text).
+            pub(crate) fn new(raw: String) -> Self {
+                Self(raw)
+            }
+
+            /// The id, for queries and response bodies.
+            pub(crate) fn as_str(&self) -> &str {
+                &self.0
+            }
+
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// `user.id`.
+    UserId
+);
+impl UserId {
+    /// The id's text, for a response body that owns it.
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+}
+
+text_id!(
+    /// `session.id`, also the opaque handle `list-sessions` shows and `revoke-session` takes.
+    SessionId
+);
+
+/// A row of `user`.
+#[derive(Clone, Debug)]
+pub(crate) struct User {
+    /// `id`
+    pub(crate) id: UserId,
+    /// `name`
+    pub(crate) name: String,
+    /// `email` (lower-case)
+    pub(crate) email: String,
+    /// `emailVerified`
+    pub(crate) email_verified: bool,
+    /// `image`
+    pub(crate) image: Option<String>,
+    /// `createdAt`
+    pub(crate) created_at: OffsetDateTime,
+    /// `updatedAt`
+    pub(crate) updated_at: OffsetDateTime,
+}
+
+/// A row of `session`.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    /// `id`
+    pub(crate) id: SessionId,
+    /// `token` as stored (a hash unless storage is `plain`)
+    pub(crate) token: StoredToken,
+    /// `userId`
+    pub(crate) user_id: UserId,
+    /// `expiresAt`
+    pub(crate) expires_at: OffsetDateTime,
+    /// `createdAt`
+    pub(crate) created_at: OffsetDateTime,
+    /// `updatedAt`
+    pub(crate) updated_at: OffsetDateTime,
+    /// `ipAddress`
+    pub(crate) ip_address: Option<String>,
+    /// `userAgent`
+    pub(crate) user_agent: Option<String>,
+}
+
+/// Where a new session comes from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientInfo {
+    /// Normalised client address, `""` when unknown (Better Auth's convention).
+    pub(crate) ip_address: String,
+    /// `User-Agent`, `""` when absent.
+    pub(crate) user_agent: String,
+}

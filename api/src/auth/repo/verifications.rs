@@ -1,0 +1,104 @@
+//! The `verification` table, which holds password-reset tokens.
+//!
+//! Better Auth stores a reset token raw, as `identifier = "reset-password:<token>"`; this
+//! service stores only `"reset-password:<sha256 hex>"`, so a database leak does not allow
+//! taking over accounts. `value` is the user's id.
+
+use sea_orm::{ConnectionTrait, DbErr};
+use time::OffsetDateTime;
+
+use super::{execute, statement};
+use crate::{
+    auth::{
+        model::UserId,
+        token::{ResetToken, new_id, sha256_hex},
+    },
+    db::{auth_time, read_time},
+};
+
+fn reset_identifier(token: &ResetToken) -> String {
+    format!("reset-password:{}", sha256_hex(token.expose()))
+}
+
+/// Stores a reset token for `user`, valid until `expires_at`.
+pub(crate) async fn insert_reset_token(
+    db: &impl ConnectionTrait,
+    token: &ResetToken,
+    user: &UserId,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    execute(
+        db,
+        r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+           VALUES ($1, $2, $3, $4, $5, $5)"#,
+        vec![
+            new_id().into(),
+            reset_identifier(token).into(),
+            user.as_str().into(),
+            auth_time(backend, expires_at),
+            auth_time(backend, now),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user a live reset token belongs to, without consuming it.
+pub(crate) async fn peek_reset_token(
+    db: &impl ConnectionTrait,
+    token: &ResetToken,
+    now: OffsetDateTime,
+) -> Result<Option<UserId>, DbErr> {
+    live_reset_user(db, r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1"#, token, now).await
+}
+
+/// Consumes a reset token: deletes its row and returns the user it belonged to if it was still
+/// valid. Of two concurrent uses, only one gets the user.
+pub(crate) async fn consume_reset_token(
+    db: &impl ConnectionTrait,
+    token: &ResetToken,
+    now: OffsetDateTime,
+) -> Result<Option<UserId>, DbErr> {
+    live_reset_user(
+        db,
+        r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
+        token,
+        now,
+    )
+    .await
+}
+
+/// Runs `sql` (which yields the token's `value` and `expiresAt`) and returns the user id when
+/// the token exists and has not expired.
+async fn live_reset_user(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    token: &ResetToken,
+    now: OffsetDateTime,
+) -> Result<Option<UserId>, DbErr> {
+    match db.query_one_raw(statement(db, sql, vec![reset_identifier(token).into()])).await? {
+        Some(row) if read_time(&row, "expiresAt")? > now => Ok(Some(UserId::new(row.try_get("", "value")?))),
+        _ => Ok(None),
+    }
+}
+
+/// Deletes expired verification rows (periodic clean-up).
+pub(crate) async fn delete_expired(db: &impl ConnectionTrait, now: OffsetDateTime) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    execute(db, r#"DELETE FROM "verification" WHERE "expiresAt" < $1"#, vec![auth_time(backend, now)]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_tokens_are_stored_hashed() {
+        let token = ResetToken::generate();
+        let identifier = reset_identifier(&token);
+        assert!(!identifier.contains(token.expose()));
+        assert_eq!(identifier.len(), "reset-password:".len() + 64);
+    }
+}

@@ -1,0 +1,107 @@
+//! [`AppState`]: what every request can reach, built once by `app::build` and handed to the
+//! handlers as request data.
+//!
+//! Handlers get the domain services (`accounts`, `sessions`, `tasks`) and the edge settings;
+//! the database handle is private to this module (readiness probe and shutdown only), so every
+//! read and write of a row goes through a domain service.
+
+use std::{ops::Deref, sync::Arc};
+
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
+
+use crate::{
+    auth::{
+        accounts::{AccountSettings, Accounts},
+        cookies::CookieNames,
+        password::Hasher,
+        sessions::Sessions,
+        store::AuthStore,
+    },
+    config::Config,
+    db,
+    http::origin::TrustedOrigins,
+    mail::Mailer,
+    tasks::service::Tasks,
+};
+
+/// State shared by every request; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<StateInner>);
+
+/// What [`AppState`] holds.
+pub(crate) struct StateInner {
+    /// The validated configuration.
+    pub(crate) config: Config,
+    /// Origins trusted for CORS and CSRF checks.
+    pub(crate) origins: TrustedOrigins,
+    /// Session cookie names (with the `__Secure-` prefix on https).
+    pub(crate) cookie_names: CookieNames,
+    /// The URL mailed links start with, and relative callbacks are resolved against.
+    pub(crate) public_base_url: String,
+    /// Sign-up, sign-in and the account lifecycle.
+    pub(crate) accounts: Accounts,
+    /// Session lookup, refresh, listing and revocation.
+    pub(crate) sessions: Sessions,
+    /// The tasks service.
+    pub(crate) tasks: Tasks,
+    store: AuthStore,
+    db: DatabaseConnection,
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Wires the services over one database handle.
+    pub(crate) fn new(
+        config: Config,
+        db: DatabaseConnection,
+        origins: TrustedOrigins,
+        mailer: Mailer,
+        public_base_url: String,
+    ) -> Self {
+        let store = AuthStore::new(db.clone(), config.session.cache_ttl, config.session.token_storage);
+        let sessions = Sessions::new(store.clone(), config.session.clone());
+        let settings = AccountSettings {
+            verification: config.verification.clone(),
+            secret: config.auth_secret.clone(),
+            public_base_url: public_base_url.clone(),
+        };
+        let accounts = Accounts::new(store.clone(), sessions.clone(), Hasher::new(&config.hashing), mailer, settings);
+        let tasks = Tasks::new(db.clone(), store.clone(), config.auth_secret.clone(), config.tasks.per_user_limit);
+        Self(Arc::new(StateInner {
+            origins,
+            cookie_names: CookieNames::new(config.secure_cookies()),
+            public_base_url,
+            accounts,
+            sessions,
+            tasks,
+            store,
+            db,
+            config,
+        }))
+    }
+
+    /// Whether the database answers (readiness).
+    pub(crate) async fn ping_database(&self) -> Result<(), DbErr> {
+        db::ping(&self.db).await
+    }
+
+    /// Keeps the session cache coherent with other processes (PostgreSQL only; runs until
+    /// aborted). `None` when there is nothing to listen for.
+    pub(crate) fn cache_listener(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let listen =
+            self.db.get_database_backend() == DatabaseBackend::Postgres && !self.config.session.cache_ttl.is_zero();
+        listen.then(|| self.store.clone().listen())
+    }
+
+    /// Closes the database pool.
+    pub(crate) async fn close(&self) {
+        self.db.clone().close().await.ok();
+    }
+}

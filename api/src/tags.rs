@@ -1,0 +1,14 @@
+//! The operation groups of the OpenAPI document, shared by every API's `#[OpenApi]` impl.
+
+use poem_openapi::Tags;
+
+/// Operation groups in the OpenAPI document.
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Better Auth compatible email/password sign-up, sign-in and sessions.
+    Auth,
+    /// The signed-in user's tasks.
+    Tasks,
+    /// Liveness and readiness probes.
+    Health,
+}
