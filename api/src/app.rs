@@ -221,3 +221,45 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn spec() -> Value {
+        serde_json::from_str(&openapi_service().spec()).expect("the spec is JSON")
+    }
+
+    /// CSRF by construction: every operation takes one of `auth::guard`'s security extractors
+    /// (which all apply the cookie-write origin check), and an operation's `security` list is
+    /// what shows it; one without any would be unchecked.
+    #[test]
+    fn every_operation_declares_a_security_extractor() {
+        let spec = spec();
+        let mut unguarded = Vec::new();
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                if operation["security"].as_array().is_none_or(Vec::is_empty) {
+                    unguarded.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(unguarded.is_empty(), "operations without a security extractor: {unguarded:?}");
+    }
+
+    /// The page size the spec documents (a literal in an attribute) is the domain's maximum.
+    #[test]
+    fn the_documented_page_size_is_the_domain_maximum() {
+        let spec = spec();
+        let limit = spec["paths"]["/api/v1/tasks"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .expect("a limit parameter");
+        let max_items = &spec["components"]["schemas"]["TaskPage"]["properties"]["items"]["maxItems"];
+        assert_eq!(limit["schema"]["maximum"].as_f64(), Some(crate::tasks::model::MAX_LIMIT as f64));
+        assert_eq!(max_items.as_u64(), Some(crate::tasks::model::MAX_LIMIT));
+    }
+}

@@ -31,3 +31,6 @@ pub mod telemetry;
 pub mod timestamp;
 /// Field-level validation errors.
 mod validation;
+
+#[cfg(test)]
+mod architecture;
