@@ -489,7 +489,7 @@ impl Reader<'_> {
         let listed = self.get("TRUSTED_ORIGINS").map(str::to_owned);
         for item in listed.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()) {
             if item.contains('*') || item.contains('?') {
-                // Wildcard patterns are matched as written (`better-auth-wire.md` §7.1).
+                // Wildcard patterns are matched as written (`docs/better-auth-wire.md` §7.1).
                 origins.push(item.to_owned());
                 continue;
             }

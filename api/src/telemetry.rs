@@ -1,6 +1,7 @@
 //! Log output: an env-filtered `tracing` subscriber printing pretty or JSON lines to stdout.
 //!
-//! What gets logged per request (and what never does) is decided in `http::request_log`.
+//! What gets logged per request (and what never does) is decided in `http::middleware`
+//! (`RequestContext`).
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 

@@ -1,7 +1,7 @@
 //! Timestamps on the wire and in the database.
 //!
 //! Better Auth prints dates with JavaScript's `toISOString()`: UTC, exactly three fraction
-//! digits, `Z` (`better-auth-wire.md` §1.4). [`Timestamp`] is that type for JSON bodies and
+//! digits, `Z` (`docs/better-auth-wire.md` §1.4). [`Timestamp`] is that type for JSON bodies and
 //! the OpenAPI schema (`string`, `date-time`). Auth timestamps are created at millisecond
 //! precision so what the database holds and what clients see agree.
 

@@ -1,5 +1,5 @@
 //! Schema migrations for the service: Better Auth's tables, exactly as Better Auth creates them
-//! (`better-auth-wire.md` §8), and the `task` table.
+//! (`docs/better-auth-wire.md` §8), and the `task` table.
 //!
 //! Migrations are raw SQL per backend on purpose: the auth tables must match Better Auth's DDL
 //! byte for byte on each database (names, camelCase columns, `date` text columns on SQLite,

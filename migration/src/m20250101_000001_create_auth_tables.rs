@@ -1,5 +1,5 @@
 //! Better Auth's core tables (`user`, `session`, `account`, `verification`), copied from the DDL
-//! Better Auth 1.7.25 generates (`better-auth-wire.md` §8.1 and §8.2), with `IF NOT EXISTS`
+//! Better Auth 1.7.25 generates (`docs/better-auth-wire.md` §8.1 and §8.2), with `IF NOT EXISTS`
 //! added so an existing Better Auth database is adopted unchanged.
 //!
 //! `session.token` is `unique`, which already gives it an index on both databases; the lookup

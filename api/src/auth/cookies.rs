@@ -1,4 +1,4 @@
-//! Better Auth's cookies, byte for byte (`better-auth-wire.md` §4): names, the HMAC-SHA256
+//! Better Auth's cookies, byte for byte (`docs/better-auth-wire.md` §4): names, the HMAC-SHA256
 //! signed value and its encoding, attribute order, and how a `Cookie` header is read back.
 //!
 //! Signatures are verified in constant time (`Mac::verify_slice`). A value with a bad, missing
@@ -178,7 +178,7 @@ mod tests {
         AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid")
     }
 
-    // Test vectors from `better-auth-wire.md` §4.3, produced by Better Auth itself.
+    // Test vectors from `docs/better-auth-wire.md` §4.3, produced by Better Auth itself.
     const VECTORS: [(&str, &str, &str); 3] = [
         (
             "W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY",

@@ -1,10 +1,14 @@
-//! Cross-site request forgery defences, as Better Auth applies them (`better-auth-wire.md`
+//! Cross-site request forgery defences, as Better Auth applies them (`docs/better-auth-wire.md`
 //! §7.1–§7.2): a state-changing request that carries a cookie must come from a trusted origin;
 //! sign-in and sign-up additionally refuse cross-site navigations and untrusted origins even
 //! without cookies; redirect targets in bodies must be trusted or safe relative paths.
 //!
 //! Requests without cookies and without fetch metadata (native apps, curl, bearer clients)
 //! pass, as in Better Auth: without a cookie there is no ambient authority to forge.
+//!
+//! The origin checks are not called by handlers: the security extractors of `auth::guard`,
+//! one of which every operation takes, apply them before the handler runs. Handlers call only
+//! [`check_redirect`], for the redirect fields of their body.
 
 use poem::{
     Request,
@@ -21,8 +25,8 @@ pub(crate) fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The router-level check: an unsafe request with any `Cookie` header needs a trusted
-/// `Origin` (or `Referer`).
+/// The cookie-write check every security extractor applies: an unsafe request with any
+/// `Cookie` header needs a trusted `Origin` (or `Referer`).
 pub(crate) fn check_cookie_request(req: &Request, trusted: &TrustedOrigins) -> Result<(), AuthError> {
     if is_unsafe(req.method()) && req.headers().contains_key(header::COOKIE) {
         return check_origin(req.headers(), trusted);
@@ -38,7 +42,7 @@ pub(crate) fn check_origin(headers: &HeaderMap, trusted: &TrustedOrigins) -> Res
         .or_else(|| header_text(headers, header::REFERER.as_str()).filter(|v| !v.is_empty()));
     // A browser may send `Origin: null` for a same-origin request in privacy-sensitive contexts;
     // `Sec-Fetch-Site` is set by the browser itself (scripts cannot), so it vouches for it
-    // (`better-auth-wire.md` §7.1 step 2).
+    // (`docs/better-auth-wire.md` §7.1 step 2).
     if source == Some("null") && header_text(headers, "sec-fetch-site") == Some("same-origin") {
         return Ok(());
     }

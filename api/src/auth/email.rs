@@ -1,5 +1,5 @@
 //! `Email`: an address that passed Better Auth's (zod's) email check, lower-cased
-//! (`better-auth-wire.md` §7.5). No trimming, as Better Auth: `"a@b.co "` is invalid.
+//! (`docs/better-auth-wire.md` §7.5). No trimming, as Better Auth: `"a@b.co "` is invalid.
 
 use std::{fmt, sync::LazyLock};
 

@@ -1,5 +1,5 @@
 //! What can go wrong in the auth domain, without HTTP: statuses, codes and messages are
-//! assigned once, in `crate::error`, from Better Auth's catalogue (`better-auth-wire.md` §2).
+//! assigned once, in `crate::error`, from Better Auth's catalogue (`docs/better-auth-wire.md` §2).
 
 use crate::validation::ValidationErrors;
 
@@ -79,7 +79,7 @@ pub(crate) enum AuthError {
     #[error("reset password disabled")]
     ResetPasswordDisabled,
     /// Verification mail needs outgoing mail, which is not configured. `change-email` sends
-    /// this with a message only (`better-auth-wire.md` §2.1).
+    /// this with a message only (`docs/better-auth-wire.md` §2.1).
     #[error("verification email not enabled")]
     VerificationEmailNotEnabled {
         /// Whether the body carries the `code` (everywhere but `change-email`).

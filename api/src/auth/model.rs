@@ -1,6 +1,6 @@
 //! The auth domain's records: a user, a session, their typed ids, and where a new session
-//! comes from. `auth::repo` reads and writes them; everything above it passes these types, so
-//! a user id cannot be given where a session id is expected.
+//! comes from. `auth::repo` reads and writes them; every layer passes these types, so a user
+//! id cannot be given where a session id is expected.
 
 use std::fmt;
 

@@ -198,7 +198,7 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
 }
 
 /// A Better Auth timestamp column value: `timestamptz` on PostgreSQL; on SQLite the 24-character
-/// `toISOString()` text Better Auth writes and compares as text (`better-auth-wire.md` §8.2).
+/// `toISOString()` text Better Auth writes and compares as text (`docs/better-auth-wire.md` §8.2).
 pub fn auth_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
     match backend {
         DatabaseBackend::Sqlite => timestamp::iso_millis(at).into(),

@@ -2,7 +2,7 @@
 //! first untrusted hop of `X-Forwarded-For` read right to left. A client can therefore never
 //! choose its own address (rate limits and session records depend on it).
 //!
-//! Addresses are normalised as Better Auth stores them (`better-auth-wire.md` §5.5): IPv4 as
+//! Addresses are normalised as Better Auth stores them (`docs/better-auth-wire.md` §5.5): IPv4 as
 //! is, IPv4-mapped IPv6 as IPv4, other IPv6 expanded and masked to its /64.
 
 use std::net::{IpAddr, Ipv6Addr};
