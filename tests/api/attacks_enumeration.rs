@@ -1,10 +1,16 @@
 //! User enumeration through sign-in (issue 7): an unknown email and a wrong password for a real
 //! account must give identical responses (status, body, headers other than `date` and the request
-//! id) and take the same time: over alternating tries, the two medians within 10% of each other.
+//! id) and take the same time: over alternating tries, the two medians within 25% of each other.
 //! Alternating keeps machine noise (other tests run in parallel) affecting both kinds alike.
 //!
+//! Why 25 %: the leak this guards against is skipping the scrypt hash for unknown addresses,
+//! which makes one kind tens of times faster (a hash is ~90 ms, a lookup well under 1 ms), so any
+//! bound below 2x catches it in every batch. A tighter bound catches nothing more (a leak of one
+//! extra query is under 1 % of a hash, far below what a shared two-core machine can resolve) and
+//! failed on noise alone while other test binaries were building (ratios up to 1.15 observed).
+//!
 //! The tries come in batches of 15 of each kind, up to four batches; the medians are always over
-//! every try so far, and the test passes once they are within 10%. On a shared two-core machine a
+//! every try so far, and the test passes once they are within 25%. On a shared two-core machine a
 //! burst of load can skew one small batch; more tries wash noise out, while a real difference
 //! (such as skipping the hash for unknown addresses, several times faster) persists in every batch.
 
@@ -19,6 +25,8 @@ use crate::support::{http::plain_client, server::TestApp, users::User};
 const BATCH: usize = 15;
 /// Most batches before the medians must agree.
 const MAX_BATCHES: usize = 4;
+/// The largest accepted ratio of the two medians (see the module comment).
+const MAX_RATIO: f64 = 1.25;
 
 /// Status, body and the headers that must match, of one sign-in answer.
 #[derive(Debug, PartialEq)]
@@ -98,12 +106,12 @@ async fn an_unknown_email_and_a_wrong_password_answer_identically_and_in_the_sam
         let (unknown_median, wrong_median) = (median(&unknown), median(&wrong));
         let ratio = unknown_median.max(wrong_median).as_secs_f64() / unknown_median.min(wrong_median).as_secs_f64();
         ratios.push(ratio);
-        if ratio <= 1.10 {
+        if ratio <= MAX_RATIO {
             break;
         }
     }
 
-    // Assert: the medians are within 10% of each other.
+    // Assert: the medians are within MAX_RATIO of each other.
     let (unknown_median, wrong_median) = (median(&unknown), median(&wrong));
     let ratio = ratios.last().copied().expect("a batch ran");
     eprintln!(
@@ -111,8 +119,8 @@ async fn an_unknown_email_and_a_wrong_password_answer_identically_and_in_the_sam
         unknown.len()
     );
     assert!(
-        ratio <= 1.10,
-        "sign-in timing reveals whether an account exists: median unknown email {unknown_median:?} vs wrong password {wrong_median:?} (ratio {ratio:.3} > 1.10 after {} tries each; per batch {ratios:.3?})",
+        ratio <= MAX_RATIO,
+        "sign-in timing reveals whether an account exists: median unknown email {unknown_median:?} vs wrong password {wrong_median:?} (ratio {ratio:.3} > {MAX_RATIO} after {} tries each; per batch {ratios:.3?})",
         unknown.len()
     );
     let body = &reference.expect("answers").body;
