@@ -26,6 +26,8 @@ pub struct Config {
     pub(crate) base_url: Option<Url>,
     /// Origins trusted for CORS and CSRF checks: `BASE_URL`'s origin plus `TRUSTED_ORIGINS`.
     pub(crate) trusted_origins: Vec<String>,
+    /// The session cookies' name prefix and attributes.
+    pub(crate) cookies: CookieConfig,
     /// `BIND` and `PORT`: the listening address.
     pub(crate) bind: SocketAddr,
     /// Logging settings.
@@ -126,6 +128,50 @@ pub(crate) struct VerificationConfig {
     pub(crate) reset_token_lifetime: Duration,
     /// `VERIFICATION_TOKEN_EXPIRES_IN` (seconds, default 3600).
     pub(crate) verification_token_lifetime: Duration,
+}
+
+/// The session cookies' names and attributes, as Better Auth's `advanced.cookiePrefix`,
+/// `advanced.crossSubDomainCookies.domain` and `advanced.defaultCookieAttributes.sameSite` set
+/// them. `auth::cookies::CookieSettings` turns this into every cookie the service sets or clears.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CookieConfig {
+    /// `COOKIE_PREFIX` (default `better-auth`): cookies are named `<prefix>.session_token`, ….
+    pub(crate) prefix: String,
+    /// `COOKIE_DOMAIN`: the `Domain` attribute, so that sibling subdomains share the session.
+    pub(crate) domain: Option<String>,
+    /// `COOKIE_SAMESITE`: `lax` (default), `strict` or `none`.
+    pub(crate) same_site: SameSite,
+    /// `Secure` attribute and `__Secure-` name prefix: on when `BASE_URL` is https.
+    pub(crate) secure: bool,
+}
+
+impl Default for CookieConfig {
+    /// Better Auth's defaults: `better-auth.*`, host-only, `SameSite=Lax`, not `Secure`.
+    fn default() -> Self {
+        Self { prefix: "better-auth".to_owned(), domain: None, same_site: SameSite::Lax, secure: false }
+    }
+}
+
+/// The `SameSite` attribute of the session cookies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SameSite {
+    /// Sent on same-site requests and top-level navigations (the default).
+    Lax,
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent on cross-site requests too; browsers require `Secure`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value as written in `Set-Cookie` (`Lax`, `Strict`, `None`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Lax => "Lax",
+            Self::Strict => "Strict",
+            Self::None => "None",
+        }
+    }
 }
 
 /// The deployment environment.
@@ -303,6 +349,7 @@ impl Config {
         });
         let bind = reader.bind_address();
         let trusted_origins = reader.trusted_origins(base_url.as_ref());
+        let cookies = reader.cookies(base_url.as_ref());
         let auth_secret = reader.auth_secret(env, &data_dir);
         let log = LogConfig {
             filter: reader.get("RUST_LOG").unwrap_or("info").to_owned(),
@@ -360,6 +407,7 @@ impl Config {
             auth_secret: auth_secret.ok_or_else(|| ConfigError(vec![("AUTH_SECRET", "missing".to_owned())]))?,
             base_url,
             trusted_origins,
+            cookies,
             bind,
             log,
             trusted_proxies,
@@ -371,11 +419,6 @@ impl Config {
             mail,
             verification,
         })
-    }
-
-    /// Whether cookies get the `__Secure-` prefix and `Secure` attribute (`BASE_URL` is https).
-    pub(crate) fn secure_cookies(&self) -> bool {
-        self.base_url.as_ref().is_some_and(|url| url.scheme() == "https")
     }
 }
 
@@ -402,6 +445,49 @@ fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {
                 .map_err(|_| format!("`{item}` is not an IP address or CIDR range"))
         })
         .collect()
+}
+
+/// A cookie name prefix: an RFC 6265 token (visible ASCII without separators), at most 64
+/// characters, not itself starting with `__Secure-` or `__Host-` (added when `BASE_URL` is https).
+fn parse_cookie_prefix(value: &str) -> Result<String, String> {
+    const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={}";
+    if value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b)) {
+        return Err("must be at most 64 letters, digits or `!#$%&'*+-.^_`|~` (a cookie name)".to_owned());
+    }
+    let lower = value.to_ascii_lowercase();
+    if lower.starts_with("__secure-") || lower.starts_with("__host-") {
+        return Err(
+            "must not start with `__Secure-` or `__Host-`: the `__Secure-` prefix is added when BASE_URL is https"
+                .to_owned(),
+        );
+    }
+    Ok(value.to_owned())
+}
+
+/// A cookie domain: a DNS name of two or more labels (letters, digits, hyphens; IDNs in their
+/// `xn--` form), lower-cased, without a leading dot (browsers ignore it), port or path.
+fn parse_cookie_domain(value: &str) -> Result<String, String> {
+    let domain = value.strip_prefix('.').unwrap_or(value).to_ascii_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let valid_label = |label: &&str| {
+        (1..=63).contains(&label.len())
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let top_is_alphabetic = labels.last().is_some_and(|top| top.bytes().any(|b| b.is_ascii_alphabetic()));
+    if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(valid_label) || !top_is_alphabetic {
+        return Err(format!(
+            "`{value}` is not a domain name such as example.com (two or more labels; no scheme, port, path or IP address)"
+        ));
+    }
+    Ok(domain)
+}
+
+/// Whether a cookie with `Domain=<domain>` may be set by, and is sent to, `host` (RFC 6265 §5.1.3).
+fn domain_covers(domain: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
 }
 
 /// Reads variables, collecting an error per bad one instead of stopping at the first.
@@ -500,6 +586,45 @@ impl Reader<'_> {
         }
         origins.dedup();
         origins
+    }
+
+    /// `COOKIE_PREFIX`, `COOKIE_DOMAIN` and `COOKIE_SAMESITE`, checked against `BASE_URL`:
+    /// settings that browsers would silently refuse are refused here instead.
+    fn cookies(&mut self, base_url: Option<&Url>) -> CookieConfig {
+        let secure = base_url.is_some_and(|url| url.scheme() == "https");
+        let prefix = self.parse_with("COOKIE_PREFIX", CookieConfig::default().prefix, parse_cookie_prefix);
+        let domain = self.parse_opt("COOKIE_DOMAIN", parse_cookie_domain);
+        let same_site = self.parse_with("COOKIE_SAMESITE", SameSite::Lax, |v| match v.to_ascii_lowercase().as_str() {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            _ => Err("must be `lax`, `strict` or `none`".to_owned()),
+        });
+        if same_site == SameSite::None && !secure {
+            self.fail(
+                "COOKIE_SAMESITE",
+                "`none` needs Secure cookies, and cookies are Secure only when BASE_URL is an https:// URL \
+                 (browsers drop SameSite=None cookies without Secure): set BASE_URL to the service's https URL, \
+                 or COOKIE_SAMESITE=lax",
+            );
+        }
+        if let Some(domain) = &domain {
+            match base_url.and_then(Url::host_str) {
+                None => self.fail(
+                    "COOKIE_DOMAIN",
+                    "needs BASE_URL, the service's public URL, whose host must be COOKIE_DOMAIN or a subdomain of it",
+                ),
+                Some(host) if !domain_covers(domain, host) => self.fail(
+                    "COOKIE_DOMAIN",
+                    format!(
+                        "`{domain}` does not cover BASE_URL's host `{host}`, so browsers would refuse the cookies: \
+                         use that host or one of its parent domains"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        CookieConfig { prefix, domain, same_site, secure }
     }
 
     /// `MAIL_TRANSPORT` and its settings.
@@ -703,11 +828,85 @@ mod tests {
             ("TRUSTED_ORIGINS", "https://app.example.com, http://localhost:3000/"),
         ]))
         .expect("valid");
-        assert!(config.secure_cookies());
+        assert!(config.cookies.secure);
         assert_eq!(
             config.trusted_origins,
             ["https://auth.example.com", "https://app.example.com", "http://localhost:3000"]
         );
+    }
+
+    #[test]
+    fn cookie_settings_are_read_and_normalised() {
+        let defaults = Config::from_vars(&vars(&[("AUTH_SECRET", SECRET)])).expect("valid");
+        assert_eq!(defaults.cookies, CookieConfig::default());
+        let config = Config::from_vars(&vars(&[
+            ("AUTH_SECRET", SECRET),
+            ("BASE_URL", "https://api.example.com"),
+            ("COOKIE_PREFIX", "tasks-app"),
+            ("COOKIE_DOMAIN", ".Example.COM"),
+            ("COOKIE_SAMESITE", "None"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.cookies,
+            CookieConfig {
+                prefix: "tasks-app".to_owned(),
+                domain: Some("example.com".to_owned()),
+                same_site: SameSite::None,
+                secure: true,
+            }
+        );
+        let exact_host = Config::from_vars(&vars(&[
+            ("AUTH_SECRET", SECRET),
+            ("BASE_URL", "http://api.example.test:8000"),
+            ("COOKIE_DOMAIN", "api.example.test"),
+            ("COOKIE_SAMESITE", "strict"),
+        ]))
+        .expect("a domain equal to the host is fine");
+        assert_eq!(exact_host.cookies.same_site, SameSite::Strict);
+    }
+
+    #[test]
+    fn cookie_settings_browsers_would_refuse_are_refused() {
+        let error_for = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("AUTH_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            let err = Config::from_vars(&vars(&all)).expect_err("invalid");
+            assert_eq!(err.0.len(), 1, "{:?}", err.0);
+            err.0.into_iter().next().expect("one error")
+        };
+        for prefix in ["a b", "a;b", "a=b", "tâches", "__Secure-x", "__host-x", &"x".repeat(65)] {
+            assert_eq!(error_for(&[("COOKIE_PREFIX", prefix)]).0, "COOKIE_PREFIX", "{prefix}");
+        }
+        let base = ("BASE_URL", "https://api.example.com");
+        for domain in [
+            "localhost",
+            "com",
+            "127.0.0.1",
+            "https://example.com",
+            "example.com:443",
+            "example.com/x",
+            "-a.example.com",
+            "a..example.com",
+        ] {
+            assert_eq!(error_for(&[base, ("COOKIE_DOMAIN", domain)]).0, "COOKIE_DOMAIN", "{domain}");
+        }
+        let (name, message) = error_for(&[("COOKIE_DOMAIN", "example.com")]);
+        assert_eq!(name, "COOKIE_DOMAIN");
+        assert!(message.contains("needs BASE_URL"), "{message}");
+        for domain in ["example.org", "ample.com", "www.api.example.com"] {
+            let (name, message) = error_for(&[base, ("COOKIE_DOMAIN", domain)]);
+            assert_eq!(name, "COOKIE_DOMAIN");
+            assert!(message.contains("does not cover BASE_URL's host `api.example.com`"), "{message}");
+        }
+        for base_url in [None, Some("http://api.example.com")] {
+            let mut pairs = vec![("COOKIE_SAMESITE", "none")];
+            pairs.extend(base_url.map(|url| ("BASE_URL", url)));
+            let (name, message) = error_for(&pairs);
+            assert_eq!(name, "COOKIE_SAMESITE");
+            assert!(message.contains("BASE_URL") && message.contains("Secure"), "{message}");
+        }
+        assert_eq!(error_for(&[("COOKIE_SAMESITE", "relaxed")]).0, "COOKIE_SAMESITE");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 use crate::{
     auth::{
         accounts::{AccountSettings, Accounts},
-        cookies::CookieNames,
+        cookies::CookieSettings,
         password::Hasher,
         sessions::Sessions,
         store::AuthStore,
@@ -34,8 +34,8 @@ pub(crate) struct StateInner {
     pub(crate) config: Config,
     /// Origins trusted for CORS and CSRF checks.
     pub(crate) origins: TrustedOrigins,
-    /// Session cookie names (with the `__Secure-` prefix on https).
-    pub(crate) cookie_names: CookieNames,
+    /// Every cookie's name and attributes (prefix, `Domain`, `SameSite`, `Secure`).
+    pub(crate) cookies: CookieSettings,
     /// The URL mailed links start with, and relative callbacks are resolved against.
     pub(crate) public_base_url: String,
     /// Sign-up, sign-in and the account lifecycle.
@@ -76,7 +76,7 @@ impl AppState {
         let tasks = Tasks::new(db.clone(), store.clone(), config.auth_secret.clone(), config.tasks.per_user_limit);
         Self(Arc::new(StateInner {
             origins,
-            cookie_names: CookieNames::new(config.secure_cookies()),
+            cookies: CookieSettings::new(&config.cookies),
             public_base_url,
             accounts,
             sessions,

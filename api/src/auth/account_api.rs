@@ -124,7 +124,7 @@ impl AccountApi {
         let update = ProfileUpdate::try_from(body.parse().map_err(AuthError::Validation)?)?;
         let current = auth.0;
         state.accounts.update_profile(&current.user.id, &update).await?;
-        let names = &state.cookie_names;
+        let names = &state.cookies;
         let secret = &state.config.auth_secret;
         let remembered = !read_credentials(req, names, secret).dont_remember;
         let max_age = state.sessions.cookie_max_age(remembered);
@@ -155,7 +155,7 @@ impl AccountApi {
         };
         let max_age = state.sessions.cookie_max_age(Sessions::is_remembered(&session));
         Ok(AuthReply::new(ChangePasswordResponse { token: Some(token.expose().to_owned()), user: (&user).into() })
-            .session_cookie(&state.cookie_names, &token, max_age, &state.config.auth_secret))
+            .session_cookie(&state.cookies, &token, max_age, &state.config.auth_secret))
     }
 
     /// Ask for a password-reset link
@@ -341,6 +341,6 @@ impl AccountApi {
         let password = Password::parse_existing(request.password.0)?;
         state.accounts.delete_user(&auth.0.user.id, password).await?;
         Ok(AuthReply::new(DeleteUserResponse { success: true, message: "User deleted".to_owned() })
-            .clear_cookies(&state.cookie_names))
+            .clear_cookies(&state.cookies))
     }
 }

@@ -110,7 +110,7 @@ impl AuthApi {
         let Some((_session, token)) = signed_up.session else {
             return Ok(AuthReply::new(SignUpResponse { token: None, user }));
         };
-        let names = &state.cookie_names;
+        let names = &state.cookies;
         let secret = &state.config.auth_secret;
         let reply = AuthReply::new(SignUpResponse { token: Some(token.expose().to_owned()), user }).session_cookie(
             names,
@@ -140,7 +140,7 @@ impl AuthApi {
         let input = SignIn::try_from(request)?;
         let remember = input.remember;
         let signed_in = state.accounts.sign_in(input, &client_info(req, &state)).await?;
-        let names = &state.cookie_names;
+        let names = &state.cookies;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
         let token = signed_in.token;
@@ -174,12 +174,12 @@ impl AuthApi {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
-        let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
+        let credentials = read_credentials(req, &state.cookies, &state.config.auth_secret);
         if let Some((token, _)) = credentials.token {
             state.sessions.end(&token).await?;
             tracing::info!("session ended by sign-out");
         }
-        Ok(AuthReply::new(SuccessResponse { success: true }).clear_cookies(&state.cookie_names))
+        Ok(AuthReply::new(SuccessResponse { success: true }).clear_cookies(&state.cookies))
     }
 
     /// Get the current session
@@ -201,7 +201,7 @@ impl AuthApi {
         disable_refresh: Query<Option<String>>,
     ) -> Result<AuthReply<NullableObject<SessionWithUser>>, GetSessionError> {
         let _ = disable_cookie_cache;
-        let names = &state.cookie_names;
+        let names = &state.cookies;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
         let Some((token, _via)) = credentials.token else {

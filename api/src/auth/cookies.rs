@@ -1,5 +1,6 @@
-//! Better Auth's cookies, byte for byte (`docs/better-auth-wire.md` §4): names, the HMAC-SHA256
-//! signed value and its encoding, attribute order, and how a `Cookie` header is read back.
+//! Better Auth's cookies, byte for byte (`docs/better-auth-wire.md` §4): names (`COOKIE_PREFIX`),
+//! attributes (`COOKIE_DOMAIN`, `COOKIE_SAMESITE`, `Secure`) and their order, the HMAC-SHA256
+//! signed value and its encoding, and how a `Cookie` header is read back.
 //!
 //! Signatures are verified in constant time (`Mac::verify_slice`). A value with a bad, missing
 //! or malformed signature is simply no cookie: the caller sees no session.
@@ -8,35 +9,49 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::config::AuthSecret;
+use crate::config::{AuthSecret, CookieConfig};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Length of a standard, padded base64 HMAC-SHA256 signature.
 const SIGNATURE_LEN: usize = 44;
 
-/// The three cookie names, with the `__Secure-` prefix when `BASE_URL` is https.
+/// Every cookie this service sets or clears, named and attributed in one place from
+/// [`CookieConfig`] (`COOKIE_PREFIX`, `COOKIE_DOMAIN`, `COOKIE_SAMESITE`, and `Secure` when
+/// `BASE_URL` is https), exactly as Better Auth's cookie getter names and attributes them: a
+/// cookie added later gets a name field here and the same attributes.
 #[derive(Clone, Debug)]
-pub(crate) struct CookieNames {
-    /// `better-auth.session_token`
+pub(crate) struct CookieSettings {
+    /// `<prefix>.session_token`
     pub(crate) session_token: String,
-    /// `better-auth.session_data` (the cookie cache, which this service never sets; cleared
+    /// `<prefix>.session_data` (the cookie cache, which this service never sets; cleared
     /// alongside the others as Better Auth does)
     pub(crate) session_data: String,
-    /// `better-auth.dont_remember`
+    /// `<prefix>.dont_remember`
     pub(crate) dont_remember: String,
-    secure: bool,
+    /// Every attribute after `Max-Age`, in Better Auth's order:
+    /// `; [Domain=<domain>; ]Path=/; HttpOnly; [Secure; ]SameSite=<Lax|Strict|None>`.
+    attributes: String,
 }
 
-impl CookieNames {
-    /// Names for a deployment; `secure` adds the prefix and the `Secure` attribute.
-    pub(crate) fn new(secure: bool) -> Self {
-        let prefix = if secure { "__Secure-" } else { "" };
+impl CookieSettings {
+    /// Names (`[__Secure-]<prefix>.<cookie>`) and attributes for a deployment.
+    pub(crate) fn new(config: &CookieConfig) -> Self {
+        let name = |cookie: &str| format!("{}{}.{cookie}", if config.secure { "__Secure-" } else { "" }, config.prefix);
+        let mut attributes = String::new();
+        if let Some(domain) = &config.domain {
+            attributes.push_str(&format!("; Domain={domain}"));
+        }
+        attributes.push_str("; Path=/; HttpOnly");
+        if config.secure {
+            attributes.push_str("; Secure");
+        }
+        attributes.push_str(&format!("; SameSite={}", config.same_site.as_str()));
         Self {
-            session_token: format!("{prefix}better-auth.session_token"),
-            session_data: format!("{prefix}better-auth.session_data"),
-            dont_remember: format!("{prefix}better-auth.dont_remember"),
-            secure,
+            session_token: name("session_token"),
+            session_data: name("session_data"),
+            dont_remember: name("dont_remember"),
+            attributes,
         }
     }
 
@@ -46,25 +61,27 @@ impl CookieNames {
         self.line(name, &encode_uri_component(&sign(value, secret)), max_age)
     }
 
+    /// The `Set-Cookie` value that clears `name`: empty, `Max-Age=0`, and the attributes it was
+    /// set with (a browser deletes a cookie only when `Domain` and `Path` match).
+    pub(crate) fn clear(&self, name: &str) -> String {
+        self.line(name, "", Some(0))
+    }
+
     /// The `Set-Cookie` values that clear all three cookies, in Better Auth's order.
     pub(crate) fn clear_all(&self) -> Vec<String> {
         [&self.session_token, &self.session_data, &self.dont_remember]
             .into_iter()
-            .map(|name| self.line(name, "", Some(0)))
+            .map(|name| self.clear(name))
             .collect()
     }
 
-    /// `<name>=<value>; Max-Age=<n>; Path=/; HttpOnly; [Secure; ]SameSite=Lax`.
+    /// `<name>=<value>[; Max-Age=<n>]` and the attributes.
     fn line(&self, name: &str, value: &str, max_age: Option<u64>) -> String {
         let mut line = format!("{name}={value}");
         if let Some(age) = max_age {
             line.push_str(&format!("; Max-Age={age}"));
         }
-        line.push_str("; Path=/; HttpOnly");
-        if self.secure {
-            line.push_str("; Secure");
-        }
-        line.push_str("; SameSite=Lax");
+        line.push_str(&self.attributes);
         line
     }
 }
@@ -173,6 +190,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::config::SameSite;
 
     fn secret() -> AuthSecret {
         AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid")
@@ -209,7 +227,7 @@ mod tests {
 
     #[test]
     fn set_cookie_lines_match_better_auth_byte_for_byte() {
-        let names = CookieNames::new(false);
+        let names = CookieSettings::new(&CookieConfig::default());
         assert_eq!(
             names.set_signed(&names.session_token, VECTORS[0].0, Some(604_800), &secret()),
             format!("better-auth.session_token={}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax", VECTORS[0].2)
@@ -218,7 +236,7 @@ mod tests {
             names.set_signed(&names.dont_remember, "true", None, &secret()),
             format!("better-auth.dont_remember={}; Path=/; HttpOnly; SameSite=Lax", VECTORS[2].2)
         );
-        let secure = CookieNames::new(true);
+        let secure = CookieSettings::new(&CookieConfig { secure: true, ..CookieConfig::default() });
         assert_eq!(
             secure.set_signed(&secure.session_token, VECTORS[0].0, None, &secret()),
             format!("__Secure-better-auth.session_token={}; Path=/; HttpOnly; Secure; SameSite=Lax", VECTORS[0].2)
@@ -230,6 +248,46 @@ mod tests {
                 "better-auth.session_data=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
                 "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
             ]
+        );
+    }
+
+    #[test]
+    fn prefix_domain_and_same_site_apply_to_every_cookie_in_better_auths_attribute_order() {
+        let settings = CookieSettings::new(&CookieConfig {
+            prefix: "tasks-app".to_owned(),
+            domain: Some("example.com".to_owned()),
+            same_site: SameSite::None,
+            secure: true,
+        });
+        assert_eq!(
+            settings.set_signed(&settings.session_token, VECTORS[0].0, Some(604_800), &secret()),
+            format!(
+                "__Secure-tasks-app.session_token={}; Max-Age=604800; Domain=example.com; Path=/; HttpOnly; Secure; \
+                 SameSite=None",
+                VECTORS[0].2
+            )
+        );
+        assert_eq!(
+            settings.set_signed(&settings.dont_remember, "true", None, &secret()),
+            format!(
+                "__Secure-tasks-app.dont_remember={}; Domain=example.com; Path=/; HttpOnly; Secure; SameSite=None",
+                VECTORS[2].2
+            )
+        );
+        let clearing = settings.clear_all();
+        assert_eq!(clearing.len(), 3);
+        for (line, cookie) in clearing.iter().zip(["session_token", "session_data", "dont_remember"]) {
+            assert_eq!(
+                line,
+                &format!(
+                    "__Secure-tasks-app.{cookie}=; Max-Age=0; Domain=example.com; Path=/; HttpOnly; Secure; SameSite=None"
+                )
+            );
+        }
+        let strict = CookieSettings::new(&CookieConfig { same_site: SameSite::Strict, ..CookieConfig::default() });
+        assert_eq!(
+            strict.clear(&strict.dont_remember),
+            "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
         );
     }
 

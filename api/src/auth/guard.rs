@@ -23,7 +23,7 @@ use poem_openapi::{
 
 use crate::{
     auth::{
-        cookies::{self, CookieNames},
+        cookies::{self, CookieSettings},
         csrf,
         error::AuthError,
         model::ClientInfo,
@@ -61,7 +61,7 @@ pub(crate) fn client_info(req: &Request, state: &AppState) -> ClientInfo {
 }
 
 /// Reads and verifies the request's cookie and bearer credentials.
-pub(crate) fn read_credentials(req: &Request, names: &CookieNames, secret: &AuthSecret) -> Credentials {
+pub(crate) fn read_credentials(req: &Request, names: &CookieSettings, secret: &AuthSecret) -> Credentials {
     let cookie_header = req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let cookie_token = cookies::find_cookie(cookie_header, &names.session_token)
         .and_then(|value| cookies::verify(&value, secret))
@@ -107,7 +107,7 @@ fn is_token_shaped(value: &str) -> bool {
 /// Resolves the request's session or fails with 401 (plus clearing cookies when the cookie's
 /// session is gone, as Better Auth does).
 pub(crate) async fn require_session(req: &Request, state: &AppState) -> Result<CurrentSession, ApiError> {
-    let credentials = read_credentials(req, &state.cookie_names, &state.config.auth_secret);
+    let credentials = read_credentials(req, &state.cookies, &state.config.auth_secret);
     let Some((token, via)) = credentials.token else {
         return Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into());
     };
@@ -117,7 +117,7 @@ pub(crate) async fn require_session(req: &Request, state: &AppState) -> Result<C
             Ok(CurrentSession { session, user, token })
         }
         Lookup::Gone => {
-            let set_cookies = if via == AuthVia::Cookie { state.cookie_names.clear_all() } else { Vec::new() };
+            let set_cookies = if via == AuthVia::Cookie { state.cookies.clear_all() } else { Vec::new() };
             Err(AuthError::Unauthorized { set_cookies }.into())
         }
     }
@@ -289,6 +289,7 @@ impl<'a> ApiExtractor<'a> for OptionalAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::CookieConfig;
 
     fn secret() -> AuthSecret {
         AuthSecret::new("test-secret-0123456789abcdefghijklmnopqrstuvwxyz".to_owned()).expect("valid")
@@ -307,7 +308,7 @@ mod tests {
     const ENCODED: &str = "BenzUeeSqrysrG151XVgMbvxqULH0tks.3%2By08XwoJ%2BHzRvljYM%2Fuiwd2wgqbr0PtCs948WxBcCk%3D";
 
     fn token_of(headers: &[(&str, &str)]) -> Option<(String, AuthVia)> {
-        read_credentials(&request(headers), &CookieNames::new(false), &secret())
+        read_credentials(&request(headers), &CookieSettings::new(&CookieConfig::default()), &secret())
             .token
             .map(|(t, via)| (t.expose().to_owned(), via))
     }
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn the_dont_remember_flag_must_be_signed() {
-        let names = CookieNames::new(false);
+        let names = CookieSettings::new(&CookieConfig::default());
         let signed = "better-auth.dont_remember=true.1Ue91JS%2BcwPpyhFiSTriJ9vlBOt6RG78rdQqJ%2BTjbEk%3D";
         assert!(read_credentials(&request(&[("cookie", signed)]), &names, &secret()).dont_remember);
         let forged = read_credentials(&request(&[("cookie", "better-auth.dont_remember=true")]), &names, &secret());

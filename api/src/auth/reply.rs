@@ -15,7 +15,7 @@ use poem_openapi::{
 };
 
 use crate::{
-    auth::{cookies::CookieNames, token::SessionToken},
+    auth::{cookies::CookieSettings, token::SessionToken},
     config::AuthSecret,
 };
 
@@ -39,7 +39,7 @@ impl<T> AuthReply<T> {
     #[must_use]
     pub(crate) fn session_cookie(
         mut self,
-        names: &CookieNames,
+        names: &CookieSettings,
         token: &SessionToken,
         max_age: Option<u64>,
         secret: &AuthSecret,
@@ -51,21 +51,21 @@ impl<T> AuthReply<T> {
 
     /// Sets the signed `dont_remember` flag cookie.
     #[must_use]
-    pub(crate) fn dont_remember_cookie(mut self, names: &CookieNames, secret: &AuthSecret) -> Self {
+    pub(crate) fn dont_remember_cookie(mut self, names: &CookieSettings, secret: &AuthSecret) -> Self {
         self.set_cookies.push(names.set_signed(&names.dont_remember, "true", None, secret));
         self
     }
 
     /// Clears only the `dont_remember` cookie.
     #[must_use]
-    pub(crate) fn clear_dont_remember(mut self, names: &CookieNames) -> Self {
-        self.set_cookies.extend(names.clear_all().into_iter().skip(2));
+    pub(crate) fn clear_dont_remember(mut self, names: &CookieSettings) -> Self {
+        self.set_cookies.push(names.clear(&names.dont_remember));
         self
     }
 
     /// Clears all three cookies.
     #[must_use]
-    pub(crate) fn clear_cookies(mut self, names: &CookieNames) -> Self {
+    pub(crate) fn clear_cookies(mut self, names: &CookieSettings) -> Self {
         self.set_cookies.extend(names.clear_all());
         self
     }

@@ -70,7 +70,7 @@ impl SessionsApi {
         Ok(match deleted {
             Some(id) if id == current.session.id => {
                 tracing::info!(session.id = %id, "current session revoked");
-                reply.clear_cookies(&state.cookie_names)
+                reply.clear_cookies(&state.cookies)
             }
             Some(id) => {
                 tracing::info!(session.id = %id, "session revoked");
@@ -95,7 +95,7 @@ impl SessionsApi {
         }
         let ended = state.sessions.revoke_all(&auth.0.user.id, None).await?;
         tracing::info!(user.id = %auth.0.user.id, ended, "all sessions revoked");
-        Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookie_names))
+        Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookies))
     }
 
     /// Revoke your other sessions
