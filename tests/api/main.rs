@@ -14,6 +14,7 @@ mod attacks_session;
 mod auth_bearer;
 mod auth_bodies;
 mod auth_concurrency;
+mod auth_cookie_settings;
 mod auth_cookies;
 mod auth_existing_database;
 mod auth_get_session;

@@ -177,8 +177,10 @@ impl<'a> ApiExtractor<'a> for SessionAuth {
             MetaSecurityScheme {
                 ty: "apiKey",
                 description: Some(
-                    "The HTTP-only session cookie set by sign-in or sign-up (`__Secure-better-auth.session_token` \
-                     when the service runs on https). State-changing requests with cookies need a trusted `Origin`.",
+                    "The HTTP-only session cookie set by sign-in or sign-up, named `<COOKIE_PREFIX>.session_token`: \
+                     `better-auth.session_token` with the default prefix (documented here), \
+                     `__Secure-better-auth.session_token` when the service runs on https. State-changing requests \
+                     with cookies need a trusted `Origin`.",
                 ),
                 name: Some("better-auth.session_token"),
                 key_in: Some("cookie"),

@@ -126,7 +126,9 @@ impl<T: Type + ToJSON + Send> ApiResponse for AuthReply<T> {
                         name: "Set-Cookie".to_owned(),
                         description: Some(
                             "Session cookies, when this operation sets or clears them: `better-auth.session_token` \
-                             (HttpOnly, SameSite=Lax, signed), and `better-auth.dont_remember` for `rememberMe: false`."
+                             (HttpOnly, SameSite=Lax, signed), and `better-auth.dont_remember` for `rememberMe: false`. \
+                             Names and attributes follow COOKIE_PREFIX, COOKIE_DOMAIN and COOKIE_SAMESITE \
+                             (defaults shown), with `__Secure-` and `Secure` on https."
                                 .to_owned(),
                         ),
                         required: false,
