@@ -11,6 +11,9 @@
 //   TRUSTED_ORIGINS   comma list, e.g. http://localhost:3000
 //   MAIL_OUTBOX       file that receives one JSON object per mail: {to, subject, text, url}
 //   RATE_LIMIT_ENABLED  "true" to enable Better Auth's limiter (default off)
+//   COOKIE_PREFIX     advanced.cookiePrefix (default better-auth)
+//   COOKIE_DOMAIN     advanced.crossSubDomainCookies: { enabled: true, domain }
+//   COOKIE_SAMESITE   advanced.defaultCookieAttributes.sameSite (lax, strict, none)
 //
 // NODE_ENV must not be "test": Better Auth then disables its origin checks.
 // Prints `listening on http://127.0.0.1:<port>` once ready; exits 0 on SIGTERM/SIGINT.
@@ -38,7 +41,7 @@ function sendMail(mail) {
 }
 
 /** The options our Rust service mirrors (reference §13 peer: bearer, reset mail, verification mail, delete-user). */
-export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit }) {
+export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {} }) {
 	return {
 		database,
 		secret,
@@ -55,7 +58,13 @@ export function referenceOptions({ database, secret, baseURL, trustedOrigins, ra
 		},
 		user: { changeEmail: { enabled: true }, deleteUser: { enabled: true } },
 		rateLimit: { enabled: rateLimit },
-		advanced: { disableOriginCheck: false },
+		advanced: {
+			disableOriginCheck: false,
+			// The same settings as our COOKIE_PREFIX, COOKIE_DOMAIN and COOKIE_SAMESITE.
+			...(cookies.prefix ? { cookiePrefix: cookies.prefix } : {}),
+			...(cookies.domain ? { crossSubDomainCookies: { enabled: true, domain: cookies.domain } } : {}),
+			...(cookies.sameSite ? { defaultCookieAttributes: { sameSite: cookies.sameSite } } : {}),
+		},
 		plugins: [bearer()],
 	};
 }
@@ -72,6 +81,7 @@ const options = referenceOptions({
 	baseURL,
 	trustedOrigins: (env.TRUSTED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
 	rateLimit: env.RATE_LIMIT_ENABLED === "true",
+	cookies: { prefix: env.COOKIE_PREFIX, domain: env.COOKIE_DOMAIN, sameSite: env.COOKIE_SAMESITE?.toLowerCase() },
 });
 const { runMigrations } = await getMigrations(options);
 await runMigrations();
@@ -84,7 +94,8 @@ server.on("request", (req, res) => {
 	res.setHeader("content-type", "application/json");
 	res.end(JSON.stringify({ code: "NOT_FOUND", message: "Not found" }));
 });
-console.log(`listening on ${baseURL}`);
+// The address actually bound (BASE_URL may name a public host), as the Rust binary logs it.
+console.log(`listening on http://${address}:${port}`);
 
 async function shutdown() {
 	server.close();

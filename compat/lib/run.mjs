@@ -3,8 +3,9 @@
 // for each database (SQLite always, PostgreSQL when COMPAT_PG_URL is set) start
 // the server under test on an ephemeral port, wait for its `listening on` line,
 // run the node:test files against it, stop it with SIGTERM; then the same with a
-// database written by real Better Auth (fixture phase). Exits non-zero if
-// anything failed.
+// database written by real Better Auth (fixture phase), and with a Node Better
+// Auth running next to it on one database with a custom cookie prefix and
+// domain (shared-cookies phase). Exits non-zero if anything failed.
 //
 //   node lib/run.mjs <path-to-api-binary>   our Rust service
 //   node lib/run.mjs --reference            real Better Auth (dev/betterauth-server.mjs)
@@ -38,15 +39,22 @@ if (!reference && !(existsSync(serverCommand[0]) && statSync(serverCommand[0]).i
 	process.exit(2);
 }
 const serverKind = reference ? "betterauth" : "rust";
+const peerCommand = [process.execPath, join(COMPAT_DIR, "dev", "betterauth-server.mjs")];
 const authSecret = randomBytes(24).toString("hex"); // 48 chars, fresh for every run
 const workDir = mkdtempSync(join(tmpdir(), "compat-"));
+// Files that need a phase of their own.
+const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs"];
 const mainTests = readdirSync(TESTS_DIR)
-	.filter((f) => f.endsWith(".test.mjs") && f !== "fixture.test.mjs")
+	.filter((f) => f.endsWith(".test.mjs") && !PHASE_TESTS.includes(f))
 	.sort()
 	.map((f) => join(TESTS_DIR, f));
 // On an adopted Better Auth database (SESSION_TOKEN_STORAGE=plain) also re-run the
 // storage checks, which then expect raw tokens as Better Auth stores them.
 const fixtureTests = [join(TESTS_DIR, "fixture.test.mjs"), join(TESTS_DIR, "db-interop.test.mjs")];
+// The cookie settings both servers get in the shared-cookies phase (COOKIE_DOMAIN must cover
+// BASE_URL's host; the test clients still reach both servers on 127.0.0.1).
+const SHARED_COOKIES = { BASE_URL: "http://api.example.test", COOKIE_PREFIX: "shop", COOKIE_DOMAIN: "example.test" };
+const sharedCookieTests = [join(TESTS_DIR, "shared-cookies.test.mjs")];
 
 /** Everything that must be undone on exit: running servers, databases to drop. */
 const cleanups = [];
@@ -59,11 +67,11 @@ function log(msg) {
 // ---------------------------------------------------------------------------
 // Server lifecycle
 
-async function startServer(phase, env) {
+async function startServer(phase, env, command = serverCommand) {
 	const logPath = join(workDir, `${phase}-server.log`);
 	const logFile = createWriteStream(logPath);
 	const lines = [];
-	const child = spawn(serverCommand[0], serverCommand.slice(1), {
+	const child = spawn(command[0], command.slice(1), {
 		env: { ...process.env, ...env },
 		stdio: ["ignore", "pipe", "pipe"],
 		cwd: workDir,
@@ -148,32 +156,42 @@ function runNodeTests(files, env) {
 	});
 }
 
-/** Starts the server for one phase, runs `files` against it, stops it. Returns true when all passed. */
-async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestEnv = {} }) {
+/**
+ * Starts the server for one phase, runs `files` against it, stops it. Returns true when all
+ * passed. With `peerEnv`, a Node Better Auth (dev/betterauth-server.mjs) is started first on
+ * the same database with those settings, and its URL is given to the tests as COMPAT_PEER_URL.
+ */
+async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestEnv = {}, serverEnv = {}, peerEnv = null }) {
 	if (interrupted) return false;
 	log(`=== ${name}: starting ${serverKind} server (${serverCommand.join(" ")}) ===`);
 	const outbox = join(workDir, `${name}-outbox.jsonl`);
 	const t0 = Date.now();
+	const common = {
+		BIND: "127.0.0.1",
+		PORT: "0",
+		DATABASE_URL: databaseUrl,
+		AUTH_SECRET: authSecret,
+		TRUSTED_ORIGINS: "http://localhost:3000",
+		RATE_LIMIT_ENABLED: "false",
+		LOG_FORMAT: "json",
+		RUST_LOG: process.env.RUST_LOG ?? "info",
+		MAIL_TRANSPORT: "file",
+	};
 	let server;
+	let peer;
 	try {
-		server = await startServer(name, {
-			BIND: "127.0.0.1",
-			PORT: "0",
-			DATABASE_URL: databaseUrl,
-			AUTH_SECRET: authSecret,
-			TRUSTED_ORIGINS: "http://localhost:3000",
-			RATE_LIMIT_ENABLED: "false",
-			SESSION_TOKEN_STORAGE: tokenStorage,
-			LOG_FORMAT: "json",
-			RUST_LOG: process.env.RUST_LOG ?? "info",
-			MAIL_TRANSPORT: "file",
-			MAIL_OUTBOX: outbox,
-		});
+		if (peerEnv) {
+			peer = await startServer(`${name}-peer`, { ...common, MAIL_OUTBOX: join(workDir, `${name}-peer-outbox.jsonl`), ...peerEnv }, peerCommand);
+			log(`${name}: Node Better Auth peer ready at ${peer.url} on the same database`);
+		}
+		server = await startServer(name, { ...common, SESSION_TOKEN_STORAGE: tokenStorage, MAIL_OUTBOX: outbox, ...serverEnv });
 	} catch {
+		if (peer) await stopServer(peer);
 		return false;
 	}
 	log(`${name}: server ready at ${server.url} after ${Date.now() - t0} ms; running ${files.length} test file(s)`);
 	const passed = await runNodeTests(files, {
+		...(peer ? { COMPAT_PEER_URL: peer.url } : {}),
 		API_URL: server.url,
 		AUTH_SECRET: authSecret,
 		COMPAT_SERVER: serverKind,
@@ -183,7 +201,11 @@ async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestE
 		...extraTestEnv,
 	});
 	const exit = await stopServer(server);
-	if (!passed) printServerLog(server, `${name} failed`);
+	if (peer) await stopServer(peer);
+	if (!passed) {
+		printServerLog(server, `${name} failed`);
+		if (peer) printServerLog(peer, `${name} failed (Node Better Auth peer)`);
+	}
 	const clean = exit.code === 0 || (reference && exit.signal === "SIGTERM");
 	if (!clean) log(`warning: ${name}: server did not exit 0 on SIGTERM (code ${exit.code}, signal ${exit.signal})`);
 	log(`${name}: ${passed ? "PASSED" : "FAILED"} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -230,6 +252,11 @@ async function createPgDatabase(serverUrl, suffix) {
 	const url = new URL(serverUrl);
 	url.pathname = `/${name}`;
 	return url.href;
+}
+
+/** What the shared-cookies tests expect (from SHARED_COOKIES). */
+function sharedCookieEnv() {
+	return { COMPAT_COOKIE_PREFIX: SHARED_COOKIES.COOKIE_PREFIX, COMPAT_COOKIE_DOMAIN: SHARED_COOKIES.COOKIE_DOMAIN };
 }
 
 async function cleanup() {
@@ -291,7 +318,23 @@ try {
 		results.push(["sqlite-fixture (Better Auth could not write the fixture)", false]);
 	}
 
-	// 3. PostgreSQL, when a server URL is given
+	// 3. SQLite shared with a Node Better Auth, custom cookie prefix and domain on both. Without a
+	// change channel on SQLite, the session cache is off so that the peer's sign-outs count at once.
+	const sharedPath = join(workDir, "shared.db");
+	results.push([
+		"sqlite-shared-cookies",
+		await phase("sqlite-shared-cookies", {
+			databaseUrl: sqliteUrl(sharedPath),
+			dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sharedPath },
+			tokenStorage: "plain",
+			files: sharedCookieTests,
+			serverEnv: { ...SHARED_COOKIES, SESSION_CACHE_TTL: "0" },
+			peerEnv: SHARED_COOKIES,
+			extraTestEnv: sharedCookieEnv(),
+		}),
+	]);
+
+	// 4. PostgreSQL, when a server URL is given
 	const pgServer = process.env.COMPAT_PG_URL;
 	if (pgServer) {
 		const dbUrl = await createPgDatabase(pgServer, "");
@@ -320,6 +363,21 @@ try {
 		} else {
 			results.push(["postgres-fixture (Better Auth could not write the fixture)", false]);
 		}
+		// Shared with a Node Better Auth; the session cache stays on (default TTL): PostgreSQL's
+		// triggers report the peer's sign-outs to it.
+		const sharedUrl = await createPgDatabase(pgServer, "_shared");
+		results.push([
+			"postgres-shared-cookies",
+			await phase("postgres-shared-cookies", {
+				databaseUrl: sharedUrl,
+				dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedUrl },
+				tokenStorage: "plain",
+				files: sharedCookieTests,
+				serverEnv: SHARED_COOKIES,
+				peerEnv: SHARED_COOKIES,
+				extraTestEnv: sharedCookieEnv(),
+			}),
+		]);
 	} else {
 		log("COMPAT_PG_URL is not set: PostgreSQL phases skipped");
 	}
