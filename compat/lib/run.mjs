@@ -254,11 +254,6 @@ async function createPgDatabase(serverUrl, suffix) {
 	return url.href;
 }
 
-/** What the shared-cookies tests expect (from SHARED_COOKIES). */
-function sharedCookieEnv() {
-	return { COMPAT_COOKIE_PREFIX: SHARED_COOKIES.COOKIE_PREFIX, COMPAT_COOKIE_DOMAIN: SHARED_COOKIES.COOKIE_DOMAIN };
-}
-
 async function cleanup() {
 	while (cleanups.length) {
 		const fn = cleanups.pop();
@@ -285,18 +280,33 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 // Main
 
 const results = [];
+/** Runs one phase and records its outcome. */
+async function record(name, options) {
+	results.push([name, await phase(name, options)]);
+}
+
+/** A shared-cookies phase: the Node Better Auth peer and the server (plus `serverEnv`) on one database. */
+function recordShared(name, databaseUrl, dbEnv, serverEnv = {}) {
+	return record(name, {
+		databaseUrl,
+		dbEnv,
+		tokenStorage: "plain",
+		files: sharedCookieTests,
+		serverEnv: { ...SHARED_COOKIES, ...serverEnv },
+		peerEnv: SHARED_COOKIES,
+		extraTestEnv: { COMPAT_COOKIE_PREFIX: SHARED_COOKIES.COOKIE_PREFIX, COMPAT_COOKIE_DOMAIN: SHARED_COOKIES.COOKIE_DOMAIN },
+	});
+}
+
 try {
 	// 1. SQLite, our default (hashed) token storage
 	const sqlitePath = join(workDir, "compat.db");
-	results.push([
-		"sqlite",
-		await phase("sqlite", {
-			databaseUrl: sqliteUrl(sqlitePath),
-			dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sqlitePath },
-			tokenStorage: "hashed",
-			files: mainTests,
-		}),
-	]);
+	await record("sqlite", {
+		databaseUrl: sqliteUrl(sqlitePath),
+		dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sqlitePath },
+		tokenStorage: "hashed",
+		files: mainTests,
+	});
 
 	// 2. SQLite database written by real Better Auth, adopted by our server in plain mode
 	const fixtureDb = join(workDir, "betterauth-fixture.db");
@@ -304,16 +314,13 @@ try {
 	const adopted = join(workDir, "betterauth-fixture-copy.db");
 	if (await makeFixture(fixtureDb, fixtureJson)) {
 		copyFileSync(fixtureDb, adopted);
-		results.push([
-			"sqlite-fixture",
-			await phase("sqlite-fixture", {
-				databaseUrl: sqliteUrl(adopted),
-				dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: adopted },
-				tokenStorage: "plain",
-				files: fixtureTests,
-				extraTestEnv: { COMPAT_FIXTURE: fixtureJson },
-			}),
-		]);
+		await record("sqlite-fixture", {
+			databaseUrl: sqliteUrl(adopted),
+			dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: adopted },
+			tokenStorage: "plain",
+			files: fixtureTests,
+			extraTestEnv: { COMPAT_FIXTURE: fixtureJson },
+		});
 	} else {
 		results.push(["sqlite-fixture (Better Auth could not write the fixture)", false]);
 	}
@@ -321,63 +328,37 @@ try {
 	// 3. SQLite shared with a Node Better Auth, custom cookie prefix and domain on both. Without a
 	// change channel on SQLite, the session cache is off so that the peer's sign-outs count at once.
 	const sharedPath = join(workDir, "shared.db");
-	results.push([
-		"sqlite-shared-cookies",
-		await phase("sqlite-shared-cookies", {
-			databaseUrl: sqliteUrl(sharedPath),
-			dbEnv: { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sharedPath },
-			tokenStorage: "plain",
-			files: sharedCookieTests,
-			serverEnv: { ...SHARED_COOKIES, SESSION_CACHE_TTL: "0" },
-			peerEnv: SHARED_COOKIES,
-			extraTestEnv: sharedCookieEnv(),
-		}),
-	]);
+	await recordShared("sqlite-shared-cookies", sqliteUrl(sharedPath), { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sharedPath }, {
+		SESSION_CACHE_TTL: "0",
+	});
 
 	// 4. PostgreSQL, when a server URL is given
 	const pgServer = process.env.COMPAT_PG_URL;
 	if (pgServer) {
 		const dbUrl = await createPgDatabase(pgServer, "");
-		results.push([
-			"postgres",
-			await phase("postgres", {
-				databaseUrl: dbUrl,
-				dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: dbUrl },
-				tokenStorage: "hashed",
-				files: mainTests,
-			}),
-		]);
+		await record("postgres", {
+			databaseUrl: dbUrl,
+			dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: dbUrl },
+			tokenStorage: "hashed",
+			files: mainTests,
+		});
 		const fxUrl = await createPgDatabase(pgServer, "_fixture");
 		const fxJson = join(workDir, "betterauth-fixture-pg.json");
 		if (await makeFixture(fxUrl, fxJson)) {
-			results.push([
-				"postgres-fixture",
-				await phase("postgres-fixture", {
-					databaseUrl: fxUrl,
-					dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: fxUrl },
-					tokenStorage: "plain",
-					files: fixtureTests,
-					extraTestEnv: { COMPAT_FIXTURE: fxJson },
-				}),
-			]);
+			await record("postgres-fixture", {
+				databaseUrl: fxUrl,
+				dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: fxUrl },
+				tokenStorage: "plain",
+				files: fixtureTests,
+				extraTestEnv: { COMPAT_FIXTURE: fxJson },
+			});
 		} else {
 			results.push(["postgres-fixture (Better Auth could not write the fixture)", false]);
 		}
 		// Shared with a Node Better Auth; the session cache stays on (default TTL): PostgreSQL's
 		// triggers report the peer's sign-outs to it.
 		const sharedUrl = await createPgDatabase(pgServer, "_shared");
-		results.push([
-			"postgres-shared-cookies",
-			await phase("postgres-shared-cookies", {
-				databaseUrl: sharedUrl,
-				dbEnv: { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedUrl },
-				tokenStorage: "plain",
-				files: sharedCookieTests,
-				serverEnv: SHARED_COOKIES,
-				peerEnv: SHARED_COOKIES,
-				extraTestEnv: sharedCookieEnv(),
-			}),
-		]);
+		await recordShared("postgres-shared-cookies", sharedUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedUrl });
 	} else {
 		log("COMPAT_PG_URL is not set: PostgreSQL phases skipped");
 	}

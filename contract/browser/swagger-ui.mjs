@@ -13,10 +13,10 @@ import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
+import { launchHeadless } from "../../scripts/lib/chromium.mjs";
 
 const baseUrl = (process.argv[2] ?? "http://127.0.0.1:8000").replace(/\/$/, "");
 const artifactDir = resolve(process.argv[3] ?? "artifacts/contract");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const STEP_TIMEOUT = 20_000;
 
 mkdirSync(artifactDir, { recursive: true });
@@ -95,21 +95,7 @@ async function main() {
   console.log(`Swagger UI in headless Chromium against ${baseUrl}/docs`);
   const expected = await specOperations();
 
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 1000 },
-  });
+  const context = await launchHeadless(chromium, userDataDir, { viewport: { width: 1400, height: 1000 } });
   const blocked = [];
   await context.route("**/*", (route) => {
     const url = route.request().url();

@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { launchHeadless } from "../../../scripts/lib/chromium.mjs";
 
 const STEP_TIMEOUT = 20_000;
 const PASSWORD = "correct horse battery staple";
@@ -35,7 +36,6 @@ class StepFailed extends Error {}
  * @returns {Promise<{passed: number, failed: number}>}
  */
 export async function runJourney(d) {
-  const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
   const userDataDir = mkdtempSync(join(tmpdir(), "webapp-chromium-"));
   const sessionCookie = `${d.cookiePrefix}.session_token`;
   const apiHost = new URL(d.apiUrl).hostname;
@@ -57,22 +57,7 @@ export async function runJourney(d) {
     if (!check(cond, what, detail)) throw new StepFailed(what);
   };
 
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      ...d.chromiumArgs,
-    ],
-    viewport: { width: 1000, height: 900 },
-  });
+  const context = await launchHeadless(chromium, userDataDir, { args: d.chromiumArgs, viewport: { width: 1000, height: 900 } });
   const blocked = [];
   await context.route("**/*", (route) => {
     const url = route.request().url();

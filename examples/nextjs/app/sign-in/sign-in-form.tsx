@@ -1,34 +1,19 @@
 "use client";
 
 import Link from "next/link";
-import { useRouter } from "next/navigation";
-import { useState, type FormEvent } from "react";
 import { useAuthClient } from "@/lib/auth-client";
+import { useAuthForm } from "@/lib/use-auth-form";
+import { SubmitRow } from "../submit-row";
 
 export function SignInForm({ next }: { next: string }) {
   const authClient = useAuthClient();
-  const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    const { error } = await authClient.signIn.email({
+  const { error, busy, onSubmit } = useAuthForm(next, (form) =>
+    authClient.signIn.email({
       email: String(form.get("email")),
       password: String(form.get("password")),
       rememberMe: form.get("remember") === "on",
-    });
-    if (error) {
-      setError(error.message ?? error.statusText ?? "Sign-in failed");
-      setBusy(false);
-      return;
-    }
-    router.replace(next);
-    router.refresh();
-  }
+    }),
+  );
 
   return (
     <>
@@ -41,19 +26,9 @@ export function SignInForm({ next }: { next: string }) {
         <label>
           <input name="remember" type="checkbox" defaultChecked /> Remember me
         </label>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div className="row">
-          <button type="submit" disabled={busy}>
-            Sign in
-          </button>
-          <span className="muted">
-            No account? <Link href="/sign-up">Sign up</Link>
-          </span>
-        </div>
+        <SubmitRow error={error} busy={busy} label="Sign in">
+          No account? <Link href="/sign-up">Sign up</Link>
+        </SubmitRow>
       </form>
     </>
   );

@@ -1,35 +1,20 @@
 "use client";
 
 import Link from "next/link";
-import { useRouter } from "next/navigation";
-import { useState, type FormEvent } from "react";
 import { useAuthClient } from "@/lib/auth-client";
+import { useAuthForm } from "@/lib/use-auth-form";
+import { SubmitRow } from "../submit-row";
 
 export function SignUpForm() {
   const authClient = useAuthClient();
-  const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function onSubmit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    // The service answers with the session cookie (and signs the user in), as Better Auth does.
-    const { error } = await authClient.signUp.email({
+  // The service answers with the session cookie (signing the user in), as Better Auth does.
+  const { error, busy, onSubmit } = useAuthForm("/tasks", (form) =>
+    authClient.signUp.email({
       name: String(form.get("name")),
       email: String(form.get("email")),
       password: String(form.get("password")),
-    });
-    if (error) {
-      setError(error.message ?? error.statusText ?? "Sign-up failed");
-      setBusy(false);
-      return;
-    }
-    router.replace("/tasks");
-    router.refresh();
-  }
+    }),
+  );
 
   return (
     <>
@@ -41,19 +26,9 @@ export function SignUpForm() {
         <input id="email" name="email" type="email" autoComplete="email" required />
         <label htmlFor="password">Password (8 to 128 characters)</label>
         <input id="password" name="password" type="password" autoComplete="new-password" required minLength={8} maxLength={128} />
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div className="row">
-          <button type="submit" disabled={busy}>
-            Sign up
-          </button>
-          <span className="muted">
-            Have an account? <Link href="/sign-in">Sign in</Link>
-          </span>
-        </div>
+        <SubmitRow error={error} busy={busy} label="Sign up">
+          Have an account? <Link href="/sign-in">Sign in</Link>
+        </SubmitRow>
       </form>
     </>
   );
