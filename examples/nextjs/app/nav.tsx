@@ -2,13 +2,20 @@
 
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useAuthClient } from "@/lib/auth-client";
 
 export function Nav({ email }: { email: string }) {
   const authClient = useAuthClient();
   const router = useRouter();
   const [busy, setBusy] = useState(false);
+  // Better Auth's session hook: reads the session from the browser (and again when the tab
+  // regains focus), which also lets the service slide its expiry and renew the cookie. A
+  // session ended elsewhere (revoked, expired) sends this page to sign-in.
+  const { data: session, isPending } = authClient.useSession();
+  useEffect(() => {
+    if (!isPending && !session && !busy) router.replace("/sign-in");
+  }, [isPending, session, busy, router]);
 
   async function signOut() {
     setBusy(true);

@@ -82,7 +82,9 @@ export async function runJourney(d) {
   });
   /** Requests the page sent to the tasks API, with the headers that matter here. */
   const taskWrites = [];
+  let browserSessionReads = 0;
   page.on("request", (req) => {
+    if (req.url().startsWith(`${d.apiUrl}/api/auth/get-session`)) browserSessionReads++;
     if (req.url().startsWith(`${d.apiUrl}/api/v1/tasks/`) && ["PATCH", "DELETE"].includes(req.method())) {
       taskWrites.push({ method: req.method(), ifMatch: req.headers()["if-match"] ?? null });
     }
@@ -251,6 +253,7 @@ export async function runJourney(d) {
         must(response?.status() === 200 && !response.request().redirectedFrom(), "reloading /tasks answers 200 without a redirect", response?.status());
         const html = await response.text();
         check(html.includes(email), "the server-rendered page shows the user (the server-side session check saw the cookie)");
+        check(browserSessionReads > 0, "the page also reads the session from the browser (useSession: the sliding refresh reaches the cookie)");
         await taskItem("Task 6 \\(edited\\)").waitFor();
         await screenshot("tasks-reloaded");
       },

@@ -2,6 +2,10 @@
 // incoming Cookie header to the service's GET /api/auth/get-session and gets {session, user}
 // or null. The session cookie reaches this server because it is a cookie of the same site:
 // the same host (another port), or a parent domain shared with the service (COOKIE_DOMAIN).
+//
+// The check only reads (`disableRefresh`): a sliding refresh answers with a renewed cookie,
+// which a server component cannot pass on. The browser refreshes the session itself (the
+// client's useSession in app/nav.tsx), so the renewed cookie reaches it directly.
 
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
@@ -34,7 +38,7 @@ export async function getServerSession(): Promise<SessionWithUser | null> {
   const incoming = await headers();
   const cookie = incoming.get("cookie");
   if (!cookie) return null;
-  const response = await fetch(`${internalApiUrl()}/api/auth/get-session`, {
+  const response = await fetch(`${internalApiUrl()}/api/auth/get-session?disableRefresh=true`, {
     headers: { cookie, accept: "application/json" },
     cache: "no-store",
   });
