@@ -14,10 +14,11 @@ use std::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    auth_helpers::{cookie_value, encode_uri_component, sign},
-    binary::api_binary,
-    helpers::{PASSWORD, TestApp, plain_client, set_cookies},
+use crate::support::{
+    http::{plain_client, set_cookies},
+    server::{SECRET, TestApp, api_binary},
+    users::{PASSWORD, User},
+    wire::{cookie_value, encode_uri_component, sign},
 };
 
 /// A browser page on `origin` talking to the test server: keeps the cookies the server sets
@@ -227,13 +228,8 @@ async fn same_site_none_on_https_applies_to_every_cookie_set_or_cleared() {
 #[tokio::test]
 async fn only_the_configured_cookie_name_is_read() {
     let app = TestApp::builder().var("COOKIE_PREFIX", "tasks-app").spawn().await;
-    let response = plain_client()
-        .post(app.url("/api/auth/sign-up/email"))
-        .json(&json!({"name": "P", "email": "prefix@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
-    let token = response.json::<Value>().await.expect("JSON")["token"].as_str().expect("token").to_owned();
+    let user = User::sign_up(&app, "prefix@example.com").await;
+    let token = user.token.clone();
     let session_with = |cookie: String| {
         let url = app.url("/api/auth/get-session");
         async move {
@@ -259,8 +255,8 @@ async fn a_cookie_domain_does_not_widen_the_trusted_origins() {
         .var("COOKIE_DOMAIN", "example.test")
         .spawn()
         .await;
-    let user = crate::auth_helpers::sign_up_user(&app, "origins@example.com").await;
-    let cookie = format!("better-auth.session_token={}", cookie_value(&user.token));
+    let user = User::sign_up(&app, "origins@example.com").await;
+    let cookie = user.cookie.clone();
     let create_from = |origin: &'static str| {
         let request = plain_client()
             .post(app.url("/api/v1/tasks"))
@@ -284,8 +280,7 @@ async fn a_cookie_domain_does_not_widen_the_trusted_origins() {
     assert_eq!(sibling.status(), StatusCode::FORBIDDEN, "an unlisted sibling may not");
     assert_eq!(sibling.json::<Value>().await.expect("JSON")["code"], "INVALID_ORIGIN");
     assert!(preflight.headers().get("access-control-allow-origin").is_none(), "no CORS for an unlisted sibling");
-    let count = app.count(r#"SELECT count(*) FROM "task""#, vec![]).await;
-    assert_eq!(count, 1, "the refused write changed nothing");
+    assert_eq!(app.db.task_count(&user.id).await, 1, "the refused write changed nothing");
 }
 
 /// Runs the binary with an otherwise valid configuration plus `vars`; returns its exit code and
@@ -293,7 +288,7 @@ async fn a_cookie_domain_does_not_widen_the_trusted_origins() {
 fn start_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = Command::new(api_binary())
         .env_clear()
-        .env("AUTH_SECRET", crate::helpers::SECRET)
+        .env("AUTH_SECRET", SECRET)
         .env("DATA_DIR", std::env::temp_dir())
         .env("DATABASE_URL", "sqlite::memory:")
         .env("PORT", "0")

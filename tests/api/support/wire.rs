@@ -89,13 +89,11 @@ pub fn dont_remember_line() -> String {
     format!("better-auth.dont_remember={}; Path=/; HttpOnly; SameSite=Lax", cookie_value("true"))
 }
 
-/// The `name=value` part of the session cookie a response sets (either name, plain or
-/// `__Secure-`), ready for a `Cookie` header; `None` when it sets none or clears it.
+/// The `name=value` part of the session cookie a response sets (`[__Secure-]<prefix>.session_token`,
+/// whatever `COOKIE_PREFIX` is), ready for a `Cookie` header; `None` when it sets none or clears it.
 pub fn session_cookie_pair(response: &Response) -> Option<String> {
     set_cookies(response).into_iter().filter_map(|line| line.split(';').next().map(str::to_owned)).find(|pair| {
-        pair.split_once('=').is_some_and(|(name, value)| {
-            (name == SESSION_COOKIE || name == format!("__Secure-{SESSION_COOKIE}")) && !value.is_empty()
-        })
+        pair.split_once('=').is_some_and(|(name, value)| name.ends_with(".session_token") && !value.is_empty())
     })
 }
 
