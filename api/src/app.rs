@@ -27,6 +27,7 @@ use crate::{
     error::ErrorResponses,
     health::HealthApi,
     http::{
+        allow::{AllowHeader, AllowedMethods},
         layer::Wrap,
         middleware::{BodyLimit, Cors, RequestContext},
         origin::TrustedOrigins,
@@ -117,17 +118,17 @@ impl App {
     }
 }
 
+/// Every API the service serves (also the source of each path's methods for `Allow`).
+type Apis = (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi);
+
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
 pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(
-        (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi),
-        "Session auth and tasks API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(include_str!("openapi_description.md"))
-    .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
-    .server(ServerObject::new("/").description("This server (the API is served next to the document)"))
+    let apis: Apis = (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi);
+    OpenApiService::new(apis, "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("openapi_description.md"))
+        .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
+        .server(ServerObject::new("/").description("This server (the API is served next to the document)"))
 }
 
 /// The OpenAPI document as YAML, exactly as committed in `openapi.yaml`.
@@ -137,9 +138,9 @@ pub fn spec_yaml() -> String {
 
 /// The whole HTTP surface with its middleware, innermost first: each `with` wraps everything
 /// above it, so a request passes them bottom to top: request context (request id, span, access
-/// log, security headers) → CORS → JSON error catch-all (with each API's parameter rules) →
-/// rate limit (`/api/auth`) → body-size check → the operation, whose security extractor applies
-/// the CSRF checks.
+/// log, security headers) → CORS → `Allow` on every 405 (each documented path's methods) → JSON
+/// error catch-all (with each API's parameter rules) → rate limit (`/api/auth`) → body-size
+/// check → the operation, whose security extractor applies the CSRF checks.
 fn routes(state: AppState) -> impl Endpoint {
     let config = &state.config;
     let param_errors = vec![("/api/auth/", auth::api::PARAMETER_ERRORS), ("/api/v1/", tasks::api::PARAMETER_ERRORS)];
@@ -151,6 +152,7 @@ fn routes(state: AppState) -> impl Endpoint {
         .with(Wrap::new(BodyLimit::new(config.body_limit)))
         .with(Wrap::new(RateLimit::new(RateLimiter::new(config.rate_limit.clone()), config.trusted_proxies.clone())))
         .with(Wrap::new(ErrorResponses::new(param_errors)))
+        .with(Wrap::new(AllowHeader::new(AllowedMethods::from_meta(&Apis::meta()))))
         .with(Wrap::new(Cors::new(state.origins.clone())))
         .with(Wrap::new(RequestContext::new(auth::api::SECRET_PATHS)))
         .data(state)

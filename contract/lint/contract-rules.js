@@ -10,7 +10,9 @@
 //   response-examples                 every response with a body has an example
 //   bounded-values                    strings have maxLength (or enum/format), numbers a range,
 //                                     arrays maxItems: in parameters and in schema properties
-//   formats                           emails are `format: email`, timestamps `format: date-time`
+//   formats                           emails state the addresses accepted with a `pattern` (not
+//                                     `format: email`: RFC 5322 is not the server's rule),
+//                                     timestamps are `format: date-time`
 //   retry-after-header                429 and 503 responses declare the Retry-After header
 //   response-description              no empty response descriptions
 //
@@ -233,9 +235,14 @@ function Formats() {
         for (const [name, raw] of Object.entries(schema.properties)) {
           const eff = effectiveSchema(raw, ctx);
           if (eff.type !== 'string') continue;
+          if (/(^|_)email$|Email$/.test(name)) {
+            if (typeof eff.pattern !== 'string' || !eff.pattern.includes('@') || eff.format === 'email') {
+              ctx.report({ message: `Property '${name}' should state the accepted addresses with a pattern (and no format: email).`, location: ctx.location.child(['properties', name]).key() });
+            }
+            continue;
+          }
           let want;
-          if (/(^|_)email$|Email$/.test(name)) want = 'email';
-          else if (/(^|_)at$|[a-z]At$/.test(name)) want = 'date-time';
+          if (/(^|_)at$|[a-z]At$/.test(name)) want = 'date-time';
           if (want && eff.format !== want) {
             ctx.report({ message: `Property '${name}' should have format: ${want}.`, location: ctx.location.child(['properties', name]).key() });
           }

@@ -33,7 +33,10 @@ use crate::{
         token::ResetToken,
     },
     error::{ApiError, api_errors},
-    http::{body::JsonBody, schema::NullableObject},
+    http::{
+        body::JsonBody,
+        schema::{NullableObject, Required},
+    },
     state::AppState,
     tags::ApiTags,
     validation::ValidationError,
@@ -192,11 +195,12 @@ impl AccountApi {
         /// The reset token from the mail.
         #[oai(validator(max_length = 256))]
         token: Path<String>,
-        /// Where to send the browser (a trusted origin or a relative path).
+        /// Where to send the browser (a trusted origin or a relative path). Required: without
+        /// it the answer is `400 VALIDATION_ERROR`, as from Better Auth.
         #[oai(name = "callbackURL", validator(max_length = 2048))]
-        callback_url: Query<Option<String>>,
+        callback_url: Query<Required<String>>,
     ) -> Result<ResetLinkReply, LinkError> {
-        let Some(callback) = callback_url.0 else {
+        let Query(Required(Some(callback))) = callback_url else {
             let error =
                 ValidationError::new("callbackURL", "Invalid input: expected string, received undefined").in_query();
             return Err(AuthError::Validation(error.into()).into());
@@ -280,16 +284,17 @@ impl AccountApi {
         state: Data<&AppState>,
         _auth: NoAuth,
         /// The token from the link (about 1 KB; the limit keeps the longest valid URL within
-        /// the 64 KiB the HTTP parser accepts).
+        /// the 64 KiB the HTTP parser accepts). Required: without it the answer is
+        /// `400 VALIDATION_ERROR` (after the `callbackURL` check), as from Better Auth.
         #[oai(validator(max_length = 2048))]
-        token: Query<Option<String>>,
+        token: Query<Required<String>>,
         /// Where to send the browser afterwards (a trusted origin or a relative path).
         #[oai(name = "callbackURL", validator(max_length = 2048))]
         callback_url: Query<Option<String>>,
     ) -> Result<VerifyEmailReply, LinkError> {
         let callback = callback_url.0.filter(|c| !c.is_empty());
         csrf::check_redirect(callback.as_deref(), RedirectField::Callback, &state.origins)?;
-        let Some(token) = token.0 else {
+        let Query(Required(Some(token))) = token else {
             let error = ValidationError::new("token", "Invalid input: expected string, received undefined").in_query();
             return Err(AuthError::Validation(error.into()).into());
         };

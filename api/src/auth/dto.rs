@@ -15,12 +15,12 @@ use crate::{
         accounts::{PasswordChange, ProfileUpdate, SignIn, SignUp},
         email::Email,
         error::AuthError,
-        fields::PasswordInput,
+        fields::{EmailAddress, PasswordInput},
         model::{Session, User},
         password::Password,
         token::SessionToken,
     },
-    http::schema::{EmailAddress, NullableObject},
+    http::schema::NullableObject,
     timestamp::Timestamp,
     validation::{ValidationError, ValidationErrors},
 };
@@ -34,7 +34,8 @@ pub(crate) struct SignUpRequest {
     pub(crate) name: String,
     /// Email address; must be a valid address, stored lower-cased.
     pub(crate) email: EmailAddress,
-    /// Password: 8 to 128 characters (counted in UTF-16 code units, as JavaScript does).
+    /// Password: 8 to 128 characters, counted in UTF-16 code units as JavaScript's `.length`
+    /// does (a character outside the Basic Multilingual Plane, such as an emoji, counts 2).
     pub(crate) password: PasswordInput<8>,
     /// Profile image URL.
     #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
@@ -52,7 +53,7 @@ pub(crate) struct SignUpRequest {
 pub(crate) struct SignInRequest {
     /// Email address of the account.
     pub(crate) email: EmailAddress,
-    /// The account's password (at most 128 characters).
+    /// The account's password (at most 128 UTF-16 code units).
     pub(crate) password: PasswordInput<0>,
     /// Where to go after sign-in: a trusted origin or a relative path; echoed as `url`.
     #[oai(rename = "callbackURL", skip_serializing_if_is_none, validator(max_length = 2048))]
@@ -235,7 +236,8 @@ pub(crate) struct UpdateUserRequest {
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub(crate) struct ChangePasswordRequest {
-    /// The new password (8 to 128 characters).
+    /// The new password: 8 to 128 characters, counted in UTF-16 code units as JavaScript's
+    /// `.length` does (a character outside the Basic Multilingual Plane counts 2).
     pub(crate) new_password: PasswordInput<8>,
     /// The current password.
     pub(crate) current_password: PasswordInput<0>,
@@ -281,7 +283,8 @@ pub(crate) struct StatusMessageResponse {
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub(crate) struct ResetPasswordRequest {
-    /// The new password (8 to 128 characters).
+    /// The new password: 8 to 128 characters, counted in UTF-16 code units as JavaScript's
+    /// `.length` does (a character outside the Basic Multilingual Plane counts 2).
     pub(crate) new_password: PasswordInput<8>,
     /// The token from the reset link (or pass it as `?token=`).
     #[oai(validator(max_length = 256))]

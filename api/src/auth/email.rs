@@ -5,16 +5,18 @@ use std::{fmt, sync::LazyLock};
 
 use regex::Regex;
 
-/// zod 4's default `z.email()` pattern (ASCII only, TLD of at least two letters).
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$",
-    )
-    .expect("the email pattern is a valid regex")
-});
+/// zod 4's default `z.email()` pattern, which Better Auth checks addresses with (ASCII only, a
+/// top-level domain of at least two letters), character for character. The OpenAPI schema of
+/// every email field declares it as its `pattern` (`auth::fields::EmailAddress`); it means the
+/// same in ECMAScript (the schema's dialect, and zod's) as in Rust: no flags, and `$` is the end
+/// of the input.
+pub(crate) const PATTERN: &str =
+    r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$";
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| Regex::new(PATTERN).expect("the email pattern is a valid regex"));
 
 /// Longest accepted address (RFC 5321's path limit minus the angle brackets).
-const MAX_LEN: usize = 254;
+pub(crate) const MAX_LEN: usize = 254;
 
 /// A valid, lower-cased email address. Personal data: `Debug` redacts the local part.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Cross-cutting middleware, each a [`Layer`] holding its own settings. `app.rs` applies them
 //! in this order (outermost first): [`RequestContext`] (request id, span, access log, security
-//! headers), [`Cors`], the JSON error catch-all (`error::ErrorResponses`), the rate limit of
-//! `/api/auth` (`auth::rate_limit`), then [`BodyLimit`].
+//! headers), [`Cors`], `Allow` on every 405 (`http::allow`), the JSON error catch-all
+//! (`error::ErrorResponses`), the rate limit of `/api/auth` (`auth::rate_limit`), then
+//! [`BodyLimit`].
 //!
 //! The access log records method, path, status and latency, never headers, cookies, tokens or
 //! bodies; a path that carries a secret (the APIs name them) is logged redacted.

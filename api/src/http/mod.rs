@@ -2,6 +2,7 @@
 //! trusted origins and shared payload types. Nothing here knows a route, a user or a task:
 //! what differs per API (parameter rules, secret paths) is handed in by `app.rs`.
 
+pub(crate) mod allow;
 pub(crate) mod body;
 pub(crate) mod client_ip;
 pub(crate) mod layer;
