@@ -40,7 +40,7 @@ function sendMail(mail) {
 	appendFileSync(env.MAIL_OUTBOX, `${JSON.stringify(mail)}\n`);
 }
 
-/** The options our Rust service mirrors (reference §13 peer: bearer, reset mail, verification mail, delete-user). */
+/** The options our Rust service mirrors (`docs/better-auth-wire.md` §13 peer: bearer, reset mail, verification mail, delete-user). */
 export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {} }) {
 	return {
 		database,

@@ -1,5 +1,5 @@
 // The bearer() plugin: a client without a cookie jar authenticates with the
-// set-auth-token value or the raw token (reference §9).
+// set-auth-token value or the raw token (`docs/better-auth-wire.md` §9).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Browser, clientFor, getSessionWithCookieHeader, signature, signedInBrowser, signedUpUser } from "./helpers.mjs";

@@ -42,7 +42,7 @@ describe(`database interop (${DB_KIND || "no database"}, session tokens ${TOKEN_
 		assert.equal(user.image, null);
 		if (DB_KIND === "sqlite") {
 			assert.equal(user.emailVerified, 0, "SQLite booleans are 0/1");
-			// Better Auth compares SQLite dates as ISO text, so the format must be exact (reference §8.2).
+			// Better Auth compares SQLite dates as ISO text, so the format must be exact (`docs/better-auth-wire.md` §8.2).
 			for (const [what, v] of [
 				["user.createdAt", user.createdAt],
 				["user.updatedAt", user.updatedAt],

@@ -1,5 +1,5 @@
 // Error responses as the official client surfaces them ({code, message, status})
-// and as they are on the wire (reference §2.3).
+// and as they are on the wire (`docs/better-auth-wire.md` §2.3).
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { assertClientError, email, newBrowser, PASSWORD, signedUpUser } from "./helpers.mjs";

@@ -1,5 +1,5 @@
 // Shared test helpers: a browser-like cookie-keeping fetch that records every
-// exchange, client factories, wire-format checks (reference §4.2/§4.3) and
+// exchange, client factories, wire-format checks (`docs/better-auth-wire.md` §4.2/§4.3) and
 // the gates used by tests whose endpoint may not exist yet.
 //
 // Environment (exported by run.sh / lib/run.mjs):
@@ -44,7 +44,7 @@ export function email(prefix = "user") {
 export const PASSWORD = "correct horse battery";
 
 // ---------------------------------------------------------------------------
-// Signed cookies (reference §4.3)
+// Signed cookies (`docs/better-auth-wire.md` §4.3)
 
 /** Standard padded base64 HMAC-SHA256 of `value` under AUTH_SECRET (44 chars). */
 export function signature(value) {
@@ -100,7 +100,7 @@ export function parseSetCookie(line) {
 	return { name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), attrs, line };
 }
 
-/** The exact clearing lines Better Auth sends, in its order (reference §4.2). */
+/** The exact clearing lines Better Auth sends, in its order (`docs/better-auth-wire.md` §4.2). */
 export const CLEARING_LINES = [COOKIE, DATA_COOKIE, DONT_REMEMBER_COOKIE].map(
 	(name) => `${name}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax`,
 );

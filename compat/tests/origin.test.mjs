@@ -1,4 +1,4 @@
-// CSRF defence: a cookie-carrying POST needs a trusted Origin (reference §7.1).
+// CSRF defence: a cookie-carrying POST needs a trusted Origin (`docs/better-auth-wire.md` §7.1).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { assertClientError, AUTH, Browser, clientFor, signedUpUser } from "./helpers.mjs";

@@ -1,4 +1,4 @@
-// Sign-in through the official client, with and without remember-me (reference §3.2, §4.4).
+// Sign-in through the official client, with and without remember-me (`docs/better-auth-wire.md` §3.2, §4.4).
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import {

@@ -1,4 +1,4 @@
-// Sign-out: body, the three clearing cookies, and the session is gone at once (reference §3.3).
+// Sign-out: body, the three clearing cookies, and the session is gone at once (`docs/better-auth-wire.md` §3.3).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CLEARING_LINES, getSessionWithCookieHeader, signedUpUser } from "./helpers.mjs";
