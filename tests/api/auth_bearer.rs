@@ -1,4 +1,4 @@
-//! Bearer tokens (`better-auth-wire.md` §9): the `set-auth-token` value, percent-encoded or not,
+//! Bearer tokens (`docs/better-auth-wire.md` §9): the `set-auth-token` value, percent-encoded or not,
 //! or the raw token, in `Authorization: Bearer`; a bad one is ignored, never an error.
 
 use reqwest::StatusCode;

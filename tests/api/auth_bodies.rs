@@ -1,4 +1,4 @@
-//! Request bodies of the auth endpoints (`better-auth-wire.md` §1.2, §2.1): media types, JSON
+//! Request bodies of the auth endpoints (`docs/better-auth-wire.md` §1.2, §2.1): media types, JSON
 //! syntax, non-object bodies, and form-encoded sign-in and sign-up.
 
 use reqwest::StatusCode;

@@ -1,5 +1,5 @@
 //! Cookie names and attributes by deployment, and how session tokens are stored
-//! (`better-auth-wire.md` §4.1–§4.2; `SESSION_TOKEN_STORAGE`).
+//! (`docs/better-auth-wire.md` §4.1–§4.2; `SESSION_TOKEN_STORAGE`).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

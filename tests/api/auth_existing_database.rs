@@ -1,4 +1,4 @@
-//! An existing Better Auth database keeps working (`better-auth-wire.md` §6.2, §8): rows inserted
+//! An existing Better Auth database keeps working (`docs/better-auth-wire.md` §6.2, §8): rows inserted
 //! with SQL
 //! in Better Auth's encodings (SQLite: 24-character ISO text dates, booleans 0/1; PostgreSQL:
 //! `timestamptz`, `boolean`), read and served by this service. The password hash and the cookie

@@ -1,4 +1,4 @@
-//! `GET /api/auth/get-session` (`better-auth-wire.md` §3.4, §4.3, §5.3): `null` rather than
+//! `GET /api/auth/get-session` (`docs/better-auth-wire.md` §3.4, §4.3, §5.3): `null` rather than
 //! 401, the session and user when signed in, cookies that do not verify, expiry, and the
 //! once-a-day sliding refresh.
 

@@ -1,4 +1,4 @@
-//! CSRF defences (`better-auth-wire.md` §7.1–§7.2): cookie-carrying writes need a trusted
+//! CSRF defences (`docs/better-auth-wire.md` §7.1–§7.2): cookie-carrying writes need a trusted
 //! origin, sign-in and sign-up refuse cross-site navigations and untrusted origins, and
 //! redirect targets must be trusted. A refused request has no effect.
 

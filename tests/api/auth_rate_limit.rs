@@ -1,4 +1,4 @@
-//! Rate limiting with `RATE_LIMIT_ENABLED=true` (`better-auth-wire.md` §7.3): 3 sign-in
+//! Rate limiting with `RATE_LIMIT_ENABLED=true` (`docs/better-auth-wire.md` §7.3): 3 sign-in
 //! attempts per 10 s per client address, keyed by the address the server trusts, never by one
 //! the client merely claims.
 

@@ -1,4 +1,4 @@
-//! `POST /api/auth/sign-in/email` (`better-auth-wire.md` §3.2, §4.4, §5.5): the response and
+//! `POST /api/auth/sign-in/email` (`docs/better-auth-wire.md` §3.2, §4.4, §5.5): the response and
 //! cookie, remember-me, callback redirects, what the session row records, and refusals.
 
 use reqwest::StatusCode;

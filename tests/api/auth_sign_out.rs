@@ -1,4 +1,4 @@
-//! `POST /api/auth/sign-out` (`better-auth-wire.md` §3.3): ends the presented session, clears
+//! `POST /api/auth/sign-out` (`docs/better-auth-wire.md` §3.3): ends the presented session, clears
 //! the three cookies, and always succeeds.
 
 use reqwest::StatusCode;

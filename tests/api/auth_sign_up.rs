@@ -1,4 +1,4 @@
-//! `POST /api/auth/sign-up/email` (`better-auth-wire.md` §3.1): the response, the cookie, the
+//! `POST /api/auth/sign-up/email` (`docs/better-auth-wire.md` §3.1): the response, the cookie, the
 //! rows written, and every way a sign-up is refused.
 
 use reqwest::StatusCode;

@@ -1,4 +1,4 @@
-//! `POST /delete-user` (issue 8; `better-auth-wire.md` §3.6, §13): deletes the user with their
+//! `POST /delete-user` (issue 8; `docs/better-auth-wire.md` §3.6, §13): deletes the user with their
 //! sessions, accounts and tasks and clears the cookies; a wrong or missing password, a missing
 //! session or an untrusted origin deletes nothing.
 //!

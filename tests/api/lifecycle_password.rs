@@ -1,4 +1,4 @@
-//! `POST /change-password` (issue 8; `better-auth-wire.md` §3.6, §13): the new password works
+//! `POST /change-password` (issue 8; `docs/better-auth-wire.md` §3.6, §13): the new password works
 //! and the old one not; `revokeOtherSessions` ends every session and starts a new one; a wrong
 //! current password or a bad new one changes nothing.
 

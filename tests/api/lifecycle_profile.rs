@@ -1,4 +1,4 @@
-//! `POST /update-user` (issue 8; `better-auth-wire.md` §3.6, §13): name and image changes, the
+//! `POST /update-user` (issue 8; `docs/better-auth-wire.md` §3.6, §13): name and image changes, the
 //! re-sent session cookie, and the refusals (no fields, email, bad types, no session, origin).
 
 use reqwest::StatusCode;

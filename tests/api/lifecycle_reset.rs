@@ -1,4 +1,4 @@
-//! Password reset by mail (issue 8; `better-auth-wire.md` §3.6, §13): `POST
+//! Password reset by mail (issue 8; `docs/better-auth-wire.md` §3.6, §13): `POST
 //! /request-password-reset`, the mailed `GET /reset-password/:token` link and `POST
 //! /reset-password`.
 //!

@@ -1,4 +1,4 @@
-//! Session management (issue 8; `better-auth-wire.md` §3.5, §13): `GET /list-sessions`,
+//! Session management (issue 8; `docs/better-auth-wire.md` §3.5, §13): `GET /list-sessions`,
 //! `POST /revoke-session`, `/revoke-sessions` and `/revoke-other-sessions`.
 //!
 //! Deliberate difference from Better Auth: each listed `token` is the session id, an opaque

@@ -1,4 +1,4 @@
-//! Email verification and change (issue 8; `better-auth-wire.md` §3.6, §13):
+//! Email verification and change (issue 8; `docs/better-auth-wire.md` §3.6, §13):
 //! `POST /send-verification-email`, the mailed `GET /verify-email` link (stateless HS256 JWTs),
 //! `POST /change-email`, and sign-in with `REQUIRE_EMAIL_VERIFICATION=true`.
 //!

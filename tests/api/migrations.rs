@@ -1,5 +1,5 @@
 //! Migrations: up/down/up on a fresh database, and the auth tables exactly as Better Auth
-//! creates them (`better-auth-wire.md` §8), read back from the database catalog.
+//! creates them (`docs/better-auth-wire.md` §8), read back from the database catalog.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};

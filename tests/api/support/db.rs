@@ -1,7 +1,7 @@
 //! The test's own view of its database: a fresh database per test ([`TestDatabase`]), a direct
 //! connection for arranging and asserting ([`TestDb`]: raw SQL, row counts, whole-database
 //! snapshots, the rows of the auth and task tables), and Better Auth's column encodings
-//! (`better-auth-wire.md` §8.2: ISO text with milliseconds and 0/1 booleans on SQLite,
+//! (`docs/better-auth-wire.md` §8.2: ISO text with milliseconds and 0/1 booleans on SQLite,
 //! `timestamptz` and `boolean` on PostgreSQL).
 //!
 //! `TEST_DATABASE_URL` unset → an SQLite file in a temporary directory; `postgres://…` → a fresh

@@ -1,6 +1,6 @@
 //! Better Auth's wire format, recomputed here independently of the server so the tests check
 //! the server against the format rather than against itself: signed cookie values (HMAC-SHA256,
-//! padded standard base64, `encodeURIComponent`; `better-auth-wire.md` §4.3), the exact
+//! padded standard base64, `encodeURIComponent`; `docs/better-auth-wire.md` §4.3), the exact
 //! `Set-Cookie` lines (§4.2), stored token hashes, HS256 verification JWTs (§3.6), and the
 //! shapes of ids and timestamps.
 
