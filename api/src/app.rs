@@ -69,7 +69,7 @@ pub struct App {
 /// Connects and migrates the database, builds the state and binds the listener.
 pub async fn build(config: Config) -> Result<App, BuildError> {
     let db = db::connect(&config.database).await?;
-    db::migrate(&db).await?;
+    db::migrate(&db, &config.database).await?;
     let acceptor = TcpListener::bind(config.bind)
         .into_acceptor()
         .await

@@ -69,11 +69,65 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnectio
 
 /// Applies every pending migration. When none is pending (the usual restart) this costs one
 /// query: sea-orm-migration's own check takes several round trips and logs notices.
-pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+///
+/// Otherwise the migrator runs under a database-wide lock, so that any number of instances
+/// starting together on one empty database all come up and the schema is applied once: the
+/// first holds the lock and migrates, the others wait for it and then find nothing pending.
+/// PostgreSQL: a session advisory lock on a dedicated connection (the pool could hand the
+/// migrator another connection than the one holding the lock). SQLite: an exclusive `flock` on a
+/// file beside the database (separate from SQLite's own locks, which a migration made of several
+/// statements outside one transaction does not hold throughout).
+pub(crate) async fn migrate(db: &DatabaseConnection, config: &DatabaseConfig) -> Result<(), DbErr> {
     if all_applied(db).await.unwrap_or(false) {
         return Ok(());
     }
-    migration::Migrator::up(db, None).await
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => migrate_under_advisory_lock(config).await,
+        _ => match sqlite_file(&config.url) {
+            Some(path) => migrate_under_file_lock(db, Path::new(path)).await,
+            None => migration::Migrator::up(db, None).await,
+        },
+    }
+}
+
+/// The advisory lock key the migrator holds on PostgreSQL (`api_migr` in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6170_695f_6d69_6772;
+
+async fn migrate_under_advisory_lock(config: &DatabaseConfig) -> Result<(), DbErr> {
+    let single = DatabaseConfig { max_connections: 1, ..config.clone() };
+    let conn = connect(&single).await?;
+    // Waiting for another instance's migration is not a slow statement: no statement timeout
+    // while queueing for the lock; the migration itself runs with the configured one.
+    let result = async {
+        conn.execute_unprepared("SET statement_timeout = 0").await?;
+        conn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).await?;
+        conn.execute_unprepared("RESET statement_timeout").await?;
+        let migrated = migration::Migrator::up(&conn, None).await;
+        conn.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).await?;
+        migrated
+    }
+    .await;
+    // Closing the connection also releases the lock if anything above failed.
+    conn.close().await.ok();
+    result
+}
+
+async fn migrate_under_file_lock(db: &DatabaseConnection, database: &Path) -> Result<(), DbErr> {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-migrate.lock");
+    let path = std::path::PathBuf::from(name);
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|err| DbErr::Custom(format!("migration lock: {err}")))?
+    .map_err(|err| DbErr::Custom(format!("cannot lock the migration lock file: {err}")))?;
+    let migrated = migration::Migrator::up(db, None).await;
+    // Dropping the file releases the lock.
+    drop(lock);
+    migrated
 }
 
 async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
