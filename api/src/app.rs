@@ -31,6 +31,7 @@ use crate::{
         layer::Wrap,
         middleware::{BodyLimit, Cors, RequestContext},
         origin::TrustedOrigins,
+        paths::{self, PathTemplate},
     },
     mail::Mailer,
     state::AppState,
@@ -131,6 +132,11 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
         .server(ServerObject::new("/").description("This server (the API is served next to the document)"))
 }
 
+/// The documented operations under `/api/auth`, relative to it (the rate limit's buckets).
+pub(crate) fn auth_operations() -> Vec<PathTemplate> {
+    paths::documented_under(&Apis::meta(), "/api/auth")
+}
+
 /// The OpenAPI document as YAML, exactly as committed in `openapi.yaml`.
 pub fn spec_yaml() -> String {
     openapi_service().spec_yaml()
@@ -150,7 +156,10 @@ fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", OnFirstUse::new(|| openapi_service().swagger_ui().map_to_response().boxed()))
         .nest("/", openapi_service())
         .with(Wrap::new(BodyLimit::new(config.body_limit)))
-        .with(Wrap::new(RateLimit::new(RateLimiter::new(config.rate_limit.clone()), config.trusted_proxies.clone())))
+        .with(Wrap::new(RateLimit::new(
+            RateLimiter::new(config.rate_limit.clone(), auth_operations()),
+            config.trusted_proxies.clone(),
+        )))
         .with(Wrap::new(ErrorResponses::new(param_errors)))
         .with(Wrap::new(AllowHeader::new(AllowedMethods::from_meta(&Apis::meta()))))
         .with(Wrap::new(Cors::new(state.origins.clone())))

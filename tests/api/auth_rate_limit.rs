@@ -97,3 +97,95 @@ async fn sign_up_and_sign_in_are_limited_separately() {
 
     assert_eq!(sign_up.status(), StatusCode::OK, "the bucket is per path");
 }
+
+/// A request from `client` (forwarded by the loopback proxy the test server trusts).
+fn from(app: &TestApp, method: reqwest::Method, path: &str, client: &str) -> reqwest::RequestBuilder {
+    plain_client().request(method, app.url(path)).header("x-forwarded-for", client)
+}
+
+/// A server with rate limits on that trusts the loopback proxy's `X-Forwarded-For`.
+async fn limited_app(vars: &[(&str, &str)]) -> TestApp {
+    let builder = TestApp::builder().var("RATE_LIMIT_ENABLED", "true").var("TRUSTED_PROXIES", "127.0.0.1/32");
+    vars.iter().fold(builder, |builder, (name, value)| builder.var(name, value)).spawn().await
+}
+
+#[tokio::test]
+async fn unknown_paths_under_api_auth_share_one_bucket_per_client() {
+    // Issue 13, finding 1: a new unknown path per request must not be a new bucket (each was an
+    // entry of its own, so unique paths grew memory without bound).
+    let app = limited_app(&[("RATE_LIMIT_MAX", "3")]).await;
+    for n in 1..=3 {
+        let response = from(&app, reqwest::Method::GET, &format!("/api/auth/no-such-path-{n}"), "198.51.100.1")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "path {n}");
+    }
+
+    let fourth =
+        from(&app, reqwest::Method::GET, "/api/auth/yet-another-path", "198.51.100.1").send().await.expect("sent");
+    let other_client =
+        from(&app, reqwest::Method::GET, "/api/auth/no-such-path-1", "198.51.100.2").send().await.expect("sent");
+    let known = from(&app, reqwest::Method::GET, "/api/auth/get-session", "198.51.100.1").send().await.expect("sent");
+
+    assert_eq!(fourth.status(), StatusCode::TOO_MANY_REQUESTS, "a fourth unknown path is the same bucket");
+    assert_eq!(other_client.status(), StatusCode::NOT_FOUND, "another client has its own bucket");
+    assert_eq!(known.status(), StatusCode::OK, "a documented operation has its own bucket");
+}
+
+#[tokio::test]
+async fn delete_user_with_wrong_passwords_is_limited_like_sign_in() {
+    // Issue 13, finding 5: every operation that checks a password is under the strict rule, so
+    // none is a faster password oracle than sign-in.
+    let app = limited_app(&[]).await;
+    let ann = User::sign_up(&app, "ann@example.com").await;
+    for attempt in 1..=3 {
+        let response = ann
+            .request(reqwest::Method::POST, "/api/auth/delete-user")
+            .header("x-forwarded-for", "198.51.100.3")
+            .json(&json!({"password": format!("wrong-password-{attempt}")}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "attempt {attempt}");
+    }
+
+    let fourth = ann
+        .request(reqwest::Method::POST, "/api/auth/delete-user")
+        .header("x-forwarded-for", "198.51.100.3")
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_rate_limited(fourth, "the fourth password guess through delete-user").await;
+    assert_eq!(app.db.count_rows("user").await, 1, "the refused request deleted nothing");
+}
+
+#[tokio::test]
+async fn reset_and_verification_mail_share_one_budget_per_client_address() {
+    // Issue 13, finding 3: alternating between the mail operations sends no more mail from one
+    // address than either alone (3 per minute).
+    let app = limited_app(&[]).await;
+    let reset = |client: &'static str, n: u32| {
+        from(&app, reqwest::Method::POST, "/api/auth/request-password-reset", client)
+            .json(&json!({"email": format!("victim-{n}@example.com")}))
+            .send()
+    };
+    let verification = |client: &'static str, n: u32| {
+        from(&app, reqwest::Method::POST, "/api/auth/send-verification-email", client)
+            .json(&json!({"email": format!("victim-{n}@example.com")}))
+            .send()
+    };
+    assert_eq!(reset("198.51.100.4", 1).await.expect("sent").status(), StatusCode::OK);
+    assert_eq!(verification("198.51.100.4", 2).await.expect("sent").status(), StatusCode::OK);
+    assert_eq!(reset("198.51.100.4", 3).await.expect("sent").status(), StatusCode::OK);
+
+    let fourth = verification("198.51.100.4", 4).await.expect("sent");
+    let other_client = verification("198.51.100.5", 5).await.expect("sent");
+
+    assert_eq!(fourth.status(), StatusCode::TOO_MANY_REQUESTS, "the fourth mail from one address in a minute");
+    let seconds: u64 = header_str(&fourth, "retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=60).contains(&seconds), "within the mail rule's minute: {seconds}");
+    assert_eq!(other_client.status(), StatusCode::OK, "another address has its own budget");
+}

@@ -149,3 +149,27 @@ async fn a_thousand_concurrent_sign_ins_are_shed_with_503_in_bounded_memory_whil
         baseline_kib as f64 / 1024.0
     );
 }
+
+#[tokio::test]
+async fn unique_unknown_paths_under_api_auth_do_not_grow_memory() {
+    // Issue 13, finding 1: 2,000 requests to unique 60 KB paths under /api/auth (all 404) kept
+    // about 120 MiB in the rate limiter, one entry per path. Unknown paths now share one bucket.
+    let store = TestDatabase::create().await;
+    let env = Env::for_binary(&store).with(&[("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_MAX", "1000000")]);
+    let server = Server::start(&env, store.dir.path());
+    let client = Client::new();
+    let long = "x".repeat(60 * 1024);
+    let probe = |n: usize| client.get(server.url(&format!("/api/auth/{n}-{long}"))).send();
+    for n in 0..50 {
+        assert_eq!(probe(n).await.expect("answered").status(), StatusCode::NOT_FOUND, "warm-up {n}");
+    }
+    let baseline_kib = server.vm_hwm_kib();
+
+    for n in 50..1050 {
+        assert_eq!(probe(n).await.expect("answered").status(), StatusCode::NOT_FOUND, "request {n}");
+    }
+
+    let grown_kib = server.vm_hwm_kib().saturating_sub(baseline_kib);
+    eprintln!("peak RSS grew by {grown_kib} KiB over 1,000 unique 60 KB paths");
+    assert!(grown_kib < 16 * 1024, "memory grew by {grown_kib} KiB (60 MB of unique paths were sent)");
+}

@@ -15,21 +15,15 @@ use poem::{
 };
 use poem_openapi::registry::MetaApi;
 
-use crate::http::layer::{Layer, call_next};
+use crate::http::{
+    layer::{Layer, call_next},
+    paths::PathTemplate,
+};
 
 /// The methods of every documented path, as the value of an `Allow` header.
 #[derive(Debug, Default)]
 pub(crate) struct AllowedMethods {
-    paths: Vec<(Vec<Segment>, HeaderValue)>,
-}
-
-/// One segment of a path template.
-#[derive(Debug, PartialEq, Eq)]
-enum Segment {
-    /// Must equal the request's segment.
-    Literal(String),
-    /// `{name}`: any non-empty segment, as the router matches it.
-    Parameter,
+    paths: Vec<(PathTemplate, HeaderValue)>,
 }
 
 impl AllowedMethods {
@@ -45,14 +39,14 @@ impl AllowedMethods {
         }
         let paths = by_path
             .into_iter()
-            .filter_map(|(template, methods)| Some((parse_template(template), allow_value(&methods)?)))
+            .filter_map(|(template, methods)| Some((PathTemplate::parse(template), allow_value(&methods)?)))
             .collect();
         Self { paths }
     }
 
     /// The `Allow` value for a request path, if it is a documented path.
     pub(crate) fn for_path(&self, path: &str) -> Option<&HeaderValue> {
-        self.paths.iter().find(|(template, _)| matches_template(template, path)).map(|(_, value)| value)
+        self.paths.iter().find(|(template, _)| template.matches(path)).map(|(_, value)| value)
     }
 }
 
@@ -67,30 +61,6 @@ fn allow_value(methods: &[Method]) -> Option<HeaderValue> {
         return None;
     }
     HeaderValue::from_str(&names.join(", ")).ok()
-}
-
-fn parse_template(template: &str) -> Vec<Segment> {
-    template
-        .split('/')
-        .skip(1)
-        .map(|segment| {
-            if segment.starts_with('{') && segment.ends_with('}') {
-                Segment::Parameter
-            } else {
-                Segment::Literal(segment.to_owned())
-            }
-        })
-        .collect()
-}
-
-fn matches_template(template: &[Segment], path: &str) -> bool {
-    let mut segments = path.split('/').skip(1);
-    let all_match = template.iter().all(|expected| match (expected, segments.next()) {
-        (Segment::Literal(literal), Some(segment)) => literal == segment,
-        (Segment::Parameter, Some(segment)) => !segment.is_empty(),
-        (_, None) => false,
-    });
-    all_match && segments.next().is_none()
 }
 
 /// The layer adding `Allow` to every 405 that lacks one. `app.rs` installs it outside the error

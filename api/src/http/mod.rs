@@ -8,4 +8,5 @@ pub(crate) mod client_ip;
 pub(crate) mod layer;
 pub(crate) mod middleware;
 pub(crate) mod origin;
+pub(crate) mod paths;
 pub(crate) mod schema;
