@@ -41,6 +41,7 @@ mod lifecycle_verification;
 mod logs_no_secrets;
 mod migrations;
 mod probes_and_headers;
+mod scaleout_balancer;
 mod scaleout_startup;
 mod session_cache;
 mod spec;

@@ -10,6 +10,15 @@
 //!   count), received by [`listen`]. While that listener is not connected the cache is not
 //!   trusted: every lookup goes to the database, and the cache is emptied when it reconnects.
 //!
+//! A write that invalidates also waits, bounded by [`SETTLE_LIMIT`], until every listening
+//! process has applied it ([`SessionCache::settle`]): it notifies a marker after the write
+//! committed; PostgreSQL delivers notifications to each listener in commit order, so a process
+//! that receives the marker has already applied the write's own notifications, and answers with
+//! an acknowledgement. The writer waits for as many acknowledgements (its own echo included) as
+//! there are listener connections on the database, so the answer to a sign-out or revocation
+//! leaves once every instance has dropped the session (the README's "Running several instances"
+//! states the guarantee and its limits).
+//!
 //! A lookup racing with an invalidation cannot re-insert a stale row: entries are inserted only
 //! if no invalidation happened since the lookup started (a generation counter). Entries also
 //! expire after `SESSION_CACHE_TTL` as a last bound (e.g. several processes on one SQLite file).
@@ -17,11 +26,14 @@
 use std::{
     collections::HashMap,
     sync::{
-        RwLock,
+        Mutex, PoisonError, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use tokio::sync::oneshot;
 
 use crate::auth::{
     model::{Session, User, UserId},
@@ -34,6 +46,73 @@ const CAPACITY: usize = 200_000;
 /// The notification channel the triggers publish on.
 const CHANNEL: &str = "auth_cache";
 
+/// The longest a write waits for its settle marker to come back (a listener that lags longer
+/// than this is not waited for; the write has committed either way).
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
+
+/// The `application_name` of listener connections, by which a writer counts the processes it
+/// waits for.
+const LISTENER_NAME: &str = "api-session-cache";
+
+/// A settle marker's waiter: how many acknowledgements are still missing.
+struct Waiter {
+    missing: usize,
+    done: oneshot::Sender<()>,
+}
+
+/// The settle markers this process has notified and waits for (`m:<instance>:<sequence>`,
+/// acknowledged with `a:<instance>:<sequence>`).
+struct Markers {
+    /// Random per process, so that one process never takes another's marker for its own.
+    instance: String,
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, Waiter>>,
+}
+
+impl Markers {
+    fn new() -> Self {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).expect("the OS random number generator is available");
+        Self { instance: hex::encode(id), next: AtomicU64::new(0), waiting: Mutex::new(HashMap::new()) }
+    }
+
+    /// A new marker payload and the receiver woken once `listeners` processes received it.
+    fn register(&self, listeners: usize) -> (u64, String, oneshot::Receiver<()>) {
+        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        let (done, rx) = oneshot::channel();
+        let waiter = Waiter { missing: listeners.max(1), done };
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(sequence, waiter);
+        (sequence, format!("m:{}:{sequence}", self.instance), rx)
+    }
+
+    fn forget(&self, sequence: u64) {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&sequence);
+    }
+
+    /// Whether a marker (`<instance>:<sequence>`) is this process's own.
+    fn is_own(&self, marker: &str) -> bool {
+        marker.split_once(':').is_some_and(|(instance, _)| instance == self.instance)
+    }
+
+    /// Counts one process having received one of this process's markers (its own echo or an
+    /// acknowledgement); wakes the waiter when none is missing. Other processes' are ignored.
+    fn received(&self, marker: &str) {
+        let Some((instance, sequence)) = marker.split_once(':') else { return };
+        let Ok(sequence) = sequence.parse::<u64>() else { return };
+        if instance != self.instance {
+            return;
+        }
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(waiter) = waiting.get_mut(&sequence) else { return };
+        waiter.missing = waiter.missing.saturating_sub(1);
+        if waiter.missing == 0
+            && let Some(waiter) = waiting.remove(&sequence)
+        {
+            let _ = waiter.done.send(());
+        }
+    }
+}
+
 struct Entry {
     session: Session,
     user: User,
@@ -45,6 +124,10 @@ pub(crate) struct SessionCache {
     entries: RwLock<HashMap<StoredToken, Entry>>,
     generation: AtomicU64,
     trusted: AtomicBool,
+    /// Whether the PostgreSQL listener is connected (independent of the cache being enabled:
+    /// other processes' caches need the settle wait even when this one caches nothing).
+    listening: AtomicBool,
+    markers: Markers,
     ttl: Duration,
 }
 
@@ -56,6 +139,8 @@ impl SessionCache {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted && !ttl.is_zero()),
+            listening: AtomicBool::new(false),
+            markers: Markers::new(),
             ttl,
         }
     }
@@ -129,25 +214,73 @@ impl SessionCache {
         change(&mut entries);
     }
 
-    /// Applies one notification payload from the triggers: `s:<stored token>` or `u:<user id>`.
-    fn apply_notification(&self, payload: &str) {
+    /// Applies one notification payload: `s:<stored token>` or `u:<user id>` from the triggers,
+    /// `m:<instance>:<sequence>` a settle marker, `a:<instance>:<sequence>` its acknowledgement.
+    /// Returns the acknowledgement to notify for another process's marker.
+    fn apply_notification(&self, payload: &str) -> Option<String> {
         match payload.split_once(':') {
             Some(("s", token)) => self.forget_token(token),
             Some(("u", user_id)) => self.forget_user(user_id),
+            Some(("m", marker)) if !self.markers.is_own(marker) => return Some(format!("a:{marker}")),
+            Some(("m" | "a", marker)) => self.markers.received(marker),
             _ => self.clear(),
+        }
+        None
+    }
+
+    /// After a write that other processes must see (it committed and was invalidated here):
+    /// notifies a marker and waits, at most [`SETTLE_LIMIT`], until every process listening on
+    /// the database (this one included) has received it, and so applied the write's own
+    /// notifications before it. Nothing to wait for on SQLite or while this process's listener
+    /// is disconnected.
+    pub(crate) async fn settle(&self, db: &DatabaseConnection) {
+        if db.get_database_backend() != DatabaseBackend::Postgres || !self.listening.load(Ordering::Acquire) {
+            return;
+        }
+        let count = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            [LISTENER_NAME.into()],
+        );
+        let listeners = match db.query_one_raw(count).await {
+            Ok(Some(row)) => row.try_get::<i64>("", "n").ok().and_then(|n| usize::try_from(n).ok()).unwrap_or(1),
+            _ => 1,
+        };
+        let (sequence, payload, settled) = self.markers.register(listeners);
+        let settled = match notify(db.get_postgres_connection_pool(), &payload).await {
+            Ok(()) => tokio::time::timeout(SETTLE_LIMIT, settled).await.is_ok_and(|settled| settled.is_ok()),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot notify the session cache settle marker");
+                false
+            }
+        };
+        if !settled {
+            self.markers.forget(sequence);
+            tracing::warn!(listeners, "not every session cache acknowledged a change in time");
         }
     }
 }
 
+/// `pg_notify` on [`CHANNEL`].
+async fn notify(pool: &sea_orm::sqlx::PgPool, payload: &str) -> Result<(), sea_orm::sqlx::Error> {
+    sea_orm::sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(pool).await.map(|_| ())
+}
+
 /// Keeps the cache coherent with other processes on PostgreSQL: listens on [`CHANNEL`] and
-/// applies every notification; trusts the cache only while connected.
-pub(crate) async fn listen(db: sea_orm::DatabaseConnection, cache: std::sync::Arc<SessionCache>) {
+/// applies every notification (acknowledging other processes' settle markers); trusts the cache
+/// only while connected.
+pub(crate) async fn listen(db: DatabaseConnection, cache: std::sync::Arc<SessionCache>) {
     use sea_orm::sqlx::postgres::PgListener;
     let pool = db.get_postgres_connection_pool().clone();
     loop {
+        cache.listening.store(false, Ordering::Release);
         cache.set_trusted(false);
         let listener = async {
             let mut listener = PgListener::connect_with(&pool).await?;
+            sea_orm::sqlx::query("SELECT set_config('application_name', $1, false)")
+                .bind(LISTENER_NAME)
+                .execute(&mut listener)
+                .await?;
             listener.listen(CHANNEL).await?;
             Ok::<_, sea_orm::sqlx::Error>(listener)
         }
@@ -161,10 +294,20 @@ pub(crate) async fn listen(db: sea_orm::DatabaseConnection, cache: std::sync::Ar
             }
         };
         cache.set_trusted(true);
+        cache.listening.store(true, Ordering::Release);
         tracing::debug!("session cache listener connected");
         loop {
             match listener.try_recv().await {
-                Ok(Some(notification)) => cache.apply_notification(notification.payload()),
+                Ok(Some(notification)) => {
+                    if let Some(ack) = cache.apply_notification(notification.payload()) {
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            if let Err(err) = notify(&pool, &ack).await {
+                                tracing::warn!(error = %err, "cannot acknowledge a session cache settle marker");
+                            }
+                        });
+                    }
+                }
                 // The connection was lost (and notifications with it): start over.
                 Ok(None) => break,
                 Err(err) => {
@@ -228,6 +371,25 @@ mod tests {
         cache.insert(cache.generation(), token(), s, u);
         cache.apply_notification("u:u1");
         assert!(cache.get(&token()).is_none(), "a user notification drops their sessions");
+    }
+
+    #[test]
+    fn a_settle_marker_completes_once_every_listener_received_it() {
+        let (writer, other) = (cache(), cache());
+        let (s, u) = rows("u1");
+        other.insert(other.generation(), token(), s, u);
+        let (_, marker, mut settled) = writer.markers.register(2);
+        // The other process applies the write's notification, then acknowledges the marker.
+        assert_eq!(other.apply_notification(&format!("s:{}", token().as_str())), None);
+        assert!(other.get(&token()).is_none());
+        let ack = other.apply_notification(&marker).expect("a foreign marker is acknowledged");
+        assert_eq!(writer.apply_notification(&marker), None, "the own echo counts, is not acknowledged");
+        assert!(settled.try_recv().is_err(), "one of two listeners so far");
+        // Another process's acknowledgement of a third one's marker does not count.
+        assert_eq!(writer.apply_notification("a:0000000000000000:0"), None);
+        assert!(settled.try_recv().is_err());
+        assert_eq!(writer.apply_notification(&ack), None);
+        assert!(settled.try_recv().is_ok(), "both listeners received it");
     }
 
     #[test]

@@ -116,13 +116,13 @@ impl AuthStore {
 
     /// Writes that commit one statement at a time.
     pub(crate) fn write(&self) -> AuthWrite<'_, Autocommit<'_>> {
-        AuthWrite { target: Autocommit(&self.db), cache: &self.cache, stale: Vec::new() }
+        AuthWrite { target: Autocommit(&self.db), db: &self.db, cache: &self.cache, stale: Vec::new() }
     }
 
     /// Writes in one transaction; nothing is visible, or invalidated, before
     /// [`AuthWrite::commit`].
     pub(crate) async fn begin(&self) -> Result<AuthWrite<'_, DatabaseTransaction>, DbErr> {
-        Ok(AuthWrite { target: self.db.begin().await?, cache: &self.cache, stale: Vec::new() })
+        Ok(AuthWrite { target: self.db.begin().await?, db: &self.db, cache: &self.cache, stale: Vec::new() })
     }
 
     /// Forgets the cached sessions of a user whose row turned out to be gone (deleted behind the
@@ -178,9 +178,11 @@ enum Stale {
 }
 
 /// Writes to the auth tables. Each method invalidates exactly what its write makes stale:
-/// at once when it runs outside a transaction, after [`Self::commit`] inside one.
+/// at once when it runs outside a transaction, after [`Self::commit`] inside one; then it waits
+/// until the other processes on PostgreSQL have been told (`SessionCache::settle`).
 pub(crate) struct AuthWrite<'s, T: WriteTarget> {
     target: T,
+    db: &'s DatabaseConnection,
     cache: &'s SessionCache,
     stale: Vec<Stale>,
 }
@@ -190,11 +192,12 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         self.target.conn()
     }
 
-    fn mark(&mut self, stale: Stale) {
+    async fn mark(&mut self, stale: Stale) {
         if T::TRANSACTIONAL {
             self.stale.push(stale);
         } else {
             invalidate(self.cache, &stale);
+            self.cache.settle(self.db).await;
         }
     }
 
@@ -242,21 +245,21 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         now: OffsetDateTime,
     ) -> Result<bool, DbErr> {
         let refreshed = sessions::refresh(self.conn(), &session.id, expires_at, now).await?;
-        self.mark(Stale::Token(session.token.clone()));
+        self.mark(Stale::Token(session.token.clone())).await;
         Ok(refreshed)
     }
 
     /// Deletes a session. Invalidates it.
     pub(crate) async fn delete_session(&mut self, session: &Session) -> Result<(), DbErr> {
         sessions::delete(self.conn(), &session.id).await?;
-        self.mark(Stale::Token(session.token.clone()));
+        self.mark(Stale::Token(session.token.clone())).await;
         Ok(())
     }
 
     /// Deletes the session with this stored token, if any. Invalidates it.
     pub(crate) async fn delete_session_by_token(&mut self, token: &StoredToken) -> Result<(), DbErr> {
         sessions::delete_by_token(self.conn(), token).await?;
-        self.mark(Stale::Token(token.clone()));
+        self.mark(Stale::Token(token.clone())).await;
         Ok(())
     }
 
@@ -270,7 +273,7 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     ) -> Result<Option<SessionId>, DbErr> {
         let deleted = sessions::delete_one_of_user(self.conn(), user, id, token).await?;
         if deleted.is_some() {
-            self.mark(Stale::User(user.clone()));
+            self.mark(Stale::User(user.clone())).await;
         }
         Ok(deleted)
     }
@@ -279,7 +282,7 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     /// sessions.
     pub(crate) async fn delete_user_sessions(&mut self, user: &UserId, keep: Option<&SessionId>) -> Result<u64, DbErr> {
         let ended = sessions::delete_all_of_user(self.conn(), user, keep).await?;
-        self.mark(Stale::User(user.clone()));
+        self.mark(Stale::User(user.clone())).await;
         Ok(ended)
     }
 
@@ -292,14 +295,14 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         now: OffsetDateTime,
     ) -> Result<(), DbErr> {
         users::update_profile(self.conn(), user, name, image, now).await?;
-        self.mark(Stale::User(user.clone()));
+        self.mark(Stale::User(user.clone())).await;
         Ok(())
     }
 
     /// Marks a user's email verified. Invalidates the user's sessions.
     pub(crate) async fn set_email_verified(&mut self, user: &UserId, now: OffsetDateTime) -> Result<(), DbErr> {
         users::set_email_verified(self.conn(), user, now).await?;
-        self.mark(Stale::User(user.clone()));
+        self.mark(Stale::User(user.clone())).await;
         Ok(())
     }
 
@@ -314,7 +317,7 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     ) -> Result<bool, DbErr> {
         let changed = users::update_email(self.conn(), user, current, email, now).await?;
         if changed {
-            self.mark(Stale::User(user.clone()));
+            self.mark(Stale::User(user.clone())).await;
         }
         Ok(changed)
     }
@@ -322,7 +325,7 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     /// Deletes a user with their tasks, sessions and accounts. Invalidates the user's sessions.
     pub(crate) async fn delete_user(&mut self, user: &UserId) -> Result<(), DbErr> {
         users::delete(self.conn(), user).await?;
-        self.mark(Stale::User(user.clone()));
+        self.mark(Stale::User(user.clone())).await;
         Ok(())
     }
 
@@ -364,6 +367,9 @@ impl AuthWrite<'_, DatabaseTransaction> {
         self.target.commit().await?;
         for stale in &self.stale {
             invalidate(self.cache, stale);
+        }
+        if !self.stale.is_empty() {
+            self.cache.settle(self.db).await;
         }
         Ok(())
     }

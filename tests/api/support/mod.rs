@@ -10,8 +10,10 @@
 //! - [`users`]: users signed up or in over HTTP, and sessions presented by cookie or bearer;
 //! - [`tasks`]: the tasks API as a user calls it, and what a task must look like;
 //! - [`mail`]: the file mail outbox;
-//! - [`pg_proxy`]: a TCP proxy that takes PostgreSQL away for one test.
+//! - [`pg_proxy`]: a TCP proxy that takes PostgreSQL away for one test;
+//! - [`balancer`]: three instances of the binary behind HAProxy with `deploy/haproxy.cfg`.
 
+pub mod balancer;
 pub mod db;
 pub mod http;
 pub mod mail;
