@@ -190,7 +190,8 @@ impl Endpoint for OnFirstUse {
 }
 
 /// Deletes expired sessions and reset tokens every hour (expired ones are also rejected, and
-/// sessions deleted, when presented).
+/// sessions deleted, when presented), and the tasks' tombstones past the sync retention and
+/// idempotency keys past their lifetime.
 async fn sweep_expired(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -203,6 +204,11 @@ async fn sweep_expired(state: AppState) {
         }
         if let Err(err) = tokens {
             tracing::warn!(error = %err, "expired-token sweep failed");
+        }
+        match state.tasks.sweep(time::OffsetDateTime::now_utc()).await {
+            Ok((0, 0)) => {}
+            Ok((tombstones, keys)) => tracing::info!(tombstones, keys, "expired task sync entries removed"),
+            Err(err) => tracing::warn!(error = %err, "task sync sweep failed"),
         }
     }
 }

@@ -279,6 +279,9 @@ pub(crate) struct HashingConfig {
 pub(crate) struct TasksConfig {
     /// `TASKS_PER_USER_LIMIT` (default 10,000).
     pub(crate) per_user_limit: u64,
+    /// `TASKS_SYNC_RETENTION`: how long deletions stay in the change feed, and so how long a
+    /// sync cursor stays valid (default 30 days).
+    pub(crate) sync_retention: Duration,
 }
 
 /// The signing secret. Never printed.
@@ -386,7 +389,10 @@ impl Config {
             concurrency: reader.number("HASH_CONCURRENCY", cpus, 1..=256),
             queue: reader.number("HASH_QUEUE", 64, 0..=100_000),
         };
-        let tasks = TasksConfig { per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000) };
+        let tasks = TasksConfig {
+            per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000),
+            sync_retention: Duration::from_secs(reader.number("TASKS_SYNC_RETENTION", 2_592_000, 1..=315_360_000)),
+        };
 
         let mail = reader.mail(env);
         let verification = VerificationConfig {

@@ -43,6 +43,9 @@ pub(crate) mod code {
     pub(crate) const TASK_NOT_FOUND: &str = "TASK_NOT_FOUND";
     pub(crate) const TASK_LIMIT_REACHED: &str = "TASK_LIMIT_REACHED";
     pub(crate) const PRECONDITION_FAILED: &str = "PRECONDITION_FAILED";
+    pub(crate) const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    pub(crate) const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
+    pub(crate) const SYNC_CURSOR_EXPIRED: &str = "SYNC_CURSOR_EXPIRED";
     // Better Auth's catalogue (`docs/better-auth-wire.md` §2.2).
     pub(crate) const INVALID_EMAIL: &str = "INVALID_EMAIL";
     pub(crate) const INVALID_EMAIL_OR_PASSWORD: &str = "INVALID_EMAIL_OR_PASSWORD";
@@ -287,6 +290,21 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
             TaskError::Validation(errors) => {
                 (S::UNPROCESSABLE_ENTITY, Some(code::VALIDATION_ERROR), errors.to_string())
             }
+            TaskError::IdempotencyKeyReused => fixed(
+                S::UNPROCESSABLE_ENTITY,
+                code::IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was already used for a different request",
+            ),
+            TaskError::IdempotencyInProgress => fixed(
+                S::CONFLICT,
+                code::IDEMPOTENCY_IN_PROGRESS,
+                "A request with this Idempotency-Key is still in progress; retry later",
+            ),
+            TaskError::SyncCursorExpired => fixed(
+                S::GONE,
+                code::SYNC_CURSOR_EXPIRED,
+                "The sync cursor is older than the change feed's retention; list all tasks again",
+            ),
         },
         ApiError::Request(request) => match request {
             RequestError::NotFound => fixed(S::NOT_FOUND, code::NOT_FOUND, "Not found"),
@@ -510,11 +528,15 @@ fn status_description(status: u16) -> &'static str {
         }
         404 => "Not found (`TASK_NOT_FOUND` also for another user's task)",
         405 => "Method not allowed",
+        409 => "A request with the same `Idempotency-Key` is still running (`IDEMPOTENCY_IN_PROGRESS`); retry it later",
+        410 => {
+            "The sync cursor is older than the change feed's retention (`SYNC_CURSOR_EXPIRED`): list every task again and sync from the start"
+        }
         412 => "`If-Match` did not match the current ETag (`PRECONDITION_FAILED`); nothing changed",
         413 => "Body larger than the configured limit (`PAYLOAD_TOO_LARGE`)",
         415 => "Missing or unsupported `Content-Type` (`UNSUPPORTED_MEDIA_TYPE`)",
         422 => {
-            "Well-formed but invalid (`VALIDATION_ERROR` naming the field, `TASK_LIMIT_REACHED`, `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`)"
+            "Well-formed but invalid (`VALIDATION_ERROR` naming the field, `TASK_LIMIT_REACHED`, `IDEMPOTENCY_KEY_REUSED`, `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`)"
         }
         429 => "Rate limited; retry after `Retry-After` seconds",
         503 => {

@@ -21,7 +21,7 @@ use crate::{
     db,
     http::origin::TrustedOrigins,
     mail::Mailer,
-    tasks::service::Tasks,
+    tasks::service::{TaskSettings, Tasks},
 };
 
 /// State shared by every request; cheap to clone.
@@ -73,7 +73,12 @@ impl AppState {
             public_base_url: public_base_url.clone(),
         };
         let accounts = Accounts::new(store.clone(), sessions.clone(), Hasher::new(&config.hashing), mailer, settings);
-        let tasks = Tasks::new(db.clone(), store.clone(), config.auth_secret.clone(), config.tasks.per_user_limit);
+        let task_settings = TaskSettings {
+            secret: config.auth_secret.clone(),
+            per_user_limit: config.tasks.per_user_limit,
+            sync_retention: config.tasks.sync_retention,
+        };
+        let tasks = Tasks::new(db.clone(), store.clone(), task_settings);
         Self(Arc::new(StateInner {
             origins,
             cookies: CookieSettings::new(&config.cookies),

@@ -33,6 +33,12 @@ impl ValidationError {
         self.located("query")
     }
 
+    /// Locates the field in the headers: `If-Match` becomes `header.If-Match`.
+    #[must_use]
+    pub(crate) fn in_header(self) -> Self {
+        self.located("header")
+    }
+
     fn located(mut self, place: &str) -> Self {
         self.field = if self.field.is_empty() { place.to_owned() } else { format!("{place}.{}", self.field) };
         self

@@ -1,5 +1,5 @@
 //! Schema migrations for the service: Better Auth's tables, exactly as Better Auth creates them
-//! (`docs/better-auth-wire.md` §8), and the `task` table.
+//! (`docs/better-auth-wire.md` §8), and the tasks tables.
 //!
 //! Migrations are raw SQL per backend on purpose: the auth tables must match Better Auth's DDL
 //! byte for byte on each database (names, camelCase columns, `date` text columns on SQLite,
@@ -13,6 +13,7 @@ mod m20250101_000001_create_auth_tables;
 mod m20250101_000002_create_task_table;
 mod m20250101_000003_create_auth_cache_triggers;
 mod m20250101_000004_create_task_quota;
+mod m20250101_000017_create_task_sync;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000002_create_task_table::Migration),
             Box::new(m20250101_000003_create_auth_cache_triggers::Migration),
             Box::new(m20250101_000004_create_task_quota::Migration),
+            Box::new(m20250101_000017_create_task_sync::Migration),
         ]
     }
 }

@@ -49,10 +49,12 @@ mod tasks_bad_input;
 mod tasks_create;
 mod tasks_csrf;
 mod tasks_delete;
+mod tasks_idempotency;
 mod tasks_isolation;
 mod tasks_list;
 mod tasks_quota;
 mod tasks_read;
+mod tasks_sync;
 mod tasks_update;
 
 mod support;

@@ -17,8 +17,20 @@ async fn migrations_go_up_down_and_up_again() {
     Migrator::up(&db, None).await.expect("up again");
     // PostgreSQL also keeps a per-owner task counter for the exact per-user limit.
     let expected: &[&str] = match postgres_url() {
-        Some(_) => &["account", "session", "task", "task_quota", "user", "verification"],
-        None => &["account", "session", "task", "user", "verification"],
+        Some(_) => &[
+            "account",
+            "session",
+            "task",
+            "task_change",
+            "task_idempotency",
+            "task_quota",
+            "task_sync_head",
+            "user",
+            "verification",
+        ],
+        None => {
+            &["account", "session", "task", "task_change", "task_idempotency", "task_sync_head", "user", "verification"]
+        }
     };
     assert_eq!(tables(&db).await, expected);
     db.close().await.ok();

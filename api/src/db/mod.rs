@@ -241,6 +241,18 @@ pub(crate) fn is_unavailable(err: &DbErr) -> bool {
     }
 }
 
+/// Whether an error means a statement gave up waiting for a lock another transaction holds:
+/// PostgreSQL's statement or lock timeout (57014, 55P03), SQLite's busy timeout (5, 6).
+pub(crate) fn is_wait_timeout(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_err)) | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = err else {
+        return false;
+    };
+    let sqlx::Error::Database(db_err) = &**sqlx_err else { return false };
+    let code = db_err.code().unwrap_or_default();
+    let sqlite_primary = code.parse::<u32>().ok().map(|c| c & 0xff);
+    matches!(sqlite_primary, Some(5 | 6)) || code == "57014" || code == "55P03"
+}
+
 /// Whether an error is a foreign-key violation (a referenced row is gone).
 pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))

@@ -1,7 +1,7 @@
 //! Payload and field types the APIs share: a nullable object (`null` or the object, declared as
 //! such so generated clients accept `null`), a required parameter whose absence the handler
-//! reports itself, a JSON body written straight from `serde`, and a described `200` answer.
-//! Nothing here knows a route.
+//! reports itself, a header parameter that does not ignore values it cannot read, a JSON body
+//! written straight from `serde`, and a described `200` answer. Nothing here knows a route.
 
 use std::borrow::Cow;
 
@@ -136,6 +136,50 @@ impl<T: ParseFromParameter> ParseFromParameter for Required<T> {
             return Ok(Self(None));
         }
         T::parse_from_parameters(values).map(|value| Self(Some(value))).map_err(ParseError::propagate)
+    }
+}
+
+/// A header parameter like poem-openapi's `Header`, except that a value that is not visible
+/// ASCII (say, UTF-8) is read (lossily) and validated instead of being skipped as if the header
+/// were absent: a client that sends a header expects it to count or to be refused.
+pub(crate) struct StrictHeader<T>(pub(crate) T);
+
+impl<'a, T: ParseFromParameter> poem_openapi::ApiExtractor<'a> for StrictHeader<T> {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = T::IS_REQUIRED;
+
+    type ParamType = T;
+    type ParamRawType = T::RawValueType;
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn param_in() -> Option<poem_openapi::registry::MetaParamIn> {
+        Some(poem_openapi::registry::MetaParamIn::Header)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Some(T::schema_ref())
+    }
+
+    fn param_raw_type(&self) -> Option<&Self::ParamRawType> {
+        self.0.as_raw_value()
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+        param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let values = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.as_str().eq_ignore_ascii_case(param_opts.name))
+            .map(|(_, value)| String::from_utf8_lossy(value.as_bytes()));
+        T::parse_from_parameters(values).map(Self).map_err(|err| {
+            poem_openapi::error::ParseParamError { name: param_opts.name, reason: err.into_message() }.into()
+        })
     }
 }
 

@@ -14,15 +14,20 @@ use poem_openapi::{
 use crate::{
     auth::guard::SessionAuth,
     error::{ParamErrors, ParamStatus, api_errors},
-    http::{body::JsonBody, schema::SerdeJson},
+    http::{
+        body::JsonBody,
+        schema::{SerdeJson, StrictHeader},
+    },
     state::AppState,
     tags::ApiTags,
     tasks::{
-        dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskDto, TaskPage},
+        dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskChangesDto, TaskDto, TaskPage},
         model::{
-            ListFilter, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch, TaskReplacement, search_pattern,
+            IdempotencyKey, ListFilter, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch, TaskReplacement,
+            search_pattern,
         },
     },
+    validation::ValidationError,
 };
 
 /// How the tasks API reports a parameter that does not parse: 422, naming the parameter where
@@ -30,7 +35,7 @@ use crate::{
 pub(crate) const PARAMETER_ERRORS: ParamErrors = ParamErrors {
     status: ParamStatus::UnprocessableEntity,
     place: |name| match name {
-        "If-Match" => "header",
+        "If-Match" | "Idempotency-Key" | "Last-Event-ID" => "header",
         "id" => "path",
         _ => "query",
     },
@@ -45,8 +50,12 @@ api_errors!(
     ListTasksError: 401, 422, 503
 );
 api_errors!(
+    /// Errors of `GET /tasks/changes`.
+    ChangesError: 401, 410, 422, 503
+);
+api_errors!(
     /// Errors of `POST /tasks`.
-    CreateTaskError: 400, 401, 403, 413, 415, 422, 503
+    CreateTaskError: 400, 401, 403, 409, 413, 415, 422, 503
 );
 api_errors!(
     /// Errors of `GET /tasks/{id}`.
@@ -54,11 +63,11 @@ api_errors!(
 );
 api_errors!(
     /// Errors of `PUT` and `PATCH /tasks/{id}`.
-    UpdateTaskError: 400, 401, 403, 404, 412, 413, 415, 422, 503
+    UpdateTaskError: 400, 401, 403, 404, 409, 412, 413, 415, 422, 503
 );
 api_errors!(
     /// Errors of `DELETE /tasks/{id}`.
-    DeleteTaskError: 401, 403, 404, 412, 422, 503
+    DeleteTaskError: 401, 403, 404, 409, 412, 422, 503
 );
 
 /// One page of tasks.
@@ -67,6 +76,14 @@ pub(crate) enum TaskList {
     /// Success
     #[oai(status = 200)]
     Ok(SerdeJson<TaskPage>),
+}
+
+/// Changes since a sync cursor.
+#[derive(ApiResponse)]
+pub(crate) enum TaskChanges {
+    /// Success
+    #[oai(status = 200)]
+    Ok(SerdeJson<TaskChangesDto>),
 }
 
 /// A created task.
@@ -109,6 +126,11 @@ pub(crate) enum TaskDeleted {
 fn found(task: Task) -> TaskFound {
     let etag = task.etag().to_string();
     TaskFound::Ok(SerdeJson(task.into()), etag)
+}
+
+/// The `Idempotency-Key` header, validated.
+fn parse_key(header: Option<&str>) -> Result<Option<IdempotencyKey>, TaskError> {
+    Ok(header.map(IdempotencyKey::parse).transpose().map_err(ValidationError::in_header)?)
 }
 
 /// The task id from the path; one that cannot exist is a missing task.
@@ -154,6 +176,39 @@ impl TasksApi {
         Ok(TaskList::Ok(SerdeJson(TaskPage { items, next_cursor: page.next_cursor })))
     }
 
+    /// Changes since the last sync
+    ///
+    /// For offline-first clients: the tasks created or changed (each once, in its current
+    /// version) and the ids of tasks deleted since `since`, oldest change first. Without
+    /// `since`, every task from the start. Store `next_cursor` and pass it as `since` next
+    /// time; while `has_more` is true, ask again right away. A cursor older than the retention
+    /// (30 days by default) is `410 SYNC_CURSOR_EXPIRED`: list every task again, then sync from
+    /// no cursor. No change is skipped, whatever the order in which concurrent writes commit.
+    #[oai(path = "/tasks/changes", method = "get", operation_id = "list_task_changes")]
+    async fn list_task_changes(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        /// Opaque cursor from the previous answer's `next_cursor`; absent for the first sync.
+        #[oai(validator(max_length = 256))]
+        since: Query<Option<String>>,
+        /// Changes per page, 1 to 100 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<i64>>,
+    ) -> Result<TaskChanges, ChangesError> {
+        let owner = &auth.0.user.id;
+        let since = since.0.map(|c| state.tasks.sync_cursor(&c, "since", owner).map_err(ValidationError::in_query));
+        let since = since.transpose().map_err(TaskError::from)?;
+        let limit = limit.0.and_then(|l| u64::try_from(l).ok());
+        let page = state.tasks.changes(owner, since, limit).await?;
+        let changes = page.entries.into_iter().map(Into::into).collect();
+        Ok(TaskChanges::Ok(SerdeJson(TaskChangesDto {
+            changes,
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+        })))
+    }
+
     /// Create a task
     ///
     /// Answers 201 with the task, its `Location` and `ETag`. `422 TASK_LIMIT_REACHED` when you
@@ -164,9 +219,16 @@ impl TasksApi {
         state: Data<&AppState>,
         auth: SessionAuth,
         body: JsonBody<CreateTaskRequest>,
+        /// Makes the request safe to retry: a retry with the same key (for 24 hours) gets the
+        /// first answer again instead of writing twice. 1 to 255 visible ASCII characters,
+        /// scoped to your user; reusing one for a different request is
+        /// `422 IDEMPOTENCY_KEY_REUSED`.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$"))]
+        idempotency_key: StrictHeader<Option<String>>,
     ) -> Result<TaskCreated, CreateTaskError> {
         let task = NewTask::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
-        let created = state.tasks.create(&auth.0.user.id, &task).await?;
+        let key = parse_key(idempotency_key.0.as_deref())?;
+        let created = state.tasks.create(&auth.0.user.id, &task, key.as_ref()).await?;
         let location = format!("/api/v1/tasks/{}", created.id.get());
         let etag = created.etag().to_string();
         Ok(TaskCreated::Created(SerdeJson(created.into()), location, etag))
@@ -203,12 +265,19 @@ impl TasksApi {
         /// Only replace if the task's current `ETag` is one of these.
         #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key (for 24 hours) gets the
+        /// first answer again instead of writing twice. 1 to 255 visible ASCII characters,
+        /// scoped to your user; reusing one for a different request is
+        /// `422 IDEMPOTENCY_KEY_REUSED`.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$"))]
+        idempotency_key: StrictHeader<Option<String>>,
     ) -> Result<TaskFound, UpdateTaskError> {
         let id = task_id(id.0)?;
         let replacement =
             TaskReplacement::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        Ok(found(state.tasks.replace(&auth.0.user.id, id, &replacement, &precondition).await?))
+        let key = parse_key(idempotency_key.0.as_deref())?;
+        Ok(found(state.tasks.replace(&auth.0.user.id, id, &replacement, &precondition, key.as_ref()).await?))
     }
 
     /// Update some fields of a task
@@ -228,11 +297,18 @@ impl TasksApi {
         /// Only update if the task's current `ETag` is one of these.
         #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key (for 24 hours) gets the
+        /// first answer again instead of writing twice. 1 to 255 visible ASCII characters,
+        /// scoped to your user; reusing one for a different request is
+        /// `422 IDEMPOTENCY_KEY_REUSED`.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$"))]
+        idempotency_key: StrictHeader<Option<String>>,
     ) -> Result<TaskFound, UpdateTaskError> {
         let id = task_id(id.0)?;
         let patch = TaskPatch::try_from(body.parse_strict().map_err(TaskError::from)?).map_err(TaskError::from)?;
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        Ok(found(state.tasks.patch(&auth.0.user.id, id, &patch, &precondition).await?))
+        let key = parse_key(idempotency_key.0.as_deref())?;
+        Ok(found(state.tasks.patch(&auth.0.user.id, id, &patch, &precondition, key.as_ref()).await?))
     }
 
     /// Delete a task
@@ -250,9 +326,16 @@ impl TasksApi {
         /// Only delete if the task's current `ETag` is one of these.
         #[oai(name = "If-Match", validator(max_length = 1024))]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key (for 24 hours) gets the
+        /// first answer again instead of writing twice. 1 to 255 visible ASCII characters,
+        /// scoped to your user; reusing one for a different request is
+        /// `422 IDEMPOTENCY_KEY_REUSED`.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$"))]
+        idempotency_key: StrictHeader<Option<String>>,
     ) -> Result<TaskDeleted, DeleteTaskError> {
         let precondition = Precondition::from_if_match(if_match.0.as_deref());
-        state.tasks.delete(&auth.0.user.id, task_id(id.0)?, &precondition).await?;
+        let key = parse_key(idempotency_key.0.as_deref())?;
+        state.tasks.delete(&auth.0.user.id, task_id(id.0)?, &precondition, key.as_ref()).await?;
         Ok(TaskDeleted::NoContent)
     }
 }

@@ -9,7 +9,7 @@ use poem_openapi::{
 };
 
 use crate::{
-    tasks::model::{NewTask, Task, TaskDescription, TaskPatch, TaskReplacement, TaskTitle},
+    tasks::model::{Change, FeedEntry, NewTask, Task, TaskDescription, TaskPatch, TaskReplacement, TaskTitle},
     timestamp::Timestamp,
     validation::{ValidationError, ValidationErrors},
 };
@@ -123,6 +123,60 @@ pub(crate) struct TaskPage {
     /// Pass as `cursor` to get the next page; `null` on the last page.
     #[oai(nullable, validator(max_length = 256))]
     pub(crate) next_cursor: Option<String>,
+}
+
+/// One change of the change feed: a task created or changed (with its current version), or a
+/// task deleted.
+#[derive(Debug, Object, serde::Serialize)]
+#[oai(rename = "TaskChange", example)]
+pub(crate) struct TaskChangeDto {
+    /// The task's id.
+    #[oai(validator(minimum(value = "1")))]
+    pub(crate) id: i64,
+    /// `true` when the task was deleted (then `task` is `null`).
+    pub(crate) deleted: bool,
+    /// The task's current version; `null` when it was deleted.
+    #[oai(nullable)]
+    pub(crate) task: Option<TaskDto>,
+}
+
+impl From<FeedEntry> for TaskChangeDto {
+    fn from(entry: FeedEntry) -> Self {
+        match entry.change {
+            Change::Upsert(task) => Self { id: task.id.get(), deleted: false, task: Some(task.into()) },
+            Change::Delete(id) => Self { id: id.get(), deleted: true, task: None },
+        }
+    }
+}
+
+/// The changes since a sync cursor, oldest first.
+#[derive(Debug, Object, serde::Serialize)]
+#[oai(rename = "TaskChanges", example)]
+pub(crate) struct TaskChangesDto {
+    /// The changes, oldest first; each task at most once, in its current version.
+    #[oai(validator(max_items = 100))]
+    pub(crate) changes: Vec<TaskChangeDto>,
+    /// Pass as `since` to continue (store it for the next sync; also when `changes` is empty).
+    #[oai(validator(max_length = 256))]
+    pub(crate) next_cursor: String,
+    /// Whether more changes are waiting: ask again with `next_cursor` right away.
+    pub(crate) has_more: bool,
+}
+
+impl Example for TaskChangeDto {
+    fn example() -> Self {
+        Self { id: 42, deleted: false, task: Some(TaskDto::example()) }
+    }
+}
+
+impl Example for TaskChangesDto {
+    fn example() -> Self {
+        Self {
+            changes: vec![TaskChangeDto::example(), TaskChangeDto { id: 41, deleted: true, task: None }],
+            next_cursor: "MTcuMTc2NDMxMjk5OC5SYW5kb21ITUFD".to_owned(),
+            has_more: false,
+        }
+    }
 }
 
 impl Example for TaskDto {
@@ -240,5 +294,7 @@ mod tests {
             assert_same(&TaskPage { items: vec![task(3, None), task(4, Some(""))], next_cursor });
         }
         assert_same(&TaskPage { items: Vec::new(), next_cursor: None });
+        assert_same(&TaskChangesDto::example());
+        assert_same(&TaskChangesDto { changes: Vec::new(), next_cursor: "x".to_owned(), has_more: true });
     }
 }

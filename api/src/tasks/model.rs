@@ -26,6 +26,8 @@ pub(crate) const DESCRIPTION_MAX: usize = 10_000;
 pub(crate) const DEFAULT_LIMIT: u64 = 20;
 /// Largest page size.
 pub(crate) const MAX_LIMIT: u64 = 100;
+/// Longest `Idempotency-Key`, in characters.
+pub(crate) const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// A tasks-domain failure a client can cause.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,15 @@ pub(crate) enum TaskError {
     /// A field failed validation.
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
+    /// The `Idempotency-Key` was already used for a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// A request with the same `Idempotency-Key` is still running.
+    #[error("idempotency key in progress")]
+    IdempotencyInProgress,
+    /// A sync cursor older than the change feed's retention.
+    #[error("sync cursor expired")]
+    SyncCursorExpired,
 }
 
 impl From<ValidationErrors> for TaskError {
@@ -282,9 +293,162 @@ impl Cursor {
     }
 
     fn sign(id: &str, user_id: &UserId, secret: &AuthSecret) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_bytes()).expect("HMAC takes keys of any length");
-        mac.update(format!("task-cursor:{user_id}:{id}").as_bytes());
-        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
+        sign("task-cursor", id, user_id, secret)
+    }
+}
+
+/// An HMAC of `payload` for `purpose` and one user, truncated to 96 bits, in base64url.
+fn sign(purpose: &str, payload: &str, user_id: &UserId, secret: &AuthSecret) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{purpose}:{user_id}:{payload}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
+}
+
+/// A position in a user's change feed: the last change seen (`seq`, the owner's change
+/// counter) and when the cursor was issued (Unix seconds), bound to the user by an HMAC like
+/// [`Cursor`]. Every answer issues a fresh one, so only a client that has not synced for the
+/// whole retention holds an expired cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SyncCursor {
+    /// The owner's change counter up to which every change has been seen.
+    pub(crate) seq: i64,
+    /// When the cursor was issued, Unix seconds.
+    pub(crate) issued_at: i64,
+}
+
+impl SyncCursor {
+    /// The opaque text of this cursor for `user_id`.
+    pub(crate) fn encode(self, user_id: &UserId, secret: &AuthSecret) -> String {
+        let payload = format!("{}.{}", self.seq, self.issued_at);
+        let signature = sign("task-sync", &payload, user_id, secret);
+        URL_SAFE_NO_PAD.encode(format!("{payload}.{signature}"))
+    }
+
+    /// A cursor's position, if it is well-formed and was issued to `user_id`; `field` names the
+    /// parameter it came in (`since`, `Last-Event-ID`).
+    pub(crate) fn decode(
+        cursor: &str,
+        field: &str,
+        user_id: &UserId,
+        secret: &AuthSecret,
+    ) -> Result<Self, ValidationError> {
+        let invalid = || ValidationError::new(field, "is not a valid sync cursor for this user");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (payload, signature) = text.rsplit_once('.').ok_or_else(invalid)?;
+        let expected = sign("task-sync", payload, user_id, secret);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes())) {
+            return Err(invalid());
+        }
+        let (seq, issued_at) = payload.split_once('.').ok_or_else(invalid)?;
+        let seq = seq.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(invalid)?;
+        let issued_at = issued_at.parse::<i64>().map_err(|_| invalid())?;
+        Ok(Self { seq, issued_at })
+    }
+}
+
+/// One entry of the change feed: a task's latest version, or the id of a deleted task.
+#[derive(Clone, Debug)]
+pub(crate) enum Change {
+    /// The task was created or changed; this is its current version.
+    Upsert(Task),
+    /// The task was deleted.
+    Delete(TaskId),
+}
+
+/// A change and its position in the owner's feed.
+#[derive(Clone, Debug)]
+pub(crate) struct FeedEntry {
+    /// The owner's change counter at this change.
+    pub(crate) seq: i64,
+    /// What changed.
+    pub(crate) change: Change,
+}
+
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters, chosen by the client and scoped to
+/// its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a key; the error names the header.
+    pub(crate) fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let field = "Idempotency-Key";
+        if raw.is_empty() || raw.len() > IDEMPOTENCY_KEY_MAX {
+            return Err(ValidationError::new(field, format!("must be 1 to {IDEMPOTENCY_KEY_MAX} characters")));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ValidationError::new(field, "must be visible ASCII characters (no spaces)"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A write to the tasks, as an idempotent request: what is compared when a key comes back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TaskWrite<'a> {
+    /// `POST /tasks`.
+    Create(&'a NewTask),
+    /// `PUT /tasks/{id}`.
+    Replace(TaskId, &'a TaskReplacement, &'a Precondition),
+    /// `PATCH /tasks/{id}`.
+    Patch(TaskId, &'a TaskPatch, &'a Precondition),
+    /// `DELETE /tasks/{id}`.
+    Delete(TaskId, &'a Precondition),
+}
+
+impl TaskWrite<'_> {
+    /// The status the API answers this write with when it succeeds (stored with the key).
+    pub(crate) fn success_status(self) -> u16 {
+        match self {
+            Self::Create(_) => 201,
+            Self::Replace(..) | Self::Patch(..) => 200,
+            Self::Delete(..) => 204,
+        }
+    }
+
+    /// SHA-256 (hex) of a canonical rendering of the request: the operation, the task, every
+    /// field as validated and the `If-Match` condition. Equal requests have equal fingerprints.
+    pub(crate) fn fingerprint(self) -> String {
+        use serde_json::{Value, json};
+        let text = |t: Option<&str>| t.map_or(Value::Null, |t| Value::String(t.to_owned()));
+        let condition = |p: &Precondition| match p {
+            Precondition::None => Value::Null,
+            Precondition::Any => json!("*"),
+            Precondition::OneOf(tags) => tags.iter().map(ToString::to_string).collect(),
+        };
+        let canonical = match self {
+            Self::Create(task) => {
+                json!(["create", task.title.as_str(), text(task.description.as_ref().map(TaskDescription::as_str))])
+            }
+            Self::Replace(id, task, precondition) => json!([
+                "replace",
+                id.get(),
+                task.title.as_str(),
+                text(task.description.as_ref().map(TaskDescription::as_str)),
+                task.is_completed,
+                condition(precondition)
+            ]),
+            Self::Patch(id, patch, precondition) => json!([
+                "patch",
+                id.get(),
+                text(patch.title.as_ref().map(TaskTitle::as_str)),
+                // Absent (unchanged) and `null` (cleared) must differ.
+                patch
+                    .description
+                    .as_ref()
+                    .map_or(json!({}), |d| json!({"set": text(d.as_ref().map(TaskDescription::as_str))})),
+                patch.is_completed,
+                condition(precondition)
+            ]),
+            Self::Delete(id, precondition) => json!(["delete", id.get(), condition(precondition)]),
+        };
+        hex::encode(<Sha256 as sha2::Digest>::digest(canonical.to_string().as_bytes()))
     }
 }
 

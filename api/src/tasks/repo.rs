@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use crate::{
     auth::model::UserId,
     db::{read_time, task_time},
-    tasks::model::{ListFilter, NewTask, Precondition, Task, TaskId, TaskPatch, TaskReplacement},
+    tasks::model::{
+        Change, FeedEntry, IdempotencyKey, ListFilter, NewTask, Precondition, Task, TaskId, TaskPatch, TaskReplacement,
+    },
 };
 
 const COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;
@@ -247,4 +249,170 @@ async fn conditional(db: &impl ConnectionTrait, owner: &UserId, id: TaskId, sql:
         Some(_) => Written::Stale,
         None => Written::Missing,
     })
+}
+
+/// What a request with an `Idempotency-Key` finds.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// The key is this transaction's now: run the write and [`store_answer`] in it.
+    Claimed,
+    /// The key was used by a committed request within its lifetime.
+    Stored(StoredAnswer),
+}
+
+/// The answer stored with a key.
+#[derive(Debug)]
+pub(crate) struct StoredAnswer {
+    /// The first request's fingerprint.
+    pub(crate) fingerprint: String,
+    /// The status it was answered with.
+    pub(crate) status: u16,
+    /// The task it answered with (none for a deletion).
+    pub(crate) task: Option<Task>,
+}
+
+/// Claims `key` for this transaction: inserts the owner's key row, or takes over one stored
+/// before `expired_before`. The row's primary key is what makes a retry unable to run twice:
+/// on PostgreSQL a concurrent claim of the same key waits here until the first transaction
+/// ends (then finds its answer, or claims the key if it rolled back); on SQLite writers are
+/// serialised anyway. Must be the transaction's first statement (SQLite takes the write lock).
+pub(crate) async fn claim_key(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now: OffsetDateTime,
+    expired_before: OffsetDateTime,
+) -> Result<Claim, DbErr> {
+    let mut sql = Sql::new(
+        db,
+        r#"INSERT INTO "task_idempotency" ("owner_id", "key", "fingerprint", "status", "stored_at") VALUES ("#,
+    );
+    let (at, expired) = (sql.time(now), sql.time(expired_before));
+    sql.push("{}", owner.as_str())
+        .push(", {}", key.as_str())
+        .push(", {}", fingerprint)
+        .push(", 0, {})", at)
+        .text(r#" ON CONFLICT ("owner_id", "key") DO UPDATE SET "fingerprint" = excluded."fingerprint", "status" = 0, "task_id" = NULL, "title" = NULL, "description" = NULL, "is_completed" = NULL, "created_at" = NULL, "updated_at" = NULL, "stored_at" = excluded."stored_at""#)
+        .push(r#" WHERE "task_idempotency"."stored_at" < {} RETURNING "owner_id""#, expired);
+    if db.query_one_raw(sql.build()).await?.is_some() {
+        return Ok(Claim::Claimed);
+    }
+    let mut sql = Sql::new(
+        db,
+        r#"SELECT "fingerprint", "status", "task_id" AS "id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at" FROM "task_idempotency" WHERE "owner_id" = "#,
+    );
+    sql.push("{}", owner.as_str()).push(r#" AND "key" = {}"#, key.as_str());
+    let row = db
+        .query_one_raw(sql.build())
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("an idempotency key that could not be claimed is gone".to_owned()))?;
+    let status: i32 = row.try_get("", "status")?;
+    let task_id: Option<i64> = row.try_get("", "id")?;
+    Ok(Claim::Stored(StoredAnswer {
+        fingerprint: row.try_get("", "fingerprint")?,
+        status: u16::try_from(status).map_err(|_| DbErr::Type(format!("stored status {status}")))?,
+        task: task_id.map(|_| task_from(&row)).transpose()?,
+    }))
+}
+
+/// Stores the answer of the request that claimed `key` (in its transaction).
+pub(crate) async fn store_answer(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    key: &IdempotencyKey,
+    status: u16,
+    task: Option<&Task>,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db, r#"UPDATE "task_idempotency" SET "status" = "#);
+    sql.push("{}", i32::from(status));
+    if let Some(task) = task {
+        let (created, updated) = (sql.time(task.created_at), sql.time(task.updated_at));
+        sql.push(r#", "task_id" = {}"#, task.id.get())
+            .push(r#", "title" = {}"#, task.title.clone())
+            .push(r#", "description" = {}"#, task.description.clone())
+            .push(r#", "is_completed" = {}"#, task.is_completed)
+            .push(r#", "created_at" = {}"#, created)
+            .push(r#", "updated_at" = {}"#, updated);
+    }
+    sql.push(r#" WHERE "owner_id" = {}"#, owner.as_str()).push(r#" AND "key" = {}"#, key.as_str());
+    db.execute_raw(sql.build()).await.map(|_| ())
+}
+
+/// The owner's next change number. The counter row stays locked until the transaction ends,
+/// so the owner's changes commit in the order of their numbers.
+pub(crate) async fn next_seq(db: &impl ConnectionTrait, owner: &UserId) -> Result<i64, DbErr> {
+    let mut sql = Sql::new(db, r#"INSERT INTO "task_sync_head" ("owner_id", "seq") VALUES ("#);
+    sql.push("{}, 1)", owner.as_str())
+        .text(r#" ON CONFLICT ("owner_id") DO UPDATE SET "seq" = "task_sync_head"."seq" + 1 RETURNING "seq""#);
+    let row = db.query_one_raw(sql.build()).await?.ok_or_else(|| DbErr::RecordNotFound("task_sync_head".to_owned()))?;
+    row.try_get("", "seq")
+}
+
+/// Records a task's latest change (a tombstone when `deleted_at` is set).
+pub(crate) async fn record_change(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    id: TaskId,
+    seq: i64,
+    deleted_at: Option<OffsetDateTime>,
+) -> Result<(), DbErr> {
+    let mut sql = Sql::new(db, r#"INSERT INTO "task_change" ("owner_id", "task_id", "seq", "deleted_at") VALUES ("#);
+    // A typed NULL of the timestamp column's kind when the task is not deleted.
+    let deleted = deleted_at.map_or_else(|| sql.time(OffsetDateTime::UNIX_EPOCH).as_null(), |at| sql.time(at));
+    sql.push("{}", owner.as_str())
+        .push(", {}", id.get())
+        .push(", {}", seq)
+        .push(", {})", deleted)
+        .text(r#" ON CONFLICT ("owner_id", "task_id") DO UPDATE SET "seq" = excluded."seq", "deleted_at" = excluded."deleted_at""#);
+    db.execute_raw(sql.build()).await.map(|_| ())
+}
+
+/// The owner's changes after `after`, oldest first, at most `limit`: each task once, in its
+/// current version, or its id when it is gone.
+pub(crate) async fn changes(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<FeedEntry>, DbErr> {
+    let mut sql = Sql::new(
+        db,
+        r#"SELECT c."seq", c."task_id", t."id", t."title", t."description", t."is_completed", t."owner_id", t."created_at", t."updated_at" FROM "task_change" c LEFT JOIN "task" t ON t."id" = c."task_id" AND t."owner_id" = c."owner_id" WHERE c."owner_id" = "#,
+    );
+    sql.push("{}", owner.as_str())
+        .push(r#" AND c."seq" > {}"#, after)
+        .push(r#" ORDER BY c."seq" LIMIT {}"#, i64::try_from(limit).unwrap_or(i64::MAX));
+    let rows = db.query_all_raw(sql.build()).await?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.try_get("", "seq")?;
+            let change = match row.try_get::<Option<i64>>("", "id")? {
+                Some(_) => Change::Upsert(task_from(row)?),
+                None => {
+                    let id: i64 = row.try_get("", "task_id")?;
+                    Change::Delete(TaskId::parse(id).ok_or_else(|| DbErr::Type(format!("task id {id}")))?)
+                }
+            };
+            Ok(FeedEntry { seq, change })
+        })
+        .collect()
+}
+
+/// Deletes tombstones older than `tombstones_before` and idempotency keys stored before
+/// `keys_before`; returns how many of each.
+pub(crate) async fn sweep(
+    db: &impl ConnectionTrait,
+    tombstones_before: OffsetDateTime,
+    keys_before: OffsetDateTime,
+) -> Result<(u64, u64), DbErr> {
+    let mut sql = Sql::new(db, r#"DELETE FROM "task_change" WHERE "deleted_at" < "#);
+    let at = sql.time(tombstones_before);
+    sql.push("{}", at);
+    let tombstones = db.execute_raw(sql.build()).await?.rows_affected();
+    let mut sql = Sql::new(db, r#"DELETE FROM "task_idempotency" WHERE "stored_at" < "#);
+    let at = sql.time(keys_before);
+    sql.push("{}", at);
+    let keys = db.execute_raw(sql.build()).await?.rows_affected();
+    Ok((tombstones, keys))
 }

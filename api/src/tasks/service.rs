@@ -5,20 +5,28 @@
 //!
 //! Every operation takes the owner from the session; another user's task is answered exactly
 //! like a missing one, because every query filters by owner.
+//!
+//! Every write runs in one transaction with what makes it safe to retry and to sync: its
+//! `Idempotency-Key` row (claimed first, answer stored last) and its entry in the owner's change
+//! feed (numbered by the owner's counter, which stays locked until commit, so the feed never
+//! shows a later change before an earlier one has committed).
 
-use sea_orm::DatabaseConnection;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use time::OffsetDateTime;
 
 use crate::{
     auth::{error::AuthError, model::UserId, store::AuthStore},
     config::AuthSecret,
-    db::is_foreign_key_violation,
+    db::{is_foreign_key_violation, is_wait_timeout},
     error::ApiError,
     tasks::{
         model::{
-            Cursor, DEFAULT_LIMIT, ListFilter, MAX_LIMIT, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch,
-            TaskReplacement,
+            Cursor, DEFAULT_LIMIT, FeedEntry, IdempotencyKey, ListFilter, MAX_LIMIT, NewTask, Precondition, SyncCursor,
+            Task, TaskError, TaskId, TaskPatch, TaskReplacement, TaskWrite,
         },
-        repo::{self, Written},
+        repo::{self, Claim, Written},
     },
     timestamp::now_micros,
     validation::ValidationError,
@@ -32,6 +40,34 @@ pub(crate) struct Page {
     pub(crate) next_cursor: Option<String>,
 }
 
+/// How long an `Idempotency-Key` and its answer are kept.
+pub(crate) const IDEMPOTENCY_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// How much longer than the retention a tombstone is kept, so that a cursor still inside the
+/// retention can never have missed one (a change is stamped before its transaction commits).
+const TOMBSTONE_MARGIN: Duration = Duration::from_secs(3600);
+
+/// One page of the change feed.
+pub(crate) struct ChangesPage {
+    /// The changes, oldest first (at most the page size).
+    pub(crate) entries: Vec<FeedEntry>,
+    /// Where the next sync continues.
+    pub(crate) next_cursor: String,
+    /// Whether more changes are waiting right now.
+    pub(crate) has_more: bool,
+}
+
+/// The tasks service's settings.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskSettings {
+    /// The signing secret of list and sync cursors.
+    pub(crate) secret: AuthSecret,
+    /// Tasks per user.
+    pub(crate) per_user_limit: u64,
+    /// How long tombstones (and so sync cursors) last.
+    pub(crate) sync_retention: Duration,
+}
+
 /// The tasks service; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Tasks {
@@ -39,13 +75,14 @@ pub(crate) struct Tasks {
     auth: AuthStore,
     secret: AuthSecret,
     per_user_limit: u64,
+    sync_retention: Duration,
 }
 
 impl Tasks {
-    /// The service over `db`; `auth` is told when a session's user turns out to be gone, and
-    /// `secret` signs list cursors.
-    pub(crate) fn new(db: DatabaseConnection, auth: AuthStore, secret: AuthSecret, per_user_limit: u64) -> Self {
-        Self { db, auth, secret, per_user_limit }
+    /// The service over `db`; `auth` is told when a session's user turns out to be gone.
+    pub(crate) fn new(db: DatabaseConnection, auth: AuthStore, settings: TaskSettings) -> Self {
+        let TaskSettings { secret, per_user_limit, sync_retention } = settings;
+        Self { db, auth, secret, per_user_limit, sync_retention }
     }
 
     /// The position a cursor continues after, if it is well-formed and was issued to `owner`.
@@ -67,21 +104,15 @@ impl Tasks {
     }
 
     /// Creates a task unless the owner already has the maximum number.
-    pub(crate) async fn create(&self, owner: &UserId, task: &NewTask) -> Result<Task, ApiError> {
-        let limit = self.per_user_limit;
-        match repo::create(&self.db, owner, task, limit, now_micros()).await {
-            Ok(Some(created)) => {
-                tracing::info!(user.id = %owner, task.id = created.id.get(), "task created");
-                Ok(created)
-            }
-            Ok(None) => Err(TaskError::LimitReached { limit }.into()),
-            // The user was deleted behind the session's back (e.g. directly in SQL): no session.
-            Err(err) if is_foreign_key_violation(&err) => {
-                self.auth.forget_user(owner);
-                Err(AuthError::Unauthorized { set_cookies: Vec::new() }.into())
-            }
-            Err(err) => Err(err.into()),
-        }
+    pub(crate) async fn create(
+        &self,
+        owner: &UserId,
+        task: &NewTask,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Task, ApiError> {
+        let created = answered(self.write(owner, key, TaskWrite::Create(task)).await?)?;
+        tracing::info!(user.id = %owner, task.id = created.id.get(), "task created");
+        Ok(created)
     }
 
     /// One of the owner's tasks.
@@ -96,8 +127,9 @@ impl Tasks {
         id: TaskId,
         task: &TaskReplacement,
         precondition: &Precondition,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Task, ApiError> {
-        written(repo::replace(&self.db, owner, id, task, precondition, now_micros()).await?)
+        answered(self.write(owner, key, TaskWrite::Replace(id, task, precondition)).await?)
     }
 
     /// Changes the fields present, if the precondition holds. A patch that changes nothing
@@ -108,24 +140,178 @@ impl Tasks {
         id: TaskId,
         patch: &TaskPatch,
         precondition: &Precondition,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Task, ApiError> {
-        if patch.is_empty() {
+        if patch.is_empty() && key.is_none() {
             return written(repo::get_if(&self.db, owner, id, precondition).await?);
         }
-        written(repo::patch(&self.db, owner, id, patch, precondition, now_micros()).await?)
+        answered(self.write(owner, key, TaskWrite::Patch(id, patch, precondition)).await?)
     }
 
-    /// Deletes a task, if the precondition holds; returns what was deleted.
+    /// Deletes a task, if the precondition holds.
     pub(crate) async fn delete(
         &self,
         owner: &UserId,
         id: TaskId,
         precondition: &Precondition,
-    ) -> Result<Task, ApiError> {
-        let deleted = written(repo::delete(&self.db, owner, id, precondition).await?)?;
-        tracing::info!(user.id = %owner, task.id = deleted.id.get(), "task deleted");
-        Ok(deleted)
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), ApiError> {
+        self.write(owner, key, TaskWrite::Delete(id, precondition)).await?;
+        tracing::info!(user.id = %owner, task.id = id.get(), "task deleted");
+        Ok(())
     }
+
+    /// Runs one write in a transaction: claims the key (or answers from it), applies the write,
+    /// enters it in the change feed, stores the answer with the key, commits. A write that fails
+    /// rolls back with its key, so a retry runs again. Returns the task as answered (none for a
+    /// deletion).
+    async fn write(
+        &self,
+        owner: &UserId,
+        key: Option<&IdempotencyKey>,
+        write: TaskWrite<'_>,
+    ) -> Result<Option<Task>, ApiError> {
+        let now = now_micros();
+        let txn = self.db.begin().await.map_err(|err| self.failed(owner, err))?;
+        match self.write_in(&txn, owner, key, write, now).await {
+            Ok(Answer::Written(task)) => {
+                txn.commit().await.map_err(|err| self.failed(owner, err))?;
+                Ok(task)
+            }
+            Ok(Answer::Replayed(task)) => {
+                txn.rollback().await.ok();
+                Ok(task)
+            }
+            Err(err) => {
+                txn.rollback().await.ok();
+                Err(err)
+            }
+        }
+    }
+
+    async fn write_in(
+        &self,
+        txn: &DatabaseTransaction,
+        owner: &UserId,
+        key: Option<&IdempotencyKey>,
+        write: TaskWrite<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Answer, ApiError> {
+        let fail = |err: DbErr| self.failed(owner, err);
+        if let Some(key) = key {
+            let fingerprint = write.fingerprint();
+            let claim = repo::claim_key(txn, owner, key, &fingerprint, now, now - IDEMPOTENCY_KEY_LIFETIME).await;
+            match claim {
+                Ok(Claim::Claimed) => {}
+                Ok(Claim::Stored(answer)) if answer.fingerprint != fingerprint => {
+                    return Err(TaskError::IdempotencyKeyReused.into());
+                }
+                Ok(Claim::Stored(answer)) => {
+                    tracing::info!(user.id = %owner, status = answer.status, "idempotent request replayed");
+                    return Ok(Answer::Replayed(answer.task));
+                }
+                Err(err) if is_wait_timeout(&err) => return Err(TaskError::IdempotencyInProgress.into()),
+                Err(err) => return Err(fail(err)),
+            }
+        }
+        let (task, changed, deleted) = match write {
+            TaskWrite::Create(task) => {
+                let limit = self.per_user_limit;
+                let created = repo::create(txn, owner, task, limit, now).await.map_err(fail)?;
+                (created.ok_or(TaskError::LimitReached { limit })?, true, false)
+            }
+            TaskWrite::Replace(id, task, precondition) => {
+                let outcome = repo::replace(txn, owner, id, task, precondition, now).await.map_err(fail)?;
+                (written(outcome)?, true, false)
+            }
+            TaskWrite::Patch(id, patch, precondition) if patch.is_empty() => {
+                (written(repo::get_if(txn, owner, id, precondition).await.map_err(fail)?)?, false, false)
+            }
+            TaskWrite::Patch(id, patch, precondition) => {
+                let outcome = repo::patch(txn, owner, id, patch, precondition, now).await.map_err(fail)?;
+                (written(outcome)?, true, false)
+            }
+            TaskWrite::Delete(id, precondition) => {
+                (written(repo::delete(txn, owner, id, precondition).await.map_err(fail)?)?, true, true)
+            }
+        };
+        if changed {
+            let seq = repo::next_seq(txn, owner).await.map_err(fail)?;
+            repo::record_change(txn, owner, task.id, seq, deleted.then_some(now)).await.map_err(fail)?;
+        }
+        if let Some(key) = key {
+            let answered = (!deleted).then_some(&task);
+            repo::store_answer(txn, owner, key, write.success_status(), answered).await.map_err(fail)?;
+        }
+        Ok(Answer::Written((!deleted).then_some(task)))
+    }
+
+    /// A database failure of a write; a failed foreign key means the user was deleted behind
+    /// the session's back (e.g. directly in SQL): no session.
+    fn failed(&self, owner: &UserId, err: DbErr) -> ApiError {
+        if is_foreign_key_violation(&err) {
+            self.auth.forget_user(owner);
+            return AuthError::Unauthorized { set_cookies: Vec::new() }.into();
+        }
+        err.into()
+    }
+
+    /// The position a sync cursor stands for, if it is well-formed and was issued to `owner`
+    /// (`field` names where it came from).
+    pub(crate) fn sync_cursor(&self, cursor: &str, field: &str, owner: &UserId) -> Result<SyncCursor, ValidationError> {
+        SyncCursor::decode(cursor, field, owner, &self.secret)
+    }
+
+    /// The owner's changes after `since` (from the beginning without one), oldest first,
+    /// `limit` per page (default and maximum 100). A cursor issued longer ago than the
+    /// retention is refused: tombstones it would need may be gone.
+    pub(crate) async fn changes(
+        &self,
+        owner: &UserId,
+        since: Option<SyncCursor>,
+        limit: Option<u64>,
+    ) -> Result<ChangesPage, ApiError> {
+        let now = OffsetDateTime::now_utc();
+        let after = match since {
+            Some(cursor) => self.unexpired(cursor, now)?,
+            None => 0,
+        };
+        let limit = limit.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+        let mut entries = repo::changes(&self.db, owner, after, limit + 1).await?;
+        let has_more = entries.len() as u64 > limit;
+        entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let seq = entries.last().map_or(after, |entry| entry.seq);
+        let next_cursor = SyncCursor { seq, issued_at: now.unix_timestamp() }.encode(owner, &self.secret);
+        Ok(ChangesPage { entries, next_cursor, has_more })
+    }
+
+    /// The feed position of a cursor still within the retention.
+    fn unexpired(&self, cursor: SyncCursor, now: OffsetDateTime) -> Result<i64, TaskError> {
+        let retention = i64::try_from(self.sync_retention.as_secs()).unwrap_or(i64::MAX);
+        if now.unix_timestamp().saturating_sub(cursor.issued_at) > retention {
+            return Err(TaskError::SyncCursorExpired);
+        }
+        Ok(cursor.seq)
+    }
+
+    /// Removes tombstones past the retention and idempotency keys past their lifetime.
+    pub(crate) async fn sweep(&self, now: OffsetDateTime) -> Result<(u64, u64), DbErr> {
+        let tombstones_before = now - self.sync_retention - TOMBSTONE_MARGIN;
+        repo::sweep(&self.db, tombstones_before, now - IDEMPOTENCY_KEY_LIFETIME).await
+    }
+}
+
+/// What a write answers.
+enum Answer {
+    /// The write was applied (and is committed with its answer).
+    Written(Option<Task>),
+    /// The key's stored answer; nothing was written.
+    Replayed(Option<Task>),
+}
+
+/// The task a create, replace or patch answers with.
+fn answered(task: Option<Task>) -> Result<Task, ApiError> {
+    task.ok_or_else(|| ApiError::Internal("a stored answer lacks its task".to_owned()))
 }
 
 /// Turns a conditional statement's outcome into the task or the matching error.

@@ -115,6 +115,11 @@ impl TestDb {
         self.conn.execute_raw(statement).await.expect("statement runs").rows_affected()
     }
 
+    /// A transaction on the test's own connection (to hold locks while the server works).
+    pub async fn begin(&self) -> sea_orm::DatabaseTransaction {
+        sea_orm::TransactionTrait::begin(&self.conn).await.expect("the test begins a transaction")
+    }
+
     /// `SELECT count(*)` of a whole table.
     pub async fn count_rows(&self, table: &str) -> i64 {
         self.count(&format!(r#"SELECT count(*) FROM "{table}""#), vec![]).await

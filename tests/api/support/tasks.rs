@@ -86,6 +86,68 @@ impl User {
     }
 }
 
+/// The change feed's path.
+pub const CHANGES: &str = "/api/v1/tasks/changes";
+
+/// One answer of the change feed.
+#[derive(Debug)]
+pub struct ChangesPage {
+    /// The changes, oldest first.
+    pub changes: Vec<Value>,
+    /// Where the next sync continues.
+    pub next_cursor: String,
+    /// Whether more changes are waiting.
+    pub has_more: bool,
+}
+
+impl User {
+    /// `GET /tasks/changes` with an optional `since` and `limit`.
+    pub async fn changes(&self, since: Option<&str>, limit: Option<u32>) -> Response {
+        let mut query = Vec::new();
+        if let Some(since) = since {
+            query.push(("since", since.to_owned()));
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        self.request(Method::GET, CHANGES).query(&query).send().await.expect("request sent")
+    }
+
+    /// One page of changes that must be 200.
+    pub async fn changes_page(&self, since: Option<&str>, limit: Option<u32>) -> ChangesPage {
+        let response = self.changes(since, limit).await;
+        assert_eq!(response.status(), StatusCode::OK, "changes since {since:?}");
+        let body: Value = response.json().await.expect("changes JSON");
+        let changes = body["changes"].as_array().expect("changes is an array").clone();
+        for change in &changes {
+            let deleted = change["deleted"].as_bool().expect("deleted is a boolean");
+            assert_eq!(change["task"].is_null(), deleted, "a deletion has no task, an upsert has one: {change}");
+            if !deleted {
+                assert_eq!(change["id"], change["task"]["id"], "{change}");
+            }
+        }
+        ChangesPage {
+            changes,
+            next_cursor: body["next_cursor"].as_str().expect("next_cursor is a string").to_owned(),
+            has_more: body["has_more"].as_bool().expect("has_more is a boolean"),
+        }
+    }
+
+    /// Every change since `since`, following `has_more`; the changes and the cursor to keep.
+    pub async fn sync(&self, since: Option<&str>, limit: Option<u32>) -> (Vec<Value>, String) {
+        let mut all = Vec::new();
+        let mut cursor = since.map(str::to_owned);
+        loop {
+            let page = self.changes_page(cursor.as_deref(), limit).await;
+            all.extend(page.changes);
+            cursor = Some(page.next_cursor);
+            if !page.has_more {
+                return (all, cursor.unwrap_or_default());
+            }
+        }
+    }
+}
+
 /// The ids of tasks in a list, in order.
 pub fn ids(tasks: &[Value]) -> Vec<i64> {
     tasks.iter().map(id_of).collect()

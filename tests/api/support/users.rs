@@ -97,6 +97,11 @@ impl User {
         }
     }
 
+    /// The same session, talking to another server (an instance on the same database).
+    pub fn on(&self, at: &impl Service) -> Self {
+        Self { base: at.base().to_owned(), ..self.clone() }
+    }
+
     /// The `Authorization` header value for this session.
     pub fn authorization(&self) -> String {
         format!("Bearer {}", self.bearer)
