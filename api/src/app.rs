@@ -19,6 +19,7 @@ use crate::{
         self,
         account_api::AccountApi,
         api::AuthApi,
+        jwt_api::JwtApi,
         rate_limit::{RateLimit, RateLimiter},
         sessions_api::SessionsApi,
     },
@@ -120,12 +121,12 @@ impl App {
 }
 
 /// Every API the service serves (also the source of each path's methods for `Allow`).
-type Apis = (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi);
+type Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TasksApi, HealthApi);
 
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
 pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
-    let apis: Apis = (AuthApi, SessionsApi, AccountApi, TasksApi, HealthApi);
+    let apis: Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TasksApi, HealthApi);
     OpenApiService::new(apis, "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
         .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))

@@ -358,6 +358,7 @@ fn is_domain_or_data(file: &str) -> bool {
             file,
             "auth/accounts.rs"
                 | "auth/sessions.rs"
+                | "auth/jwt.rs"
                 | "auth/store.rs"
                 | "auth/cache.rs"
                 | "auth/model.rs"

@@ -48,6 +48,49 @@ pub struct Config {
     pub(crate) mail: MailConfig,
     /// Email verification and password reset.
     pub(crate) verification: VerificationConfig,
+    /// JWTs for other backends and the key set that verifies them.
+    pub(crate) jwt: JwtConfig,
+}
+
+/// The algorithm of new JWT signing keys (Better Auth's `jwks.keyPairConfig.alg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JwtAlgorithm {
+    /// EdDSA over Ed25519 (Better Auth's default).
+    EdDsa,
+    /// ECDSA over P-256 with SHA-256.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    Rs256,
+}
+
+impl JwtAlgorithm {
+    /// The JOSE name (`alg`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+/// JWTs and their key set (Better Auth's `jwt` plugin options).
+#[derive(Clone, Debug)]
+pub(crate) struct JwtConfig {
+    /// `JWT_ALG`: `EdDSA` (default), `ES256` or `RS256`.
+    pub(crate) algorithm: JwtAlgorithm,
+    /// `JWT_ISSUER`: the `iss` claim (default: the public base URL).
+    pub(crate) issuer: Option<String>,
+    /// `JWT_AUDIENCE`: the `aud` claim (default: the public base URL).
+    pub(crate) audience: Option<String>,
+    /// `JWT_EXPIRES_IN` (seconds, default 900): a token's lifetime.
+    pub(crate) expires_in: Duration,
+    /// `JWKS_ROTATION_INTERVAL` (seconds; 0, the default, never rotates): how long a key signs.
+    pub(crate) rotation_interval: Option<Duration>,
+    /// `JWKS_GRACE_PERIOD` (seconds, default 30 days): how long a retired key stays published.
+    pub(crate) grace_period: Duration,
+    /// `JWT_SESSION_HEADER` (default true): `get-session` adds `set-auth-jwt`.
+    pub(crate) session_header: bool,
 }
 
 /// How mail leaves the service.
@@ -405,6 +448,8 @@ impl Config {
             )),
         };
 
+        let jwt = reader.jwt();
+
         if !reader.errors.is_empty() {
             return Err(ConfigError(reader.errors));
         }
@@ -424,6 +469,7 @@ impl Config {
             tasks,
             mail,
             verification,
+            jwt,
         })
     }
 }
@@ -552,6 +598,31 @@ impl Reader<'_> {
             "0" | "false" | "no" | "off" => Ok(false),
             _ => Err("must be true or false".to_owned()),
         })
+    }
+
+    /// The `JWT_*` and `JWKS_*` settings.
+    fn jwt(&mut self) -> JwtConfig {
+        let claim = |v: &str| {
+            if v.len() > 2048 || v.chars().any(char::is_control) {
+                return Err("must be at most 2048 characters without control characters".to_owned());
+            }
+            Ok(v.to_owned())
+        };
+        let rotation = self.number("JWKS_ROTATION_INTERVAL", 0, 0..=315_360_000);
+        JwtConfig {
+            algorithm: self.parse_with("JWT_ALG", JwtAlgorithm::EdDsa, |v| match v {
+                "EdDSA" => Ok(JwtAlgorithm::EdDsa),
+                "ES256" => Ok(JwtAlgorithm::Es256),
+                "RS256" => Ok(JwtAlgorithm::Rs256),
+                _ => Err("must be `EdDSA`, `ES256` or `RS256`".to_owned()),
+            }),
+            issuer: self.parse_opt("JWT_ISSUER", claim),
+            audience: self.parse_opt("JWT_AUDIENCE", claim),
+            expires_in: Duration::from_secs(self.number("JWT_EXPIRES_IN", 900, 1..=2_592_000)),
+            rotation_interval: (rotation > 0).then(|| Duration::from_secs(rotation)),
+            grace_period: Duration::from_secs(self.number("JWKS_GRACE_PERIOD", 2_592_000, 0..=315_360_000)),
+            session_header: self.boolean("JWT_SESSION_HEADER", true),
+        }
     }
 
     /// `BIND` is a host or `host:port`; `PORT` (default 8000) applies when `BIND` has no port.

@@ -1,7 +1,7 @@
 //! [`AppState`]: what every request can reach, built once by `app::build` and handed to the
 //! handlers as request data.
 //!
-//! Handlers get the domain services (`accounts`, `sessions`, `tasks`) and the edge settings;
+//! Handlers get the domain services (`accounts`, `sessions`, `tasks`, `jwts`) and the edge settings;
 //! the database handle is private to this module (readiness probe and shutdown only), so every
 //! read and write of a row goes through a domain service.
 
@@ -13,6 +13,7 @@ use crate::{
     auth::{
         accounts::{AccountSettings, Accounts},
         cookies::CookieSettings,
+        jwt::{JwtSettings, Jwts},
         password::Hasher,
         sessions::Sessions,
         store::AuthStore,
@@ -44,6 +45,8 @@ pub(crate) struct StateInner {
     pub(crate) sessions: Sessions,
     /// The tasks service.
     pub(crate) tasks: Tasks,
+    /// JWTs for other backends and their key set.
+    pub(crate) jwts: Jwts,
     store: AuthStore,
     db: DatabaseConnection,
 }
@@ -73,6 +76,16 @@ impl AppState {
             public_base_url: public_base_url.clone(),
         };
         let accounts = Accounts::new(store.clone(), sessions.clone(), Hasher::new(&config.hashing), mailer, settings);
+        let jwt = &config.jwt;
+        let jwt_settings = JwtSettings {
+            algorithm: jwt.algorithm,
+            issuer: jwt.issuer.clone().unwrap_or_else(|| public_base_url.clone()),
+            audience: jwt.audience.clone().unwrap_or_else(|| public_base_url.clone()),
+            expires_in: jwt.expires_in,
+            rotation_interval: jwt.rotation_interval,
+            grace_period: jwt.grace_period,
+        };
+        let jwts = Jwts::new(store.clone(), config.auth_secret.clone(), jwt_settings);
         let task_settings = TaskSettings {
             secret: config.auth_secret.clone(),
             per_user_limit: config.tasks.per_user_limit,
@@ -86,6 +99,7 @@ impl AppState {
             accounts,
             sessions,
             tasks,
+            jwts,
             store,
             db,
             config,

@@ -18,6 +18,7 @@ mod auth_cookie_settings;
 mod auth_cookies;
 mod auth_existing_database;
 mod auth_get_session;
+mod auth_jwt;
 mod auth_origin;
 mod auth_rate_limit;
 mod auth_sign_in;

@@ -1,5 +1,5 @@
-//! Migrations: up/down/up on a fresh database, and the auth tables exactly as Better Auth
-//! creates them (`docs/better-auth-wire.md` §8), read back from the database catalog.
+//! Migrations: up/down/up on a fresh database, and the auth tables (with the `jwt` plugin's
+//! `jwks`) exactly as Better Auth creates them (`docs/better-auth-wire.md` §8), read back from the database catalog.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
@@ -19,6 +19,7 @@ async fn migrations_go_up_down_and_up_again() {
     let expected: &[&str] = match postgres_url() {
         Some(_) => &[
             "account",
+            "jwks",
             "session",
             "task",
             "task_change",
@@ -28,9 +29,17 @@ async fn migrations_go_up_down_and_up_again() {
             "user",
             "verification",
         ],
-        None => {
-            &["account", "session", "task", "task_change", "task_idempotency", "task_sync_head", "user", "verification"]
-        }
+        None => &[
+            "account",
+            "jwks",
+            "session",
+            "task",
+            "task_change",
+            "task_idempotency",
+            "task_sync_head",
+            "user",
+            "verification",
+        ],
     };
     assert_eq!(tables(&db).await, expected);
     db.close().await.ok();
@@ -144,6 +153,19 @@ async fn auth_tables_match_better_auth_exactly() {
                 ("expiresAt", ts, true),
                 ("createdAt", ts, true),
                 ("updatedAt", ts, true),
+            ],
+        ),
+        (
+            // The `jwt` plugin's keys (`docs/better-auth-plugins.md` §JWT).
+            "jwks",
+            vec![
+                ("id", text, true),
+                ("publicKey", text, true),
+                ("privateKey", text, true),
+                ("createdAt", ts, true),
+                ("expiresAt", ts, false),
+                ("alg", text, false),
+                ("crv", text, false),
             ],
         ),
     ];

@@ -18,6 +18,7 @@ use crate::{
         },
         error::{AuthError, RedirectField},
         guard::{NoAuth, OptionalAuth, SignInAuth, client_info, read_credentials},
+        model::User,
         reply::AuthReply,
         sessions::Lookup,
     },
@@ -211,9 +212,11 @@ impl AuthApi {
             Lookup::Valid(found) => *found,
             Lookup::Gone => return Ok(AuthReply::new(NullableObject(None)).no_store().clear_cookies(names)),
         };
+        let jwt = session_jwt(&state, &user).await;
         let skip_refresh = credentials.dont_remember || disable_refresh.0.is_some_and(|v| !v.is_empty());
         if skip_refresh || !state.sessions.refresh_due(&session, time::OffsetDateTime::now_utc()) {
-            return Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token)))).no_store());
+            let body = NullableObject(Some(SessionWithUser::new(&session, &user, &token)));
+            return Ok(AuthReply::new(body).no_store().jwt(jwt));
         }
         let Some(session) = state.sessions.refresh(session).await? else {
             return Err(AuthError::FailedToGetSession { set_cookies: names.clear_all() }.into());
@@ -221,6 +224,7 @@ impl AuthApi {
         tracing::debug!(session.id = %session.id, "session refreshed");
         Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token))))
             .no_store()
+            .jwt(jwt)
             .session_cookie(names, &token, state.sessions.cookie_max_age(true), secret))
     }
 
@@ -239,5 +243,22 @@ impl AuthApi {
     #[oai(path = "/ok", method = "get", operation_id = "get_auth_ok")]
     async fn ok(&self, _auth: NoAuth) -> Result<Success<OkResponse>, OkError> {
         Ok(Success(OkResponse { ok: true }))
+    }
+}
+
+/// The `set-auth-jwt` value for a `get-session` answer (`docs/better-auth-plugins.md` §JWT): a
+/// fresh JWT unless `JWT_SESSION_HEADER=false`. The session answer does not depend on it: when
+/// no token can be signed (the key table unreachable before the first key was loaded) the
+/// header is left out and a warning logged.
+async fn session_jwt(state: &AppState, user: &User) -> Option<String> {
+    if !state.config.jwt.session_header {
+        return None;
+    }
+    match state.jwts.token_for(user).await {
+        Ok(token) => Some(token),
+        Err(err) => {
+            tracing::warn!(error = %err, "no set-auth-jwt header: the JWT could not be signed");
+            None
+        }
     }
 }

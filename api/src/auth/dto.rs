@@ -16,6 +16,7 @@ use crate::{
         email::Email,
         error::AuthError,
         fields::{EmailAddress, PasswordInput},
+        jwt::PublicJwk,
         model::{Session, User},
         password::Password,
         token::SessionToken,
@@ -654,5 +655,60 @@ impl TryFrom<ChangePasswordRequest> for PasswordChange {
             current_password,
             revoke_other_sessions: request.revoke_other_sessions.unwrap_or(false),
         })
+    }
+}
+
+/// Answer of `GET /token`: a JWT for the signed-in user.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub(crate) struct TokenResponse {
+    /// The JWT (`sub` is the user id; see `GET /api/auth/jwks` for the keys that verify it).
+    pub(crate) token: String,
+}
+
+impl Example for TokenResponse {
+    fn example() -> Self {
+        Self { token: "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".to_owned() }
+    }
+}
+
+/// A JSON Web Key Set: the public keys that verify this service's JWTs.
+#[derive(Debug, Object)]
+#[oai(rename = "JsonWebKeySet")]
+pub(crate) struct JwksResponse {
+    /// The public keys, current and recently retired.
+    pub(crate) keys: Vec<PublicJwkDto>,
+}
+
+/// One public key (RFC 7517); which members it has depends on `kty`.
+#[derive(Debug, Object)]
+#[oai(rename = "JsonWebKey")]
+pub(crate) struct PublicJwkDto {
+    /// Algorithm the key signs with: `EdDSA`, `ES256` or `RS256`.
+    pub(crate) alg: String,
+    /// Curve of an `OKP` or `EC` key: `Ed25519` or `P-256`.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) crv: Option<String>,
+    /// X coordinate (base64url) of an `OKP` or `EC` key.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) x: Option<String>,
+    /// Y coordinate (base64url) of an `EC` key.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) y: Option<String>,
+    /// Modulus (base64url) of an `RSA` key.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) n: Option<String>,
+    /// Exponent (base64url) of an `RSA` key.
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) e: Option<String>,
+    /// Key type: `OKP`, `EC` or `RSA`.
+    pub(crate) kty: String,
+    /// Key id: the `kid` header of the tokens this key signs.
+    pub(crate) kid: String,
+}
+
+impl From<PublicJwk> for PublicJwkDto {
+    fn from(key: PublicJwk) -> Self {
+        Self { alg: key.alg, crv: key.crv, x: key.x, y: key.y, n: key.n, e: key.e, kty: key.kty, kid: key.kid }
     }
 }

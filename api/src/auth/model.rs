@@ -1,5 +1,5 @@
-//! The auth domain's records: a user, a session, their typed ids, and where a new session
-//! comes from. `auth::repo` reads and writes them; every layer passes these types, so a user
+//! The auth domain's records: a user, a session, their typed ids, where a new session comes
+//! from, and a JWT signing key. `auth::repo` reads and writes them; every layer passes these types, so a user
 //! id cannot be given where a session id is expected.
 
 use std::fmt;
@@ -95,6 +95,40 @@ pub(crate) struct Session {
     pub(crate) ip_address: Option<String>,
     /// `userAgent`
     pub(crate) user_agent: Option<String>,
+}
+
+/// A row of `jwks`: one signing key of the `jwt` plugin. `private_key` is the private JWK as
+/// Better Auth stores it: `symmetricEncrypt` output (under `AUTH_SECRET`) as a JSON string. It
+/// has a redacting `Debug`, so a key row never reaches a log.
+#[derive(Clone)]
+pub(crate) struct SigningKeyRow {
+    /// `id`, the `kid` of the tokens it signs.
+    pub(crate) id: String,
+    /// `publicKey`: the public JWK as JSON text.
+    pub(crate) public_key: String,
+    /// `privateKey`: the encrypted private JWK.
+    pub(crate) private_key: String,
+    /// `createdAt`
+    pub(crate) created_at: OffsetDateTime,
+    /// `expiresAt`: when the key stops signing (set when keys rotate).
+    pub(crate) expires_at: Option<OffsetDateTime>,
+    /// `alg` (`None` on rows older than the column: the configured algorithm).
+    pub(crate) alg: Option<String>,
+    /// `crv`
+    pub(crate) crv: Option<String>,
+}
+
+impl fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("id", &self.id)
+            .field("public_key", &self.public_key)
+            .field("private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a new session comes from.

@@ -1,5 +1,6 @@
-//! [`AuthReply`]: a 200 JSON response plus the exact `Set-Cookie` lines and the bearer plugin's
-//! `set-auth-token` header (`docs/better-auth-wire.md` §4.2, §9).
+//! [`AuthReply`]: a 200 JSON response plus the exact `Set-Cookie` lines, the bearer plugin's
+//! `set-auth-token` header (`docs/better-auth-wire.md` §4.2, §9) and the `jwt` plugin's
+//! `set-auth-jwt` (`docs/better-auth-plugins.md` §JWT).
 //!
 //! poem-openapi's header responses keep only one `Set-Cookie` and its cookie jar re-encodes
 //! values, so this type writes the lines itself; its OpenAPI metadata still documents them.
@@ -24,6 +25,7 @@ pub(crate) struct AuthReply<T> {
     body: T,
     set_cookies: Vec<String>,
     auth_token: Option<String>,
+    jwt: Option<String>,
     no_store: bool,
     location: Option<String>,
 }
@@ -31,7 +33,7 @@ pub(crate) struct AuthReply<T> {
 impl<T> AuthReply<T> {
     /// A 200 with this body and no extra headers.
     pub(crate) fn new(body: T) -> Self {
-        Self { body, set_cookies: Vec::new(), auth_token: None, no_store: false, location: None }
+        Self { body, set_cookies: Vec::new(), auth_token: None, jwt: None, no_store: false, location: None }
     }
 
     /// Sets the signed session cookie (`max_age: None` for a browser-session cookie) and, as
@@ -70,6 +72,13 @@ impl<T> AuthReply<T> {
         self
     }
 
+    /// Adds the `jwt` plugin's `set-auth-jwt` header (`get-session` with a session).
+    #[must_use]
+    pub(crate) fn jwt(mut self, token: Option<String>) -> Self {
+        self.jwt = token;
+        self
+    }
+
     /// Adds `Cache-Control: no-store` and `Pragma: no-cache`.
     #[must_use]
     pub(crate) fn no_store(mut self) -> Self {
@@ -94,9 +103,19 @@ impl<T: ToJSON + Send> IntoResponse for AuthReply<T> {
                 headers.append(header::SET_COOKIE, value);
             }
         }
+        let mut exposed = Vec::new();
         if let Some(token) = self.auth_token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
             headers.insert("set-auth-token", token);
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("set-auth-token"));
+            exposed.push("set-auth-token");
+        }
+        if let Some(jwt) = self.jwt.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert("set-auth-jwt", jwt);
+            exposed.push("set-auth-jwt");
+        }
+        if let Ok(value) = HeaderValue::from_str(&exposed.join(", "))
+            && !exposed.is_empty()
+        {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
         }
         if self.no_store {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -140,6 +159,17 @@ impl<T: Type + ToJSON + Send> ApiResponse for AuthReply<T> {
                         description: Some(
                             "The signed session token for clients without cookies: send it back as \
                              `Authorization: Bearer <value>`. Present whenever a session cookie is set."
+                                .to_owned(),
+                        ),
+                        required: false,
+                        deprecated: false,
+                        schema: string(),
+                    },
+                    MetaHeader {
+                        name: "set-auth-jwt".to_owned(),
+                        description: Some(
+                            "Only on `get-session` with a session (unless JWT_SESSION_HEADER=false): a fresh JWT \
+                             for other backends, as `GET /api/auth/token` returns it."
                                 .to_owned(),
                         ),
                         required: false,

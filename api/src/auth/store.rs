@@ -1,5 +1,5 @@
 //! The auth store: the one way to Better Auth's tables (`user`, `session`, `account`,
-//! `verification`) and to the session cache that sits in front of them.
+//! `verification`, and the `jwt` plugin's `jwks`) and to the session cache that sits in front of them.
 //!
 //! It owns the database handle and the cache, so the cache cannot be bypassed: reads of a
 //! session go through the cache, and every write goes through an [`AuthWrite`], whose methods
@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         cache::{self, SessionCache},
-        model::{Session, SessionId, User, UserId},
-        repo::{accounts, sessions, users, verifications},
+        model::{Session, SessionId, SigningKeyRow, User, UserId},
+        repo::{accounts, jwks, sessions, users, verifications},
         token::{ResetToken, SessionToken, StoredToken},
     },
     config::TokenStorage,
@@ -112,6 +112,11 @@ impl AuthStore {
         now: OffsetDateTime,
     ) -> Result<Option<UserId>, DbErr> {
         verifications::peek_reset_token(&self.db, token, now).await
+    }
+
+    /// Every JWT signing key, oldest first.
+    pub(crate) async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, DbErr> {
+        jwks::all(&self.db).await
     }
 
     /// Writes that commit one statement at a time.
@@ -353,6 +358,14 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     /// session past its expiry is never served.
     pub(crate) async fn delete_expired_sessions(&mut self, now: OffsetDateTime) -> Result<u64, DbErr> {
         sessions::delete_expired(self.conn(), now).await
+    }
+
+    /// Stores a new JWT signing key unless the key table no longer holds `seen` rows (another
+    /// request or instance created one first); `true` when this one was stored. Keys are not
+    /// cached here. Run it in a transaction ([`AuthStore::begin`]): on PostgreSQL it locks the
+    /// key table until the commit (and fails outside a transaction).
+    pub(crate) async fn insert_signing_key(&mut self, key: &SigningKeyRow, seen: usize) -> Result<bool, DbErr> {
+        jwks::insert_unless_changed(self.conn(), key, seen).await
     }
 
     /// Deletes every expired reset token; returns how many (not cached).

@@ -291,6 +291,19 @@ pub(crate) fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTim
         .map_err(|err| DbErr::Type(format!("column {column}: not a timestamp: {err}")))
 }
 
+/// Reads a nullable timestamp column (see [`read_time`]).
+pub(crate) fn read_optional_time(row: &QueryResult, column: &str) -> Result<Option<OffsetDateTime>, DbErr> {
+    if let Ok(at) = row.try_get::<Option<OffsetDateTime>>("", column) {
+        return Ok(at);
+    }
+    let text: Option<String> = row.try_get("", column)?;
+    text.map(|text| {
+        OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            .map_err(|err| DbErr::Type(format!("column {column}: not a timestamp: {err}")))
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
 //! Better Auth's wire format, recomputed here independently of the server so the tests check
 //! the server against the format rather than against itself: signed cookie values (HMAC-SHA256,
 //! padded standard base64, `encodeURIComponent`; `docs/better-auth-wire.md` §4.3), the exact
-//! `Set-Cookie` lines (§4.2), stored token hashes, HS256 verification JWTs (§3.6), and the
-//! shapes of ids and timestamps.
+//! `Set-Cookie` lines (§4.2), stored token hashes, HS256 verification JWTs (§3.6), the `jwt`
+//! plugin's signed tokens checked against a key set, and the shapes of ids and timestamps.
 
 use base64::{
     Engine,
@@ -125,6 +125,43 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
         serde_json::from_slice(&bytes).unwrap_or_else(|err| panic!("JWT {what} is JSON: {err}"))
     };
     (decode("header"), decode("payload"))
+}
+
+/// Verifies a compact JWT signed with a public-key algorithm against a key set (`{"keys":
+/// [...]}`), as a backend that knows only the JWKS does: the key is the one whose `kid` the
+/// header names, and the header's `alg` must be the key's. Returns the header and the claims;
+/// `Err` says why it does not verify (expiry and audience are the caller's to check).
+pub fn verify_jwt(token: &str, jwks: &Value) -> Result<(Value, Value), String> {
+    use ring::signature::{self, UnparsedPublicKey};
+    let (input, signature) = token.rsplit_once('.').ok_or("not a compact JWT")?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| "signature is not base64url")?;
+    let (header, claims) = jwt_parts(token);
+    let kid = header["kid"].as_str().ok_or("no kid")?;
+    let keys = jwks["keys"].as_array().ok_or("no keys")?;
+    let key = keys.iter().find(|key| key["kid"] == kid).ok_or_else(|| format!("no key {kid} in the set"))?;
+    if key["alg"] != header["alg"] {
+        return Err(format!("alg {} is not the key's {}", header["alg"], key["alg"]));
+    }
+    let member = |name: &str| -> Result<Vec<u8>, String> {
+        let text = key[name].as_str().ok_or_else(|| format!("key has no {name}"))?;
+        URL_SAFE_NO_PAD.decode(text).map_err(|_| format!("key {name} is not base64url"))
+    };
+    let message = input.as_bytes();
+    let verified = match header["alg"].as_str() {
+        Some("EdDSA") => UnparsedPublicKey::new(&signature::ED25519, member("x")?).verify(message, &signature),
+        Some("ES256") => {
+            let point = [&[0x04][..], &member("x")?, &member("y")?].concat();
+            UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(message, &signature)
+        }
+        Some("RS256") => ring::rsa::PublicKeyComponents { n: member("n")?, e: member("e")? }.verify(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            message,
+            &signature,
+        ),
+        other => return Err(format!("unexpected alg {other:?}")),
+    };
+    verified.map_err(|_| "the signature does not verify".to_owned())?;
+    Ok((header, claims))
 }
 
 /// The current time in whole seconds since the epoch (JWT `iat`/`exp`).

@@ -18,6 +18,7 @@ use crate::{
 };
 
 pub(crate) mod accounts;
+pub(crate) mod jwks;
 pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod verifications;
