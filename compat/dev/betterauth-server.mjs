@@ -14,6 +14,7 @@
 //   COOKIE_PREFIX     advanced.cookiePrefix (default better-auth)
 //   COOKIE_DOMAIN     advanced.crossSubDomainCookies: { enabled: true, domain }
 //   COOKIE_SAMESITE   advanced.defaultCookieAttributes.sameSite (lax, strict, none)
+//   JWKS_ROTATION_INTERVAL  the jwt plugin's jwks.rotationInterval, seconds (default: none)
 //
 // NODE_ENV must not be "test": Better Auth then disables its origin checks.
 // Prints `listening on http://127.0.0.1:<port>` once ready; exits 0 on SIGTERM/SIGINT.
@@ -22,7 +23,7 @@ import http from "node:http";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { toNodeHandler } from "better-auth/node";
-import { bearer } from "better-auth/plugins";
+import { bearer, jwt } from "better-auth/plugins";
 import { closeDatabase, openForBetterAuth } from "../lib/database-url.mjs";
 
 const env = process.env;
@@ -40,8 +41,8 @@ function sendMail(mail) {
 	appendFileSync(env.MAIL_OUTBOX, `${JSON.stringify(mail)}\n`);
 }
 
-/** The options our Rust service mirrors (`docs/better-auth-wire.md` §13 peer: bearer, reset mail, verification mail, delete-user). */
-export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {} }) {
+/** The options our Rust service mirrors (`docs/better-auth-wire.md` §13 peer: bearer, reset mail, verification mail, delete-user; the jwt plugin, `docs/better-auth-plugins.md` §JWT). */
+export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {}, jwks = {} }) {
 	return {
 		database,
 		secret,
@@ -65,7 +66,7 @@ export function referenceOptions({ database, secret, baseURL, trustedOrigins, ra
 			...(cookies.domain ? { crossSubDomainCookies: { enabled: true, domain: cookies.domain } } : {}),
 			...(cookies.sameSite ? { defaultCookieAttributes: { sameSite: cookies.sameSite } } : {}),
 		},
-		plugins: [bearer()],
+		plugins: [bearer(), jwt(jwks.rotationInterval ? { jwks: { rotationInterval: jwks.rotationInterval } } : undefined)],
 	};
 }
 
@@ -82,6 +83,7 @@ const options = referenceOptions({
 	trustedOrigins: (env.TRUSTED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
 	rateLimit: env.RATE_LIMIT_ENABLED === "true",
 	cookies: { prefix: env.COOKIE_PREFIX, domain: env.COOKIE_DOMAIN, sameSite: env.COOKIE_SAMESITE?.toLowerCase() },
+	jwks: { rotationInterval: Number(env.JWKS_ROTATION_INTERVAL ?? 0) || undefined },
 });
 const { runMigrations } = await getMigrations(options);
 await runMigrations();

@@ -43,7 +43,7 @@ const peerCommand = [process.execPath, join(COMPAT_DIR, "dev", "betterauth-serve
 const authSecret = randomBytes(24).toString("hex"); // 48 chars, fresh for every run
 const workDir = mkdtempSync(join(tmpdir(), "compat-"));
 // Files that need a phase of their own.
-const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs"];
+const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs", "jwt-shared.test.mjs"];
 const mainTests = readdirSync(TESTS_DIR)
 	.filter((f) => f.endsWith(".test.mjs") && !PHASE_TESTS.includes(f))
 	.sort()
@@ -55,6 +55,10 @@ const fixtureTests = [join(TESTS_DIR, "fixture.test.mjs"), join(TESTS_DIR, "db-i
 // BASE_URL's host; the test clients still reach both servers on 127.0.0.1).
 const SHARED_COOKIES = { BASE_URL: "http://api.example.test", COOKIE_PREFIX: "shop", COOKIE_DOMAIN: "example.test" };
 const sharedCookieTests = [join(TESTS_DIR, "shared-cookies.test.mjs")];
+// The jwt plugin on one database with a Node Better Auth: the same BASE_URL (so `iss` and `aud`
+// agree) and a short key rotation on both, so that each server creates a key the other signs with.
+const SHARED_JWT = { BASE_URL: "http://auth.example.test", JWKS_ROTATION_INTERVAL: "4" };
+const sharedJwtTests = [join(TESTS_DIR, "jwt-shared.test.mjs")];
 
 /** Everything that must be undone on exit: running servers, databases to drop. */
 const cleanups = [];
@@ -285,6 +289,19 @@ async function record(name, options) {
 	results.push([name, await phase(name, options)]);
 }
 
+/** A shared-jwt phase: the Node Better Auth peer and the server on one database, keys rotating. */
+function recordSharedJwt(name, databaseUrl, dbEnv) {
+	return record(name, {
+		databaseUrl,
+		dbEnv,
+		tokenStorage: "plain",
+		files: sharedJwtTests,
+		serverEnv: SHARED_JWT,
+		peerEnv: SHARED_JWT,
+		extraTestEnv: { COMPAT_JWT_ISSUER: SHARED_JWT.BASE_URL, COMPAT_JWT_ROTATION: SHARED_JWT.JWKS_ROTATION_INTERVAL },
+	});
+}
+
 /** A shared-cookies phase: the Node Better Auth peer and the server (plus `serverEnv`) on one database. */
 function recordShared(name, databaseUrl, dbEnv, serverEnv = {}) {
 	return record(name, {
@@ -331,6 +348,8 @@ try {
 	await recordShared("sqlite-shared-cookies", sqliteUrl(sharedPath), { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sharedPath }, {
 		SESSION_CACHE_TTL: "0",
 	});
+	const sharedJwtPath = join(workDir, "shared-jwt.db");
+	await recordSharedJwt("sqlite-shared-jwt", sqliteUrl(sharedJwtPath), { COMPAT_DB_KIND: "sqlite", COMPAT_DB_PATH: sharedJwtPath });
 
 	// 4. PostgreSQL, when a server URL is given
 	const pgServer = process.env.COMPAT_PG_URL;
@@ -359,6 +378,8 @@ try {
 		// triggers report the peer's sign-outs to it.
 		const sharedUrl = await createPgDatabase(pgServer, "_shared");
 		await recordShared("postgres-shared-cookies", sharedUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedUrl });
+		const sharedJwtUrl = await createPgDatabase(pgServer, "_jwt");
+		await recordSharedJwt("postgres-shared-jwt", sharedJwtUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedJwtUrl });
 	} else {
 		log("COMPAT_PG_URL is not set: PostgreSQL phases skipped");
 	}

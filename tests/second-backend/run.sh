@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A real second backend verifying this service's JWTs with nothing but its JWKS URL: a small
+# FastAPI app (app.py; FastAPI, uvicorn and PyJWT pinned with hashes in requirements.txt,
+# installed into tests/second-backend/.venv) driven by check.py against four instances of the
+# API binary on temporary SQLite databases.
+#
+#   tests/second-backend/run.sh <path-to-api-binary>      e.g. tests/second-backend/run.sh target/debug/api
+#
+# Exit status 0 only if everything passed. SECOND_BACKEND_KEEP_TMP=1 keeps the temporary
+# directory (databases, server logs).
+set -euo pipefail
+
+if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+	echo "usage: $0 <path-to-api-binary>" >&2
+	exit 2
+fi
+if [ ! -f "$1" ] || [ ! -x "$1" ]; then
+	echo "second backend: no executable API binary at $1" >&2
+	exit 2
+fi
+api="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv"
+python="${PYTHON:-python3}"
+
+# The venv is (re)installed when requirements.txt or the Python version changed.
+if [ ! -x "$venv/bin/python" ]; then
+	echo "second backend: creating $venv"
+	"$python" -m venv "$venv"
+fi
+stamp_file="$venv/.requirements-stamp"
+stamp="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1) $("$venv/bin/python" --version 2>&1)"
+if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$stamp" ]; then
+	echo "second backend: installing requirements.txt into $venv"
+	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r "$here/requirements.txt" </dev/null
+	echo "$stamp" >"$stamp_file"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/second-backend.XXXXXX")"
+cleanup() {
+	if [ "${SECOND_BACKEND_KEEP_TMP:-}" = 1 ]; then
+		echo "second backend: kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+if ! "$venv/bin/python" "$here/check.py" "$api" "$work"; then
+	for log in "$work"/*.log; do
+		echo "--- $(basename "$log") ---" >&2
+		tail -n 30 "$log" >&2 || true
+	done
+	exit 1
+fi
