@@ -105,12 +105,17 @@ impl App {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let endpoint = routes(self.state.clone());
         let sweeper = tokio::spawn(sweep_expired(self.state.clone()));
+        let rate_limit_sweeper =
+            self.state.rate_limit_store().is_some().then(|| tokio::spawn(sweep_rate_limits(self.state.clone())));
         let listener = self.state.cache_listener().map(tokio::spawn);
         tracing::info!("listening on http://{}", self.local_addr);
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await?;
         sweeper.abort();
+        if let Some(sweeper) = rate_limit_sweeper {
+            sweeper.abort();
+        }
         if let Some(listener) = listener {
             listener.abort();
         }
@@ -158,7 +163,7 @@ fn routes(state: AppState) -> impl Endpoint {
         .nest("/", openapi_service())
         .with(Wrap::new(BodyLimit::new(config.body_limit)))
         .with(Wrap::new(RateLimit::new(
-            RateLimiter::new(config.rate_limit.clone(), auth_operations()),
+            RateLimiter::new(config.rate_limit.clone(), auth_operations(), state.rate_limit_store()),
             config.trusted_proxies.clone(),
         )))
         .with(Wrap::new(ErrorResponses::new(param_errors)))
@@ -210,6 +215,20 @@ async fn sweep_expired(state: AppState) {
             Ok((0, 0)) => {}
             Ok((tombstones, keys)) => tracing::info!(tombstones, keys, "expired task sync entries removed"),
             Err(err) => tracing::warn!(error = %err, "task sync sweep failed"),
+        }
+    }
+}
+
+/// Deletes the shared rate-limit counts whose window has passed, every minute (each instance;
+/// the statement is idempotent).
+async fn sweep_rate_limits(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        interval.tick().await;
+        match state.sweep_rate_limits().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "stale rate-limit counts removed"),
+            Err(err) => tracing::warn!(error = %err, "rate-limit sweep failed"),
         }
     }
 }

@@ -297,6 +297,15 @@ pub(crate) struct SessionConfig {
     pub(crate) cache_ttl: Duration,
 }
 
+/// Where the rate limiter keeps its counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RateLimitStorage {
+    /// In this process only.
+    Memory,
+    /// Better Auth's `rateLimit` table, shared by every instance on the database.
+    Database,
+}
+
 /// Rate limiting of the auth endpoints.
 #[derive(Clone, Debug)]
 pub(crate) struct RateLimitConfig {
@@ -306,6 +315,8 @@ pub(crate) struct RateLimitConfig {
     pub(crate) window: Duration,
     /// `RATE_LIMIT_MAX` (default 100) requests per window per client and path.
     pub(crate) max: u32,
+    /// `RATE_LIMIT_STORAGE`: `memory` or `database` (default `database` on PostgreSQL).
+    pub(crate) storage: RateLimitStorage,
 }
 
 /// The bounded password-hashing pool.
@@ -426,6 +437,19 @@ impl Config {
             enabled: reader.boolean("RATE_LIMIT_ENABLED", env == AppEnv::Production),
             window: Duration::from_secs(reader.number("RATE_LIMIT_WINDOW", 10, 1..=86_400)),
             max: reader.number("RATE_LIMIT_MAX", 100, 1..=1_000_000),
+            storage: reader.parse_with(
+                "RATE_LIMIT_STORAGE",
+                if database.url.starts_with("postgres") {
+                    RateLimitStorage::Database
+                } else {
+                    RateLimitStorage::Memory
+                },
+                |v| match v {
+                    "memory" => Ok(RateLimitStorage::Memory),
+                    "database" => Ok(RateLimitStorage::Database),
+                    _ => Err("must be `memory` or `database`".to_owned()),
+                },
+            ),
         };
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let hashing = HashingConfig {
@@ -851,6 +875,7 @@ mod tests {
             ("APP_ENV", "staging"),
             ("RATE_LIMIT_ENABLED", "maybe"),
             ("SESSION_TOKEN_STORAGE", "encrypted"),
+            ("RATE_LIMIT_STORAGE", "redis"),
         ]))
         .expect_err("invalid");
         let names: Vec<_> = err.0.iter().map(|(name, _)| *name).collect();
@@ -866,6 +891,7 @@ mod tests {
             "APP_ENV",
             "RATE_LIMIT_ENABLED",
             "SESSION_TOKEN_STORAGE",
+            "RATE_LIMIT_STORAGE",
         ] {
             assert!(names.contains(&expected), "{expected} not reported in {names:?}");
         }

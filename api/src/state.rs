@@ -18,7 +18,7 @@ use crate::{
         sessions::Sessions,
         store::AuthStore,
     },
-    config::Config,
+    config::{Config, RateLimitStorage},
     db,
     http::origin::TrustedOrigins,
     mail::Mailer,
@@ -104,6 +104,22 @@ impl AppState {
             db,
             config,
         }))
+    }
+
+    /// The store the rate limiter counts in, when its counts are shared through the database
+    /// (`RATE_LIMIT_STORAGE=database`).
+    pub(crate) fn rate_limit_store(&self) -> Option<AuthStore> {
+        (self.config.rate_limit.enabled && self.config.rate_limit.storage == RateLimitStorage::Database)
+            .then(|| self.store.clone())
+    }
+
+    /// Deletes the shared rate-limit counts whose window has passed: last counted more than the
+    /// longest window ago.
+    pub(crate) async fn sweep_rate_limits(&self) -> Result<u64, DbErr> {
+        let longest = self.config.rate_limit.window.max(crate::auth::rate_limit::LONGEST_FIXED_WINDOW);
+        let before = time::OffsetDateTime::now_utc() - longest;
+        let before_ms = i64::try_from(before.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        self.store.write().delete_stale_rate_limits(before_ms).await
     }
 
     /// Whether the database answers (readiness).

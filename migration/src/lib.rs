@@ -13,6 +13,7 @@ mod m20250101_000001_create_auth_tables;
 mod m20250101_000002_create_task_table;
 mod m20250101_000003_create_auth_cache_triggers;
 mod m20250101_000004_create_task_quota;
+mod m20250101_000014_create_rate_limit_table;
 mod m20250101_000015_create_jwks_table;
 mod m20250101_000017_create_task_sync;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000004_create_task_quota::Migration),
             Box::new(m20250101_000015_create_jwks_table::Migration),
             Box::new(m20250101_000017_create_task_sync::Migration),
+            Box::new(m20250101_000014_create_rate_limit_table::Migration),
         ]
     }
 }

@@ -43,6 +43,7 @@ mod logs_no_secrets;
 mod migrations;
 mod probes_and_headers;
 mod scaleout_balancer;
+mod scaleout_rate_limit;
 mod scaleout_startup;
 mod session_cache;
 mod spec;

@@ -20,6 +20,7 @@ async fn migrations_go_up_down_and_up_again() {
         Some(_) => &[
             "account",
             "jwks",
+            "rateLimit",
             "session",
             "task",
             "task_change",
@@ -32,6 +33,7 @@ async fn migrations_go_up_down_and_up_again() {
         None => &[
             "account",
             "jwks",
+            "rateLimit",
             "session",
             "task",
             "task_change",
@@ -167,6 +169,10 @@ async fn auth_tables_match_better_auth_exactly() {
                 ("alg", text, false),
                 ("crv", text, false),
             ],
+        ),
+        (
+            "rateLimit",
+            vec![("id", text, true), ("key", text, true), ("count", "integer", true), ("lastRequest", "bigint", true)],
         ),
     ];
     for (table, spec) in cases {

@@ -23,7 +23,7 @@ use crate::support::{
     http::plain_client,
     server::{Env, Service},
     tasks::{TASKS, etag, id_of, task_path},
-    users::{Credential, PASSWORD, SIGN_OUT, User, get_session, session_for_bearer},
+    users::{Credential, PASSWORD, SIGN_IN, SIGN_OUT, User, get_session, session_for_bearer},
 };
 
 /// Whether this run has a PostgreSQL server; the cases below need one.
@@ -255,5 +255,36 @@ async fn scaleout_balancer_kill_9_under_load_is_taken_out_with_no_acknowledged_w
         failed.len(),
         down_at - killed_at,
         cluster.balancer.status("api2"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_balancer_the_sign_in_limit_holds_across_instances() {
+    if !on_postgres("scaleout_balancer_sign_in_limit") {
+        return;
+    }
+    let database = TestDatabase::create().await;
+    // Rate limits on, counted in the database (the PostgreSQL default); the balancer is the
+    // trusted proxy that names the client.
+    let env = Env::for_binary(&database).with(&[("RATE_LIMIT_ENABLED", "true"), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let cluster = Cluster::start(&database, &env);
+    let attempt = || async {
+        plain_client()
+            .post(format!("{}{SIGN_IN}", cluster.balancer.base()))
+            .json(&json!({"email": "target@example.com", "password": "wrong-password"}))
+            .send()
+            .await
+            .expect("sent")
+            .status()
+    };
+    // Round-robin spreads these over the three instances; together they allow three.
+    let mut statuses = Vec::new();
+    for _ in 0..Cluster::INSTANCES * 2 {
+        statuses.push(attempt().await);
+    }
+    assert_eq!(
+        statuses,
+        [[StatusCode::UNAUTHORIZED; 3], [StatusCode::TOO_MANY_REQUESTS; 3]].concat(),
+        "three attempts in all, then 429 from every instance"
     );
 }

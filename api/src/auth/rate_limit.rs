@@ -13,8 +13,12 @@
 //!   dropped early, and new clients beyond it share one overflow bucket (limited, never
 //!   unlimited).
 //!
-//! The store is in memory (per instance). [`RateLimitStore`] is the seam for a shared store
-//! (database or Redis) when several instances must share limits.
+//! Storage (`RATE_LIMIT_STORAGE`): in memory, per instance; or `database`, where the strict and
+//! mail rules count in Better Auth's `rateLimit` table (one atomic statement per counted request,
+//! so the limit is exact across any number of instances, and a Node Better Auth on the same
+//! database counts the same keys), while the general rule stays in memory: counting every
+//! `get-session` in the database would cost a write per request. With N instances the general
+//! rule therefore allows up to N times its limit per client (the README states the bound).
 
 use std::{
     collections::HashMap,
@@ -26,6 +30,7 @@ use ipnet::IpNet;
 use poem::{Endpoint, Request, Response};
 
 use crate::{
+    auth::store::AuthStore,
     config::RateLimitConfig,
     error::ApiError,
     http::{
@@ -77,11 +82,9 @@ pub(crate) struct Rule {
 const STRICT_RULE: Rule = Rule { name: RuleName::Strict, window: Duration::from_secs(10), max: 3 };
 const MAIL_RULE: Rule = Rule { name: RuleName::Mail, window: Duration::from_secs(60), max: 3 };
 
-/// Where request counts live.
-pub(crate) trait RateLimitStore: Send + Sync {
-    /// Counts a request for `key` at `now`; `Err(retry_after)` when over the limit.
-    fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<(), Duration>;
-}
+/// The longest window of the fixed rules (the general rule's is configured): how long a shared
+/// count can matter after its last request.
+pub(crate) const LONGEST_FIXED_WINDOW: Duration = MAIL_RULE.window;
 
 /// A key's count and the time of its last counted request.
 #[derive(Clone, Copy, Debug)]
@@ -192,7 +195,8 @@ impl MemoryStore {
     }
 }
 
-impl RateLimitStore for MemoryStore {
+impl MemoryStore {
+    /// Counts a request for `key` at `now`; `Err(retry_after)` when over the limit.
     fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<(), Duration> {
         let mut expired = Vec::new();
         let result = self.table(rule.name).lock().unwrap_or_else(PoisonError::into_inner).hit(
@@ -208,17 +212,37 @@ impl RateLimitStore for MemoryStore {
     }
 }
 
-/// The limiter: configuration, the documented operations under `/api/auth`, and a store.
+/// The limiter: configuration, the documented operations under `/api/auth`, the in-memory
+/// counts, and the shared store the strict and mail rules count in, if any.
 pub(crate) struct RateLimiter {
     config: RateLimitConfig,
     operations: Vec<PathTemplate>,
-    store: Box<dyn RateLimitStore>,
+    memory: MemoryStore,
+    shared: Option<AuthStore>,
 }
 
 impl RateLimiter {
-    /// An in-memory limiter for these operations (paths relative to `/api/auth`).
-    pub(crate) fn new(config: RateLimitConfig, operations: Vec<PathTemplate>) -> Self {
-        Self { config, operations, store: Box::new(MemoryStore::new(ENTRIES_PER_RULE)) }
+    /// A limiter for these operations (paths relative to `/api/auth`), counting the strict and
+    /// mail rules in `shared`'s `rateLimit` table when given, everything else in memory.
+    pub(crate) fn new(config: RateLimitConfig, operations: Vec<PathTemplate>, shared: Option<AuthStore>) -> Self {
+        Self { config, operations, memory: MemoryStore::new(ENTRIES_PER_RULE), shared }
+    }
+
+    /// Counts a request for `key` under `rule`; `Ok(Err(retry_after))` when over the limit.
+    async fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<Result<(), Duration>, ApiError> {
+        let Some(shared) = self.shared.as_ref().filter(|_| rule.name != RuleName::General) else {
+            return Ok(self.memory.hit(key, rule, now));
+        };
+        let now_ms = epoch_millis();
+        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
+        let refused = shared.write().count_request(key, now_ms, window_ms, rule.max).await?;
+        Ok(match refused {
+            None => Ok(()),
+            Some(last_ms) => {
+                let left_ms = (last_ms.saturating_add(window_ms) - now_ms).clamp(0, window_ms);
+                Err(Duration::from_millis(u64::try_from(left_ms).unwrap_or_default()))
+            }
+        })
     }
 
     /// The rule of a documented operation.
@@ -237,7 +261,7 @@ impl RateLimiter {
     }
 
     /// Checks one request for `client` on `path` (relative to `/api/auth`).
-    fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
+    async fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
         if !self.config.enabled {
             return Ok(());
         }
@@ -249,12 +273,17 @@ impl RateLimiter {
         let now = Instant::now();
         let limited =
             |wait: Duration| ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 };
-        self.store.hit(&format!("{client}|{bucket}"), rule, now).map_err(limited)?;
+        self.hit(&format!("{client}|{bucket}"), rule, now).await?.map_err(limited)?;
         if operation.is_some_and(|operation| MAILING.contains(&operation)) {
-            self.store.hit(&format!("{client}|{MAIL_BUDGET}"), MAIL_RULE, now).map_err(limited)?;
+            self.hit(&format!("{client}|{MAIL_BUDGET}"), MAIL_RULE, now).await?.map_err(limited)?;
         }
         Ok(())
     }
+}
+
+/// Now, in milliseconds since the Unix epoch (Better Auth's `lastRequest`).
+fn epoch_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// The layer that limits every request under `/api/auth/`, before routing (as Better Auth
@@ -277,7 +306,7 @@ impl Layer for RateLimit {
             // Without a usable address every client shares one bucket per operation (Better
             // Auth's `no-trusted-ip`): safe, if coarse.
             let client = client_ip(&req, &self.trusted_proxies).map_or_else(|| "no-trusted-ip".to_owned(), normalised);
-            self.limiter.check(&client, path)?;
+            self.limiter.check(&client, path).await?;
         }
         call_next(next, req).await
     }
@@ -290,15 +319,25 @@ mod tests {
     use super::*;
 
     fn config() -> RateLimitConfig {
-        RateLimitConfig { enabled: true, window: Duration::from_secs(10), max: 100 }
+        RateLimitConfig {
+            enabled: true,
+            window: Duration::from_secs(10),
+            max: 100,
+            storage: crate::config::RateLimitStorage::Memory,
+        }
     }
 
     fn limiter(config: RateLimitConfig) -> RateLimiter {
-        RateLimiter::new(config, crate::app::auth_operations())
+        RateLimiter::new(config, crate::app::auth_operations(), None)
     }
 
     fn limited(limiter: &RateLimiter, client: &str, path: &str) -> bool {
-        limiter.check(client, path).is_err()
+        check(limiter, client, path).is_err()
+    }
+
+    fn check(limiter: &RateLimiter, client: &str, path: &str) -> Result<(), ApiError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(limiter.check(client, path))
     }
 
     impl Table {
@@ -442,7 +481,7 @@ mod tests {
     fn disabled_limiting_allows_everything() {
         let limiter = limiter(RateLimitConfig { enabled: false, ..config() });
         for _ in 0..10 {
-            assert!(limiter.check("1.2.3.4", "/sign-in/email").is_ok());
+            assert!(check(&limiter, "1.2.3.4", "/sign-in/email").is_ok());
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::{
     auth::{
         cache::{self, SessionCache},
         model::{Session, SessionId, SigningKeyRow, User, UserId},
-        repo::{accounts, jwks, sessions, users, verifications},
+        repo::{accounts, jwks, rate_limits, sessions, users, verifications},
         token::{ResetToken, SessionToken, StoredToken},
     },
     config::TokenStorage,
@@ -366,6 +366,23 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     /// key table until the commit (and fails outside a transaction).
     pub(crate) async fn insert_signing_key(&mut self, key: &SigningKeyRow, seen: usize) -> Result<bool, DbErr> {
         jwks::insert_unless_changed(self.conn(), key, seen).await
+    }
+
+    /// Counts one rate-limited request for `key` in the `rateLimit` table (not cached):
+    /// `Some(last counted request, epoch ms)` when refused.
+    pub(crate) async fn count_request(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+        max: u32,
+    ) -> Result<Option<i64>, DbErr> {
+        rate_limits::hit(self.conn(), key, now_ms, window_ms, max).await
+    }
+
+    /// Deletes the rate-limit counts last counted before `before_ms`; returns how many.
+    pub(crate) async fn delete_stale_rate_limits(&mut self, before_ms: i64) -> Result<u64, DbErr> {
+        rate_limits::delete_older_than(self.conn(), before_ms).await
     }
 
     /// Deletes every expired reset token; returns how many (not cached).

@@ -19,6 +19,7 @@ use crate::{
 
 pub(crate) mod accounts;
 pub(crate) mod jwks;
+pub(crate) mod rate_limits;
 pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod verifications;
