@@ -16,6 +16,7 @@ mod m20250101_000004_create_task_quota;
 mod m20250101_000014_create_rate_limit_table;
 mod m20250101_000015_create_jwks_table;
 mod m20250101_000017_create_task_sync;
+mod m20250102_000001_reset_token_user_index;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000015_create_jwks_table::Migration),
             Box::new(m20250101_000017_create_task_sync::Migration),
             Box::new(m20250101_000014_create_rate_limit_table::Migration),
+            Box::new(m20250102_000001_reset_token_user_index::Migration),
         ]
     }
 }

@@ -426,3 +426,75 @@ async fn reset_requests_with_a_cookie_and_no_origin_are_403_and_change_nothing()
     assert_eq!(verification_rows(&app).await.len(), 1, "no second token, the first not consumed");
     assert_ne!(ann.session().await, Value::Null);
 }
+
+/// Issue 13, finding 4: the reset tokens of a user still in the table (ids of reset rows).
+async fn outstanding_reset_tokens(app: &TestApp, user_id: &str) -> i64 {
+    app.db
+        .count(
+            r#"SELECT COUNT(*) AS n FROM "verification" WHERE "identifier" LIKE 'reset-password:%' AND "value" = $1"#,
+            vec![user_id.to_owned().into()],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_reset_ends_every_other_outstanding_reset_link_of_the_user() {
+    // Issue 13, finding 4: two links requested, the first used; the second must not work too.
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up(&app, "ann@example.com").await;
+    let bob = User::sign_up(&app, "bob@example.com").await;
+    let first = mailed_token(&app, &outbox, &ann.email, 1).await;
+    let second = mailed_token(&app, &outbox, &ann.email, 2).await;
+    let bobs = mailed_token(&app, &outbox, &bob.email, 1).await;
+
+    let used = reset(&app, &json!({"token": first, "newPassword": NEW_PASSWORD})).await;
+    let later = reset(&app, &json!({"token": second, "newPassword": "the attacker's password"})).await;
+
+    assert_eq!(used.status(), StatusCode::OK);
+    assert_error(later, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
+    assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK, "the first reset's password");
+    assert_eq!(outstanding_reset_tokens(&app, &ann.id).await, 0);
+    assert_eq!(outstanding_reset_tokens(&app, &bob.id).await, 1, "another user's link is untouched");
+    let bobs_reset = reset(&app, &json!({"token": bobs, "newPassword": NEW_PASSWORD})).await;
+    assert_eq!(bobs_reset.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_outstanding_reset_link() {
+    // Issue 13, finding 4: after change-password (with revokeOtherSessions, as in the review) an
+    // older reset link still worked.
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Bearer).await;
+    let token = mailed_token(&app, &outbox, &ann.email, 1).await;
+
+    let changed = ann
+        .post(
+            "/api/auth/change-password",
+            &json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD, "revokeOtherSessions": true}),
+        )
+        .await;
+    let old_link = reset(&app, &json!({"token": token, "newPassword": "the attacker's password"})).await;
+
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_error(old_link, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
+    assert_eq!(sign_in_status(&app, &ann.email, NEW_PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_email_change_ends_the_reset_links_mailed_to_the_old_address() {
+    // Issue 13, finding 4: a reset link sent to an address the account no longer has must not
+    // work.
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Bearer).await;
+    let token = mailed_token(&app, &outbox, &ann.email, 1).await;
+    let asked = ann.post("/api/auth/change-email", &json!({"newEmail": "new@example.com", "password": PASSWORD})).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let link = outbox.wait_for("new@example.com").await["url"].as_str().expect("url").to_owned();
+
+    open(&link).await;
+    let old_link = reset(&app, &json!({"token": token, "newPassword": "the attacker's password"})).await;
+
+    assert_eq!(app.db.user_row(&ann.id).await["email"], "new@example.com", "the change went through");
+    assert_error(old_link, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
+    assert_eq!(outstanding_reset_tokens(&app, &ann.id).await, 0, "the change notice's link went too");
+}

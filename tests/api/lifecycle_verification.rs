@@ -9,7 +9,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    db::is_true,
+    db::{is_true, stored_time},
     http::{assert_error, header_str, no_redirect_client, ok_json, plain_client, query_param, set_cookies},
     mail::spawn_with_outbox,
     server::{ORIGIN, SECRET, TestApp},
@@ -354,7 +354,8 @@ async fn change_email_mails_the_new_address_and_opening_the_link_changes_it() {
     assert_eq!(ok_json(response).await, json!({"status": true}));
     let mail = outbox.wait_for("ann.new@example.com").await;
     assert_eq!(mail["subject"], "Confirm your new email address");
-    assert!(outbox.to(&ann.email).is_empty(), "nothing is sent to the old address");
+    let notice = outbox.wait_for(&ann.email).await;
+    assert_eq!(notice["subject"], "Your email address is being changed", "the old address is told");
     let token = token_of(&mail);
     let (_, payload) = jwt_parts(&token);
     assert_eq!(payload["email"], "ann@example.com");
@@ -419,8 +420,9 @@ async fn change_email_to_a_taken_address_answers_200_and_mails_nothing() {
     assert_eq!(free.status(), StatusCode::OK);
     outbox.wait_for("free@example.com").await;
     assert!(outbox.to(&bob.email).is_empty(), "no mail to the taken address");
-    assert!(outbox.to(&ann.email).is_empty());
-    assert_eq!(outbox.all().len(), 1);
+    outbox.wait_for_nth(&ann.email, 2).await;
+    assert_eq!(outbox.to(&ann.email).len(), 2, "the old address is told of each request, the taken one too");
+    assert_eq!(outbox.all().len(), 3);
     assert_eq!(stored_email(&app, &ann.id).await, "ann@example.com");
     assert_eq!(stored_email(&app, &bob.id).await, "bob@example.com");
 }
@@ -602,4 +604,82 @@ async fn with_required_verification_a_duplicate_sign_up_looks_like_a_new_one_and
     plain_client().post(app.url(SEND)).json(&json!({"email": "ann@example.com"})).send().await.expect("sent");
     outbox.wait_for_nth("ann@example.com", 2).await;
     assert_eq!(outbox.to("ann@example.com").len(), 2, "sign-up #1 and the explicit request, nothing for #2");
+}
+
+/// Makes every session of `user_id` 25 hours old (before any lookup, so nothing is cached).
+async fn age_sessions(app: &TestApp, user_id: &str) {
+    let old = stored_time(app.db.backend(), time::OffsetDateTime::now_utc() - time::Duration::hours(25));
+    app.db
+        .execute(
+            r#"UPDATE "session" SET "createdAt" = $1, "updatedAt" = $1 WHERE "userId" = $2"#,
+            vec![old, user_id.to_owned().into()],
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn change_email_from_a_session_that_is_not_fresh_needs_the_current_password() {
+    // Issue 13, finding 2: a stolen two-day-old bearer token alone could move the address.
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Bearer).await;
+    age_sessions(&app, &ann.id).await;
+
+    let without = ann.post(CHANGE_EMAIL, &json!({"newEmail": "thief@example.com"})).await;
+    let wrong = ann.post(CHANGE_EMAIL, &json!({"newEmail": "thief@example.com", "password": "not the password"})).await;
+    let empty = ann.post(CHANGE_EMAIL, &json!({"newEmail": "thief@example.com", "password": ""})).await;
+
+    assert_error(without, StatusCode::FORBIDDEN, "SESSION_NOT_FRESH").await;
+    assert_error(wrong, StatusCode::BAD_REQUEST, "INVALID_PASSWORD").await;
+    assert_error(empty, StatusCode::BAD_REQUEST, "INVALID_PASSWORD").await;
+    let with = ann.post(CHANGE_EMAIL, &json!({"newEmail": "new@example.com", "password": PASSWORD})).await;
+    assert_eq!(ok_json(with).await, json!({"status": true}), "the owner, who knows the password");
+    outbox.wait_for("new@example.com").await;
+    assert!(outbox.to("thief@example.com").is_empty(), "no link for the refused requests");
+    assert_eq!(stored_email(&app, &ann.id).await, "ann@example.com");
+}
+
+#[tokio::test]
+async fn change_email_from_a_fresh_session_with_a_wrong_password_is_refused() {
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Browser).await;
+
+    let wrong = ann.post(CHANGE_EMAIL, &json!({"newEmail": "new@example.com", "password": "not the password"})).await;
+
+    assert_error(wrong, StatusCode::BAD_REQUEST, "INVALID_PASSWORD").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(outbox.all().is_empty(), "nothing mailed");
+}
+
+#[tokio::test]
+async fn the_old_address_is_told_of_a_change_and_its_reset_link_cancels_the_change() {
+    // Issue 13, finding 2: the owner of the old address hears of the change and can stop it.
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Bearer).await;
+    let asked = ann.post(CHANGE_EMAIL, &json!({"newEmail": "thief@example.com", "password": PASSWORD})).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let link = token_of(&outbox.wait_for("thief@example.com").await);
+
+    // The notice: to the old address, naming the new one, with a reset link.
+    let notice = outbox.wait_for("ann@example.com").await;
+    assert_eq!(notice["subject"], "Your email address is being changed");
+    assert!(notice["text"].as_str().expect("text").contains("thief@example.com"), "{notice}");
+    let url = notice["url"].as_str().expect("url");
+    assert!(url.contains("/api/auth/reset-password/"), "{url}");
+    let reset_token = url::Url::parse(url).expect("URL").path().rsplit('/').next().expect("token").to_owned();
+
+    // The owner answers it with a new password...
+    let reset = plain_client()
+        .post(app.url("/api/auth/reset-password"))
+        .json(&json!({"token": reset_token, "newPassword": "a brand new password"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reset.status(), StatusCode::OK);
+
+    // ...and the pending link no longer moves the address; the stolen session is over.
+    let opened = verify(&app, &link, None).await;
+    assert_error(opened, StatusCode::UNAUTHORIZED, "INVALID_TOKEN").await;
+    assert_eq!(stored_email(&app, &ann.id).await, "ann@example.com");
+    assert_eq!(ann.session().await, Value::Null);
+    assert_eq!(sign_in_status(&app, "ann@example.com", "a brand new password").await, StatusCode::OK);
 }

@@ -214,8 +214,13 @@ async fn lookups_have_their_indexes_and_constraints() {
         .iter()
         .map(|r| r.try_get::<String>("", "name").expect("name"))
         .collect();
-    for expected in ["session_userId_idx", "account_userId_idx", "verification_identifier_idx", "task_owner_id_id_idx"]
-    {
+    for expected in [
+        "session_userId_idx",
+        "account_userId_idx",
+        "verification_identifier_idx",
+        "verification_reset_user_idx",
+        "task_owner_id_id_idx",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     // The unique constraints on user.email and session.token are backed by indexes too.

@@ -278,16 +278,7 @@ impl Accounts {
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             return Ok(());
         };
-        let token = ResetToken::generate();
-        let now = now_millis();
-        let expires_at = now + self.settings.verification.reset_token_lifetime;
-        self.store.write().store_reset_token(&token, &user.id, now, expires_at).await?;
-        let url = format!(
-            "{}/api/auth/reset-password/{}?callbackURL={}",
-            self.settings.public_base_url,
-            token.expose(),
-            encode_uri_component(redirect_to.unwrap_or_default())
-        );
+        let url = self.reset_link(&user.id, redirect_to).await?;
         self.mailer.send_in_background(Mail {
             to: user.email.clone(),
             subject: "Reset your password".to_owned(),
@@ -296,6 +287,20 @@ impl Accounts {
         });
         tracing::info!(user.id = %user.id, "password reset requested");
         Ok(())
+    }
+
+    /// Stores a new single-use reset token for `user` and returns its link.
+    async fn reset_link(&self, user: &UserId, redirect_to: Option<&str>) -> Result<String, sea_orm::DbErr> {
+        let token = ResetToken::generate();
+        let now = now_millis();
+        let expires_at = now + self.settings.verification.reset_token_lifetime;
+        self.store.write().store_reset_token(&token, user, now, expires_at).await?;
+        Ok(format!(
+            "{}/api/auth/reset-password/{}?callbackURL={}",
+            self.settings.public_base_url,
+            token.expose(),
+            encode_uri_component(redirect_to.unwrap_or_default())
+        ))
     }
 
     /// Whether a reset token is currently valid (for the mailed link's redirect).
@@ -356,8 +361,10 @@ impl Accounts {
         Ok(())
     }
 
-    /// Mails a verification link to `user` (or, for an email change, to `update_to`).
-    fn send_verification_mail(&self, user: &User, update_to: Option<&Email>, callback: Option<&str>) {
+    /// Mails a verification link to `user` (or, for an email change, to `update_to`, bound to
+    /// when the password was last set).
+    fn send_verification_mail(&self, user: &User, update_to: Option<(&Email, Option<i64>)>, callback: Option<&str>) {
+        let (update_to, password_set_at) = update_to.unzip();
         if !self.mailer.is_enabled() {
             return;
         }
@@ -368,6 +375,7 @@ impl Accounts {
             user_id: Some(user.id.as_str().to_owned()),
             update_to: update_to.map(|e| e.as_str().to_owned()),
             request_type: update_to.map(|_| "change-email-verification".to_owned()),
+            password_set_at: password_set_at.flatten(),
             iat: now,
             exp: now + lifetime,
         };
@@ -415,6 +423,13 @@ impl Accounts {
             if user.email != claims.email.to_lowercase() {
                 return Err(refused(LinkProblem::InvalidToken));
             }
+            // A password set since the link was issued (the old address's owner answering the
+            // change notice with a reset) cancels the change (`docs/better-auth-wire.md` §12).
+            // Links without the claim (issued by Better Auth on a shared database) predate this.
+            let password_set = self.store.password_set_at(&user.id).await?.map(unix_millis);
+            if claims.password_set_at.is_some() && password_set != claims.password_set_at {
+                return Err(refused(LinkProblem::InvalidToken));
+            }
             user
         } else {
             let Some(user) = self.store.user_by_email(&claims.email).await? else {
@@ -429,8 +444,9 @@ impl Accounts {
         match (&claims.update_to, claims.request_type.as_deref()) {
             (Some(new_email), Some("change-email-verification")) => {
                 let new_email = Email::parse(new_email).map_err(|_| refused(LinkProblem::InvalidToken))?;
-                match self.store.write().update_email(&user.id, &user.email, new_email.as_str(), now).await {
-                    Ok(true) => {}
+                let mut write = self.store.begin().await?;
+                match write.update_email(&user.id, &user.email, new_email.as_str(), now).await {
+                    Ok(true) => write.commit().await?,
                     // Another link or change moved the address first.
                     Ok(false) => return Err(refused(LinkProblem::InvalidToken)),
                     // The address was taken since the link was sent.
@@ -450,24 +466,52 @@ impl Accounts {
         }
     }
 
-    /// Starts an email change: mails a confirmation link to the new address. An address already
-    /// in use gets the same answer and no mail.
+    /// Starts an email change: mails a confirmation link to the new address, and a notice to
+    /// the current one with a reset link that stops the change (a password set since cancels
+    /// the link; `docs/better-auth-wire.md` §12). Needs the current password or, without one, a
+    /// fresh session. An address already in use gets the same answer and no link.
     pub(crate) async fn change_email(
         &self,
-        user: &User,
+        current: &CurrentSession,
+        password: Option<Password>,
         new_email: Email,
         callback: Option<&str>,
     ) -> Result<(), ApiError> {
+        let user = &current.user;
+        match password {
+            Some(password) => self.check_password(&user.id, password).await?,
+            None if !self.sessions.is_fresh(&current.session) => return Err(AuthError::SessionNotFresh.into()),
+            None => {}
+        }
         if new_email.as_str() == user.email {
             return Err(AuthError::EmailIsTheSame.into());
         }
         if !self.mailer.is_enabled() {
             return Err(AuthError::VerificationEmailNotEnabled { with_code: false }.into());
         }
+        self.notify_email_change(user, &new_email).await?;
         if self.store.email_exists(new_email.as_str()).await? {
             return Ok(());
         }
-        self.send_verification_mail(user, Some(&new_email), callback);
+        let password_set_at = self.store.password_set_at(&user.id).await?.map(unix_millis);
+        self.send_verification_mail(user, Some((&new_email, password_set_at)), callback);
+        tracing::info!(user.id = %user.id, "email change requested");
+        Ok(())
+    }
+
+    /// Tells the current address that a change to `new_email` was asked for, with a way to stop
+    /// it: a reset link (a new password ends every session and cancels the pending change).
+    async fn notify_email_change(&self, user: &User, new_email: &Email) -> Result<(), sea_orm::DbErr> {
+        let url = self.reset_link(&user.id, None).await?;
+        self.mailer.send_in_background(Mail {
+            to: user.email.clone(),
+            subject: "Your email address is being changed".to_owned(),
+            text: format!(
+                "Someone signed in to your account asked to change its email address to {new_email}.\n\nIf it was you, there is nothing to do. If it was not you, open this link within the hour and choose a new password: that ends every session of your account and cancels the change.\n\n{url}",
+                new_email = new_email.as_str()
+            ),
+            url,
+        });
         Ok(())
     }
 
@@ -481,4 +525,9 @@ impl Accounts {
         tracing::info!(user.id = %user, "user deleted");
         Ok(())
     }
+}
+
+/// A time as Unix milliseconds (the precision of the auth timestamps).
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }

@@ -323,6 +323,8 @@ pub(crate) struct ChangeEmailRequest {
     /// Where the link leads after verifying (a trusted origin or a relative path).
     #[oai(rename = "callbackURL", validator(max_length = 2048))]
     pub(crate) callback_url: Option<String>,
+    /// The current password; required unless the session is fresh (not in Better Auth).
+    pub(crate) password: Option<PasswordInput<0>>,
 }
 
 /// Body of `POST /delete-user`.
@@ -514,7 +516,11 @@ impl Example for VerifyEmailResponse {
 
 impl Example for ChangeEmailRequest {
     fn example() -> Self {
-        Self { new_email: EmailAddress("ada.king@example.com".to_owned()), callback_url: Some("/".to_owned()) }
+        Self {
+            new_email: EmailAddress("ada.king@example.com".to_owned()),
+            callback_url: Some("/".to_owned()),
+            password: Some(example_password()),
+        }
     }
 }
 

@@ -100,6 +100,11 @@ impl AuthStore {
         accounts::credential_password(&self.db, user).await
     }
 
+    /// When the user's password was last set (`None` without a credential account).
+    pub(crate) async fn password_set_at(&self, user: &UserId) -> Result<Option<OffsetDateTime>, DbErr> {
+        accounts::password_set_at(&self.db, user).await
+    }
+
     /// The user's unexpired sessions, oldest first.
     pub(crate) async fn live_sessions(&self, user: &UserId, now: OffsetDateTime) -> Result<Vec<Session>, DbErr> {
         sessions::list_live(&self.db, user, now).await
@@ -227,13 +232,15 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     }
 
     /// Replaces a user's password; `false` when they have no credential account (passwords
-    /// are not cached).
+    /// are not cached). Every outstanding reset token of the user goes with the old password,
+    /// whichever way it is replaced (a reset, a change), so no older link outlives it.
     pub(crate) async fn update_password(
         &mut self,
         user: &UserId,
         password_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, DbErr> {
+        verifications::delete_reset_tokens_of(self.conn(), user).await?;
         accounts::update_password(self.conn(), user, password_hash, now).await
     }
 
@@ -312,7 +319,8 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     }
 
     /// Moves a user's email from `current` to `email`; `false` when it is no longer `current`.
-    /// Invalidates the user's sessions when it changed.
+    /// Invalidates the user's sessions when it changed, and deletes the reset tokens mailed to
+    /// the old address.
     pub(crate) async fn update_email(
         &mut self,
         user: &UserId,
@@ -322,6 +330,7 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     ) -> Result<bool, DbErr> {
         let changed = users::update_email(self.conn(), user, current, email, now).await?;
         if changed {
+            verifications::delete_reset_tokens_of(self.conn(), user).await?;
             self.mark(Stale::User(user.clone())).await;
         }
         Ok(changed)

@@ -25,6 +25,10 @@ pub(crate) struct VerificationClaims {
     /// For an email change: `change-email-verification`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) request_type: Option<String>,
+    /// For an email change, this service only: when the password was last set (Unix
+    /// milliseconds); a password set since cancels the link (`docs/better-auth-wire.md` §12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) password_set_at: Option<i64>,
     /// Issued at (seconds).
     pub(crate) iat: i64,
     /// Expires at (seconds).
@@ -104,6 +108,7 @@ mod tests {
             user_id: Some("u1".to_owned()),
             update_to: None,
             request_type: None,
+            password_set_at: None,
             iat: now,
             exp: now + exp_in,
         }

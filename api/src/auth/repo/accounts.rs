@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{execute, statement};
 use crate::{
     auth::{model::UserId, token::new_id},
-    db::auth_time,
+    db::{auth_time, read_time},
 };
 
 /// Inserts the credential account of a user.
@@ -42,6 +42,18 @@ pub(crate) async fn credential_password(
         ))
         .await?;
     row.map(|row| row.try_get::<Option<String>>("", "password")).transpose()
+}
+
+/// When the password of a user's credential account was last set (`updatedAt`).
+pub(crate) async fn password_set_at(db: &impl ConnectionTrait, user: &UserId) -> Result<Option<OffsetDateTime>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"SELECT "updatedAt" FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential' AND "accountId" = $1 LIMIT 1"#,
+            vec![user.as_str().into()],
+        ))
+        .await?;
+    row.map(|row| read_time(&row, "updatedAt")).transpose()
 }
 
 /// Replaces the password of a user's credential account. Returns whether one was updated.

@@ -84,6 +84,17 @@ async fn live_reset_user(
     }
 }
 
+/// Deletes every reset token of `user`; returns how many. The condition is the one of the
+/// partial index `verification_reset_user_idx`, which serves it.
+pub(crate) async fn delete_reset_tokens_of(db: &impl ConnectionTrait, user: &UserId) -> Result<u64, DbErr> {
+    execute(
+        db,
+        r#"DELETE FROM "verification" WHERE "identifier" LIKE 'reset-password:%' AND "value" = $1"#,
+        vec![user.as_str().into()],
+    )
+    .await
+}
+
 /// Deletes expired verification rows (periodic clean-up).
 pub(crate) async fn delete_expired(db: &impl ConnectionTrait, now: OffsetDateTime) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
