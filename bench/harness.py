@@ -227,6 +227,7 @@ class Server:
     ready_pattern: Optional[str]
     ready_count: int = 1
     dbname: Optional[str] = None
+    sqlite_file: Optional[Path] = None
     proc: Optional[subprocess.Popen] = None
     logfile: Optional[Path] = None
     facts: dict = field(default_factory=dict)
@@ -349,19 +350,28 @@ class Server:
 def make_servers(args, pg: Pg, rundir: Path) -> list[Server]:
     servers = []
     if "ours" in args.systems:
+        # --jwt-header: our service as configured by default (get-session adds `set-auth-jwt`),
+        # without the header (JWT_SESSION_HEADER=false, system `ours-<db>-nojwt`), or both, each
+        # on its own database, to measure what signing a JWT per get-session costs.
+        variants = {"on": [""], "off": ["-nojwt"], "both": ["", "-nojwt"]}[args.jwt_header]
         for db in args.db:
-            port = free_port()
-            if db == "pg":
-                dbname, url = "bench_ours", pg.url("bench_ours")
-            else:
-                dbname, url = None, f"sqlite://{rundir / 'ours.sqlite3'}?mode=rwc"
-            env = dict(os.environ, APP_ENV="production", BIND="127.0.0.1", PORT=str(port), DATABASE_URL=url,
-                       AUTH_SECRET=SECRET, RATE_LIMIT_ENABLED="false", RUST_LOG=args.rust_log, LOG_FORMAT="json")
-            env.pop("BETTER_AUTH_SECRET", None)
-            servers.append(Server(
-                name=f"ours-{db}", kind="ours", db=db, cmd=[str(OURS_BIN)], env=env, cwd=rundir, port=port,
-                probe_path="/api/auth/ok", ready_pattern=rf"listening on http://127\.0\.0\.1:{port}", dbname=dbname,
-            ))
+            for variant in variants:
+                port = free_port()
+                stem = f"ours{variant.replace('-', '_')}"
+                if db == "pg":
+                    dbname, url, sqlite_file = f"bench_{stem}", pg.url(f"bench_{stem}"), None
+                else:
+                    sqlite_file = rundir / f"{stem}.sqlite3"
+                    dbname, url = None, f"sqlite://{sqlite_file}?mode=rwc"
+                env = dict(os.environ, APP_ENV="production", BIND="127.0.0.1", PORT=str(port), DATABASE_URL=url,
+                           AUTH_SECRET=SECRET, RATE_LIMIT_ENABLED="false", RUST_LOG=args.rust_log, LOG_FORMAT="json",
+                           JWT_SESSION_HEADER="false" if variant else "true")
+                env.pop("BETTER_AUTH_SECRET", None)
+                servers.append(Server(
+                    name=f"ours-{db}{variant}", kind="ours", db=db, cmd=[str(OURS_BIN)], env=env, cwd=rundir,
+                    port=port, probe_path="/api/auth/ok", ready_pattern=rf"listening on http://127\.0\.0\.1:{port}",
+                    dbname=dbname, sqlite_file=sqlite_file,
+                ))
     if "betterauth" in args.systems:
         port = free_port()
         env = dict(os.environ, BIND="127.0.0.1", PORT=str(port), DATABASE_URL=pg.url("bench_betterauth"),
@@ -708,9 +718,9 @@ class Bench:
     def bring_up(self, s: Server) -> None:
         if s.dbname:
             self.pg.fresh_db(s.dbname)
-        elif s.db == "sqlite":
+        elif s.sqlite_file:
             for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.rundir / 'ours.sqlite3'}{suffix}").unlink(missing_ok=True)
+                Path(f"{s.sqlite_file}{suffix}").unlink(missing_ok=True)
         log(f"{s.name}: first start on an empty database (migrations) ...")
         first = s.start(self.rundir, "first")
         s.stop()
@@ -985,6 +995,9 @@ class Bench:
                             m["baseline"] = "old system (modelled)"
                             m["baseline_model_ok_rps"] = model
                             m["vs_baseline"] = m["ok_rps"] / model
+                    without = med.get((sc, f"{sysname}-nojwt"))
+                    if sc.startswith("getsession") and without and without["ok_rps"] > 0:
+                        m["vs_without_jwt_header"] = m["ok_rps"] / without["ok_rps"]
                     if sc.startswith("getsession") and sysname == "ours-pg":
                         f = med.get(("getsession-cookie", "pgbench"))
                         if f and f["ok_rps"] > 0:
@@ -1144,6 +1157,8 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
         if m.get("baseline_completed_nothing"):
             vs = f"{m['baseline']} completed nothing"
         fl = f"{m['vs_floor']:.0%}" if "vs_floor" in m else ""
+        if "vs_without_jwt_header" in m:
+            vs += f"{'; ' if vs else ''}{m['vs_without_jwt_header']:.2f}x without set-auth-jwt"
         tg = ", ".join(("PASS " if ok else "FAIL ") + k for k, ok in m.get("targets", {}).items())
         sysname = m["system"]
         if sysname == "pgbench":
@@ -1200,6 +1215,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=5.0, help="unrecorded warm-up seconds per system and scenario "
                    "before round 1 (0 = none)")
     p.add_argument("--db", default="pg", help="our service's databases: pg, sqlite or pg,sqlite")
+    p.add_argument("--jwt-header", default="on", choices=["on", "off", "both"],
+                   help="our service with get-session's set-auth-jwt header (the default), without it "
+                   "(JWT_SESSION_HEADER=false, system ours-<db>-nojwt), or both, each on its own database")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help="subset of " + ",".join(ALL_SYSTEMS))
     p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help="subset of " + ",".join(ALL_SCENARIOS))
     p.add_argument("--users", type=int, default=200, help="users signed up per auth system (one session each)")

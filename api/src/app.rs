@@ -155,7 +155,12 @@ pub fn spec_yaml() -> String {
 /// check → the operation, whose security extractor applies the CSRF checks.
 fn routes(state: AppState) -> impl Endpoint {
     let config = &state.config;
-    let param_errors = vec![("/api/auth/", auth::api::PARAMETER_ERRORS), ("/api/v1/", tasks::api::PARAMETER_ERRORS)];
+    // The well-known key set is the auth API's (`GET /api/auth/jwks` at another path): its rules.
+    let param_errors = vec![
+        ("/api/auth/", auth::api::PARAMETER_ERRORS),
+        ("/.well-known/", auth::api::PARAMETER_ERRORS),
+        ("/api/v1/", tasks::api::PARAMETER_ERRORS),
+    ];
     Route::new()
         .at("/openapi.json", OnFirstUse::new(|| openapi_service().spec_endpoint().map_to_response().boxed()))
         .at("/openapi.yaml", OnFirstUse::new(|| openapi_service().spec_endpoint_yaml().map_to_response().boxed()))

@@ -1,7 +1,7 @@
 //! The `jwt` plugin (`docs/better-auth-plugins.md` §JWT): `GET /api/auth/token`, the key set at
 //! `GET /api/auth/jwks` and `/.well-known/jwks.json`, the `jwks` table (one key however many ask
-//! at once, private keys sealed), rotation with a grace period across instances, and the
-//! `set-auth-jwt` header of `get-session`.
+//! at once, private keys sealed), rotation with a grace period across instances, the
+//! `set-auth-jwt` header of `get-session`, and no token or key material in the log.
 
 use std::time::Duration;
 
@@ -9,8 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::support::{
+    db::TestDatabase,
     http::{assert_error, header_str, ok_json, plain_client},
-    server::{ORIGIN, TestApp},
+    server::{Env, ORIGIN, Server, TestApp},
     users::{GET_SESSION, User, Via},
     wire::{is_iso_millis, unix_now, verify_jwt},
 };
@@ -142,6 +143,11 @@ async fn the_key_set_is_cacheable_with_an_etag_and_served_at_the_well_known_path
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path} If-None-Match: {if_none_match}");
         assert_eq!(header_str(&again, "etag").as_deref(), Some(etag.as_str()));
         assert!(again.bytes().await.expect("body").is_empty());
+    }
+    for path in [JWKS, WELL_KNOWN] {
+        let huge =
+            plain_client().get(app.url(path)).header("if-none-match", "0".repeat(1100)).send().await.expect("sent");
+        assert_error(huge, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     }
     let stale = plain_client().get(app.url(JWKS)).header("if-none-match", "\"old\"").send().await.expect("sent");
     assert_eq!(stale.status(), StatusCode::OK, "another ETag gets the key set");
@@ -309,4 +315,39 @@ async fn the_get_session_header_can_be_turned_off() {
     assert!(header_str(&response, "set-auth-jwt").is_none());
     assert_eq!(app.db.count_rows("jwks").await, 0, "no key until a token is asked for");
     token(&app, &user).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_or_private_key_material_reaches_the_log_at_trace_level() {
+    let store = TestDatabase::create().await;
+    let env = Env::for_binary(&store).with(&[("RUST_LOG", "trace"), ("LOG_FORMAT", "json")]);
+    let mut server = Server::start(&env, store.dir.path());
+    let user = User::sign_up(&server, "jwt-logs@example.com").await;
+
+    let token = ok_json(plain_client().get(server.url(TOKEN)).bearer_auth(&user.bearer).send().await.expect("sent"))
+        .await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let session = plain_client().get(server.url(GET_SESSION)).bearer_auth(&user.bearer).send().await.expect("sent");
+    let session_jwt = header_str(&session, "set-auth-jwt").expect("set-auth-jwt");
+    ok_json(plain_client().get(server.url(JWKS)).send().await.expect("sent")).await;
+    let db = crate::support::db::TestDb::connect(&store.url).await;
+    let rows = db.query(r#"SELECT "privateKey" FROM "jwks""#, vec![]).await;
+    let sealed: String = serde_json::from_str(rows[0]["privateKey"].as_str().expect("text")).expect("JSON text");
+    server.signal("TERM");
+    server.wait_exit(Duration::from_secs(30));
+
+    let output = server.output();
+    assert!(output.contains("JWT signing key created"), "the creation is logged (without the key)");
+    for (what, secret) in [
+        ("a JWT from /token", token.as_str()),
+        ("its signature", token.rsplit_once('.').expect("JWT").1),
+        ("the set-auth-jwt header", session_jwt.as_str()),
+        ("the sealed private key", sealed.as_str()),
+        ("a slice of the sealed private key", &sealed[48..96]),
+    ] {
+        assert!(!output.contains(secret), "{what} appears in the log");
+    }
+    assert!(!output.contains(r#""d":"#) && !output.contains(r#"\"d\":"#), "a private JWK member appears in the log");
 }

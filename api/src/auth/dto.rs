@@ -669,6 +669,7 @@ impl TryFrom<ChangePasswordRequest> for PasswordChange {
 #[oai(example)]
 pub(crate) struct TokenResponse {
     /// The JWT (`sub` is the user id; see `GET /api/auth/jwks` for the keys that verify it).
+    #[oai(validator(max_length = 16384))]
     pub(crate) token: String,
 }
 
@@ -680,10 +681,28 @@ impl Example for TokenResponse {
 
 /// A JSON Web Key Set: the public keys that verify this service's JWTs.
 #[derive(Debug, Object)]
-#[oai(rename = "JsonWebKeySet")]
+#[oai(rename = "JsonWebKeySet", example)]
 pub(crate) struct JwksResponse {
-    /// The public keys, current and recently retired.
+    /// The public keys, current and recently retired (the newest 100 at most).
+    #[oai(validator(max_items = 100))]
     pub(crate) keys: Vec<PublicJwkDto>,
+}
+
+impl Example for JwksResponse {
+    fn example() -> Self {
+        Self {
+            keys: vec![PublicJwkDto {
+                alg: "EdDSA".to_owned(),
+                crv: Some("Ed25519".to_owned()),
+                x: Some("BYHebPL_xYvX2WXHYal4S7TA__8hiwcbAW2jsqKJRLk".to_owned()),
+                y: None,
+                n: None,
+                e: None,
+                kty: "OKP".to_owned(),
+                kid: "oA9r1hlsuH2kc0eYHvJeZFtbF6FyU3mB".to_owned(),
+            }],
+        }
+    }
 }
 
 /// One public key (RFC 7517); which members it has depends on `kty`.
@@ -691,25 +710,28 @@ pub(crate) struct JwksResponse {
 #[oai(rename = "JsonWebKey")]
 pub(crate) struct PublicJwkDto {
     /// Algorithm the key signs with: `EdDSA`, `ES256` or `RS256`.
+    #[oai(validator(max_length = 16))]
     pub(crate) alg: String,
     /// Curve of an `OKP` or `EC` key: `Ed25519` or `P-256`.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 16))]
     pub(crate) crv: Option<String>,
     /// X coordinate (base64url) of an `OKP` or `EC` key.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 128))]
     pub(crate) x: Option<String>,
     /// Y coordinate (base64url) of an `EC` key.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 128))]
     pub(crate) y: Option<String>,
     /// Modulus (base64url) of an `RSA` key.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
     pub(crate) n: Option<String>,
     /// Exponent (base64url) of an `RSA` key.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 16))]
     pub(crate) e: Option<String>,
     /// Key type: `OKP`, `EC` or `RSA`.
+    #[oai(validator(max_length = 8))]
     pub(crate) kty: String,
     /// Key id: the `kid` header of the tokens this key signs.
+    #[oai(validator(max_length = 256))]
     pub(crate) kid: String,
 }
 

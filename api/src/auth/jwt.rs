@@ -43,6 +43,10 @@ use crate::{
 /// The longest an instance signs with a key without looking at the key table again.
 pub(crate) const RELOAD_AFTER: Duration = Duration::from_secs(60);
 
+/// The most keys the key set lists (the newest): a bound for verifiers' caches even with a
+/// rotation interval far shorter than the grace period.
+pub(crate) const MAX_PUBLISHED_KEYS: usize = 100;
+
 /// How many times a key creation that lost a race is retried before giving up.
 const CREATE_ATTEMPTS: usize = 3;
 
@@ -169,18 +173,21 @@ impl Jwts {
         Ok(token)
     }
 
-    /// The published key set: every key not retired for longer than the grace period, oldest
-    /// first. Creates the first key if there is none yet, as Better Auth does.
+    /// The published key set: every key not retired for longer than the grace period (the
+    /// newest [`MAX_PUBLISHED_KEYS`] of them), oldest first. Creates the first key if there is
+    /// none yet, as Better Auth does.
     pub(crate) async fn public_keys(&self) -> Result<Vec<PublicJwk>, ApiError> {
         self.signer().await?;
         let now = OffsetDateTime::now_utc();
         let grace = self.0.settings.grace_period;
         let rows = self.0.store.signing_keys().await?;
-        Ok(rows
+        let mut keys: Vec<PublicJwk> = rows
             .iter()
             .filter(|row| row.expires_at.is_none_or(|expires| expires + grace > now))
             .filter_map(|row| self.public_jwk(row))
-            .collect())
+            .collect();
+        keys.drain(..keys.len().saturating_sub(MAX_PUBLISHED_KEYS));
+        Ok(keys)
     }
 
     /// A key row as a public JWK; `None` (and a warning) for a row whose public key is not a
