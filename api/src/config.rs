@@ -633,7 +633,7 @@ impl Reader<'_> {
             Ok(v.to_owned())
         };
         let rotation = self.number("JWKS_ROTATION_INTERVAL", 0, 0..=315_360_000);
-        JwtConfig {
+        let config = JwtConfig {
             algorithm: self.parse_with("JWT_ALG", JwtAlgorithm::EdDsa, |v| match v {
                 "EdDSA" => Ok(JwtAlgorithm::EdDsa),
                 "ES256" => Ok(JwtAlgorithm::Es256),
@@ -646,7 +646,19 @@ impl Reader<'_> {
             rotation_interval: (rotation > 0).then(|| Duration::from_secs(rotation)),
             grace_period: Duration::from_secs(self.number("JWKS_GRACE_PERIOD", 2_592_000, 0..=315_360_000)),
             session_header: self.boolean("JWT_SESSION_HEADER", true),
+        };
+        // A token must keep verifying for its whole life after its key retires.
+        if config.rotation_interval.is_some() && config.grace_period < config.expires_in {
+            self.fail(
+                "JWKS_GRACE_PERIOD",
+                format!(
+                    "must be at least JWT_EXPIRES_IN ({} s) when keys rotate: tokens signed just before a rotation \
+                     would stop verifying before they expire",
+                    config.expires_in.as_secs()
+                ),
+            );
         }
+        config
     }
 
     /// `BIND` is a host or `host:port`; `PORT` (default 8000) applies when `BIND` has no port.
@@ -967,6 +979,31 @@ mod tests {
         ]))
         .expect("a domain equal to the host is fine");
         assert_eq!(exact_host.cookies.same_site, SameSite::Strict);
+    }
+
+    #[test]
+    fn jwt_settings_are_read_and_a_grace_period_shorter_than_a_token_is_refused() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("AUTH_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            Config::from_vars(&vars(&all))
+        };
+        let defaults = with(&[]).expect("valid").jwt;
+        assert_eq!(defaults.algorithm, JwtAlgorithm::EdDsa);
+        assert_eq!((defaults.expires_in.as_secs(), defaults.grace_period.as_secs()), (900, 2_592_000));
+        assert_eq!(defaults.rotation_interval, None);
+        assert!(defaults.session_header);
+        let rs = with(&[("JWT_ALG", "RS256"), ("JWKS_ROTATION_INTERVAL", "3600")]).expect("valid").jwt;
+        assert_eq!((rs.algorithm, rs.rotation_interval), (JwtAlgorithm::Rs256, Some(Duration::from_secs(3600))));
+        for (name, value) in
+            [("JWT_ALG", "HS256"), ("JWT_ALG", "none"), ("JWT_EXPIRES_IN", "0"), ("JWT_ISSUER", "a\nb")]
+        {
+            let err = with(&[(name, value)]).expect_err("invalid");
+            assert_eq!(err.0.iter().map(|(var, _)| *var).collect::<Vec<_>>(), [name], "{name}={value:?}");
+        }
+        let err = with(&[("JWKS_ROTATION_INTERVAL", "60"), ("JWKS_GRACE_PERIOD", "60")]).expect_err("invalid");
+        assert_eq!(err.0[0].0, "JWKS_GRACE_PERIOD");
+        with(&[("JWKS_GRACE_PERIOD", "60")]).expect("no rotation, no constraint");
     }
 
     #[test]

@@ -216,7 +216,7 @@ async fn many_instances_asking_at_once_create_one_key() {
 
 #[tokio::test]
 async fn keys_rotate_and_retired_keys_stay_published_for_the_grace_period() {
-    let rotation = [("JWKS_ROTATION_INTERVAL", "2"), ("JWKS_GRACE_PERIOD", "2")];
+    let rotation = [("JWKS_ROTATION_INTERVAL", "2"), ("JWKS_GRACE_PERIOD", "2"), ("JWT_EXPIRES_IN", "2")];
     let mut builder = TestApp::builder();
     for (name, value) in rotation {
         builder = builder.var(name, value);
