@@ -32,7 +32,7 @@ pub struct Config {
     pub(crate) bind: SocketAddr,
     /// Logging settings.
     pub log: LogConfig,
-    /// `TRUSTED_PROXIES`: peers allowed to set `X-Forwarded-For`.
+    /// `TRUSTED_PROXIES`: peers allowed to set `X-Forwarded-For` (default none).
     pub(crate) trusted_proxies: Vec<IpNet>,
     /// `BODY_LIMIT`: the largest accepted request body, in bytes.
     pub(crate) body_limit: usize,
@@ -416,7 +416,9 @@ impl Config {
                 _ => Err("must be `pretty` or `json`".to_owned()),
             }),
         };
-        let trusted_proxies = reader.parse_with("TRUSTED_PROXIES", vec![loopback_v4(), loopback_v6()], parse_proxies);
+        // Nothing is trusted unless configured: a proxy on the same host that passes a client's
+        // own `X-Forwarded-For` through would otherwise let every request choose its address.
+        let trusted_proxies = reader.parse_with("TRUSTED_PROXIES", Vec::new(), parse_proxies);
         let body_limit = reader.number("BODY_LIMIT", 1024 * 1024, 1024..=64 * 1024 * 1024);
         let session = SessionConfig {
             expires_in: Duration::from_secs(reader.number("SESSION_EXPIRES_IN", 604_800, 60..=34_560_000)),
@@ -500,14 +502,6 @@ impl Config {
 
 fn default_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("app.db").display())
-}
-
-fn loopback_v4() -> IpNet {
-    IpNet::new_assert(IpAddr::from([127, 0, 0, 0]), 8)
-}
-
-fn loopback_v6() -> IpNet {
-    IpNet::new_assert(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128)
 }
 
 fn parse_proxies(value: &str) -> Result<Vec<IpNet>, String> {

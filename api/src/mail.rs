@@ -125,7 +125,7 @@ impl Mailer {
             }
             Transport::Smtp(smtp) => {
                 let message = self.message(mail)?;
-                smtp.send(message).await.map(|_| ()).map_err(|err| MailError::Delivery(err.to_string()))
+                smtp.send(message).await.map(|_| ()).map_err(|err| MailError::Delivery(smtp_failure(&err)))
             }
         }
     }
@@ -142,4 +142,26 @@ impl Mailer {
             .body(mail.text.clone())
             .map_err(|err| MailError::Message(err.to_string()))
     }
+}
+
+/// What a failed SMTP delivery may say in the logs: the reply code, or the kind of failure;
+/// never the relay's text, which often quotes the recipient's address.
+fn smtp_failure(err: &lettre::transport::smtp::Error) -> String {
+    if let Some(code) = err.status() {
+        return format!("SMTP reply {code}");
+    }
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_tls() {
+        "TLS failure"
+    } else if err.is_client() {
+        "client error"
+    } else if err.is_transient() {
+        "transient failure"
+    } else if err.is_permanent() {
+        "permanent failure"
+    } else {
+        "connection or protocol failure"
+    };
+    format!("SMTP {kind}")
 }

@@ -88,3 +88,22 @@ async fn a_session_records_the_peer_address_not_one_an_untrusted_client_claims()
     assert_eq!(recorded[0], "127.0.0.1", "an untrusted client chose its own recorded address");
     assert_eq!(recorded[1], "198.51.100.9", "the right-most untrusted hop behind a trusted proxy");
 }
+
+#[tokio::test]
+async fn by_default_no_peer_is_a_trusted_proxy_so_a_local_proxy_passing_headers_through_changes_nothing() {
+    // Issue 13, finding 3: with the old default (loopback trusted), a proxy on the same host
+    // that passes the client's X-Forwarded-For through let every request choose its bucket:
+    // 12 wrong passwords, each with a new header, all 401. `TRUSTED_PROXIES` is unset here.
+    let app = TestApp::builder().var("RATE_LIMIT_ENABLED", "true").spawn().await;
+    for n in 1..=3 {
+        let (status, _, body) = sign_in_attempt(&app, n).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "try {n}: {body}");
+    }
+
+    let (status, _, body) = sign_in_attempt(&app, 4).await;
+    let account = User::sign_up(&app, "local@example.com").await;
+    let recorded = app.db.sessions_of(&account.id).await[0]["ipAddress"].clone();
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a new forwarded address reset the limit: {body}");
+    assert_eq!(recorded, "127.0.0.1", "the socket peer is the client");
+}

@@ -66,8 +66,8 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_reset_the_limit
 
 #[tokio::test]
 async fn clients_forwarded_by_a_trusted_proxy_have_separate_buckets() {
-    // Loopback is a trusted proxy by default, so X-Forwarded-For names the client.
-    let app = TestApp::builder().var("RATE_LIMIT_ENABLED", "true").spawn().await;
+    // Loopback is the trusted proxy here, so X-Forwarded-For names the client.
+    let app = limited_app(&[]).await;
     for attempt in 1..=3 {
         assert_eq!(attempt_from(&app, "198.51.100.1").await.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }
@@ -81,7 +81,7 @@ async fn clients_forwarded_by_a_trusted_proxy_have_separate_buckets() {
 
 #[tokio::test]
 async fn sign_up_and_sign_in_are_limited_separately() {
-    let app = TestApp::builder().var("RATE_LIMIT_ENABLED", "true").spawn().await;
+    let app = limited_app(&[]).await;
     for attempt in 1..=3 {
         assert_eq!(attempt_from(&app, "198.51.100.7").await.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
     }

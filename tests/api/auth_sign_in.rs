@@ -192,8 +192,8 @@ async fn sign_in_records_the_user_agent_and_client_address() {
 
 #[tokio::test]
 async fn a_forwarded_client_address_from_a_trusted_proxy_is_recorded_normalised() {
-    // Loopback is a trusted proxy by default (`TRUSTED_PROXIES` unset).
-    let app = TestApp::spawn().await;
+    // Loopback (the test client) is the trusted proxy here.
+    let app = TestApp::builder().var("TRUSTED_PROXIES", "127.0.0.1/32").spawn().await;
     User::sign_up(&app, "judy@example.com").await;
     let cases = [
         ("203.0.113.7", "203.0.113.7"),
@@ -222,4 +222,31 @@ async fn a_forwarded_address_is_ignored_when_the_peer_is_not_a_trusted_proxy() {
     let body: Value = response.json().await.expect("JSON body");
     let row = app.db.session_row(body["token"].as_str().expect("token")).await;
     assert_eq!(row["ipAddress"], "127.0.0.1", "the client cannot choose its address");
+}
+
+#[tokio::test]
+async fn a_huge_user_agent_is_stored_and_returned_cut_to_512_bytes_on_a_character_boundary() {
+    // Issue 13, finding 7: a 390,000-byte User-Agent was stored whole and returned by
+    // get-session and list-sessions.
+    let app = TestApp::spawn().await;
+    let ann = User::sign_up(&app, "ann@example.com").await;
+    let huge = format!("a{}", "é".repeat(100_000));
+
+    let response = sign_in_with_headers(&app, &ann.email, &[("user-agent", huge.as_str())]).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.json::<Value>().await.expect("JSON")["token"].as_str().expect("token").to_owned();
+    let session = crate::support::users::session_for_bearer(&app, &token).await;
+    let returned = session["session"]["userAgent"].as_str().expect("userAgent");
+    assert_eq!(returned.len(), 511, "512 bytes would end inside a character");
+    assert!(huge.starts_with(returned));
+    let stored: Vec<String> = app
+        .db
+        .sessions_of(&ann.id)
+        .await
+        .iter()
+        .map(|row| row["userAgent"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(stored.iter().all(|agent| agent.len() <= 512), "every stored User-Agent is capped");
+    assert!(stored.iter().any(|agent| agent == returned));
 }

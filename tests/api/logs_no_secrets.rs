@@ -289,3 +289,90 @@ async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or
     );
     assert!(leaks.is_empty(), "secrets in the logs:\n{}", leaks.join("\n"));
 }
+
+/// An SMTP relay on loopback that refuses every recipient the way real relays do, quoting the
+/// address in its reply (`550 5.1.1 <address>: Recipient address rejected`). Each refused
+/// recipient is reported on the channel.
+async fn rejecting_smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("sink binds");
+    let port = listener.local_addr().expect("address").port();
+    let (refused, report) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let command = line.to_ascii_uppercase();
+                    let reply = if command.starts_with("RCPT TO:") {
+                        let address = line["RCPT TO:".len()..].trim().to_owned();
+                        let reply = format!("550 5.1.1 {address}: Recipient address rejected\r\n");
+                        let _ = refused.send(address);
+                        reply
+                    } else if command.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        "250 OK\r\n".to_owned()
+                    };
+                    let _ = write.write_all(reply.as_bytes()).await;
+                }
+            });
+        }
+    });
+    (port, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_rejects_the_recipient_leaves_no_address_in_the_logs() {
+    // Issue 13, finding 6: `mail not sent error=... 550 5.1.1 <secret.person@example.com>:
+    // Recipient address rejected`. Only the reply code may be logged.
+    let (port, mut refused) = rejecting_smtp_sink().await;
+    let store = TestDatabase::create().await;
+    let env = Env::for_binary(&store).with(&[
+        ("RUST_LOG", "debug"),
+        ("LOG_FORMAT", "json"),
+        ("MAIL_TRANSPORT", "smtp"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &port.to_string()),
+        ("SMTP_TLS", "none"),
+    ]);
+    let mut server = Server::start(&env, store.dir.path());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let local_part = format!("secret.person{}", &nonce[..10]);
+    let email = format!("{local_part}@example.com");
+    let client = no_redirect_client();
+    let signed_up = client
+        .post(server.url("/api/auth/sign-up/email"))
+        .json(&json!({"name": "Secret Person", "email": email, "password": "a long enough password"}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(signed_up.status(), StatusCode::OK);
+
+    let requested = client
+        .post(server.url("/api/auth/request-password-reset"))
+        .json(&json!({"email": email}))
+        .send()
+        .await
+        .expect("reset request");
+    assert_eq!(requested.status(), StatusCode::OK);
+    let address = tokio::time::timeout(Duration::from_secs(20), refused.recv()).await.expect("the relay was asked");
+    assert!(address.is_some_and(|address| address.contains(&local_part)), "the relay refused the recipient");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.output().contains("mail not sent") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+    let output = server.output();
+
+    let failure = output.lines().find(|line| line.contains("mail not sent")).unwrap_or_else(|| panic!("{output}"));
+    assert!(failure.contains("550"), "the reply code is logged: {failure}");
+    assert!(!failure.contains("Recipient address rejected"), "the relay's text is not: {failure}");
+    let lower = output.to_lowercase();
+    assert!(!lower.contains(&local_part.to_lowercase()), "the address is in the logs:\n{output}");
+}

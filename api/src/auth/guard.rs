@@ -50,14 +50,9 @@ pub(crate) struct Credentials {
 /// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
 /// trusted proxy) and its `User-Agent`.
 pub(crate) fn client_info(req: &Request, state: &AppState) -> ClientInfo {
-    ClientInfo {
-        ip_address: client_ip(req, &state.config.trusted_proxies).map(normalised).unwrap_or_default(),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default(),
-    }
+    let ip_address = client_ip(req, &state.config.trusted_proxies).map(normalised).unwrap_or_default();
+    let user_agent = req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    ClientInfo::new(&ip_address, user_agent.as_deref().unwrap_or_default())
 }
 
 /// Reads and verifies the request's cookie and bearer credentials.

@@ -131,11 +131,56 @@ impl fmt::Debug for SigningKeyRow {
     }
 }
 
-/// Where a new session comes from.
+/// Where a new session comes from. Both values come from request headers, so both are capped
+/// at [`ClientInfo::MAX_BYTES`] when made: nothing a client sends is stored at any size.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientInfo {
+    ip_address: String,
+    user_agent: String,
+}
+
+impl ClientInfo {
+    /// The most bytes of each header-derived value stored with a session.
+    pub(crate) const MAX_BYTES: usize = 512;
+
+    /// The client address and `User-Agent`, each cut to [`Self::MAX_BYTES`] on a character
+    /// boundary.
+    pub(crate) fn new(ip_address: &str, user_agent: &str) -> Self {
+        Self { ip_address: capped(ip_address).to_owned(), user_agent: capped(user_agent).to_owned() }
+    }
+
     /// Normalised client address, `""` when unknown (Better Auth's convention).
-    pub(crate) ip_address: String,
+    pub(crate) fn ip_address(&self) -> &str {
+        &self.ip_address
+    }
+
     /// `User-Agent`, `""` when absent.
-    pub(crate) user_agent: String,
+    pub(crate) fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+}
+
+/// The longest prefix of `value` of at most [`ClientInfo::MAX_BYTES`] that ends on a character
+/// boundary.
+fn capped(value: &str) -> &str {
+    if value.len() <= ClientInfo::MAX_BYTES {
+        return value;
+    }
+    let end = (0..=ClientInfo::MAX_BYTES).rev().find(|&i| value.is_char_boundary(i)).unwrap_or(0);
+    &value[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_cut_to_512_bytes_on_a_character_boundary() {
+        let long = format!("a{}", "é".repeat(1000));
+        let info = ClientInfo::new("10.0.0.1", &long);
+        assert_eq!(info.user_agent().len(), 511, "the 512th byte is inside a character");
+        assert!(long.starts_with(info.user_agent()));
+        assert_eq!(ClientInfo::new("", "short").user_agent(), "short");
+        assert_eq!(ClientInfo::new(&"x".repeat(600), "").ip_address().len(), 512);
+    }
 }

@@ -80,8 +80,8 @@ impl Sessions {
             expires_at: now + lifetime,
             created_at: now,
             updated_at: now,
-            ip_address: Some(client.ip_address.clone()),
-            user_agent: Some(client.user_agent.clone()),
+            ip_address: Some(client.ip_address().to_owned()),
+            user_agent: Some(client.user_agent().to_owned()),
         };
         (row, token)
     }
