@@ -200,9 +200,9 @@ impl Endpoint for OnFirstUse {
     }
 }
 
-/// Deletes expired sessions and reset tokens every hour (expired ones are also rejected, and
-/// sessions deleted, when presented), and the tasks' tombstones past the sync retention and
-/// idempotency keys past their lifetime.
+/// Deletes expired sessions and reset tokens every hour and once at start-up (expired ones are
+/// also rejected, and sessions deleted, when presented), the tasks' tombstones past the sync
+/// retention and idempotency keys past their lifetime, and security events past their retention.
 async fn sweep_expired(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -220,6 +220,11 @@ async fn sweep_expired(state: AppState) {
             Ok((0, 0)) => {}
             Ok((tombstones, keys)) => tracing::info!(tombstones, keys, "expired task sync entries removed"),
             Err(err) => tracing::warn!(error = %err, "task sync sweep failed"),
+        }
+        match state.audit.sweep(time::OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "security events past retention removed"),
+            Err(err) => tracing::warn!(error = %err, "security-event sweep failed"),
         }
     }
 }

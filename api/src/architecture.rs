@@ -359,6 +359,7 @@ fn is_domain_or_data(file: &str) -> bool {
             "auth/accounts.rs"
                 | "auth/sessions.rs"
                 | "auth/jwt.rs"
+                | "auth/audit.rs"
                 | "auth/store.rs"
                 | "auth/cache.rs"
                 | "auth/model.rs"

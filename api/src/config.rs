@@ -48,6 +48,8 @@ pub struct Config {
     pub(crate) mail: MailConfig,
     /// Email verification and password reset.
     pub(crate) verification: VerificationConfig,
+    /// `AUDIT_RETENTION_DAYS` (default 90): how long security events are kept.
+    pub(crate) audit_retention: Duration,
     /// JWTs for other backends and the key set that verifies them.
     pub(crate) jwt: JwtConfig,
 }
@@ -473,6 +475,7 @@ impl Config {
                 60..=2_592_000,
             )),
         };
+        let audit_retention = Duration::from_secs(86_400 * reader.number("AUDIT_RETENTION_DAYS", 90, 1..=36_500));
 
         let jwt = reader.jwt();
 
@@ -496,6 +499,7 @@ impl Config {
             mail,
             verification,
             jwt,
+            audit_retention,
         })
     }
 }

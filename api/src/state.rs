@@ -12,6 +12,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 use crate::{
     auth::{
         accounts::{AccountSettings, Accounts},
+        audit::AuditTrail,
         cookies::CookieSettings,
         jwt::{JwtSettings, Jwts},
         password::Hasher,
@@ -43,6 +44,8 @@ pub(crate) struct StateInner {
     pub(crate) accounts: Accounts,
     /// Session lookup, refresh, listing and revocation.
     pub(crate) sessions: Sessions,
+    /// The security audit trail: a user's events, and the retention sweep.
+    pub(crate) audit: AuditTrail,
     /// The tasks service.
     pub(crate) tasks: Tasks,
     /// JWTs for other backends and their key set.
@@ -86,6 +89,7 @@ impl AppState {
             grace_period: jwt.grace_period,
         };
         let jwts = Jwts::new(store.clone(), config.auth_secret.clone(), jwt_settings);
+        let audit = AuditTrail::new(store.clone(), config.audit_retention);
         let task_settings = TaskSettings {
             secret: config.auth_secret.clone(),
             per_user_limit: config.tasks.per_user_limit,
@@ -98,6 +102,7 @@ impl AppState {
             public_base_url,
             accounts,
             sessions,
+            audit,
             tasks,
             jwts,
             store,

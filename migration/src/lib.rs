@@ -1,5 +1,5 @@
 //! Schema migrations for the service: Better Auth's tables, exactly as Better Auth creates them
-//! (`docs/better-auth-wire.md` §8), and the tasks tables.
+//! (`docs/better-auth-wire.md` §8), the tasks tables and the audit trail (`auditEvent`).
 //!
 //! Migrations are raw SQL per backend on purpose: the auth tables must match Better Auth's DDL
 //! byte for byte on each database (names, camelCase columns, `date` text columns on SQLite,
@@ -16,6 +16,7 @@ mod m20250101_000004_create_task_quota;
 mod m20250101_000014_create_rate_limit_table;
 mod m20250101_000015_create_jwks_table;
 mod m20250101_000017_create_task_sync;
+mod m20250101_000018_create_audit_event_table;
 mod m20250102_000001_reset_token_user_index;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000017_create_task_sync::Migration),
             Box::new(m20250101_000014_create_rate_limit_table::Migration),
             Box::new(m20250102_000001_reset_token_user_index::Migration),
+            Box::new(m20250101_000018_create_audit_event_table::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ mod attacks_forwarded_for;
 mod attacks_fuzz;
 mod attacks_input_torture;
 mod attacks_session;
+mod audit_trail;
 mod auth_bearer;
 mod auth_bodies;
 mod auth_concurrency;

@@ -19,6 +19,7 @@ async fn migrations_go_up_down_and_up_again() {
     let expected: &[&str] = match postgres_url() {
         Some(_) => &[
             "account",
+            "auditEvent",
             "jwks",
             "rateLimit",
             "session",
@@ -32,6 +33,7 @@ async fn migrations_go_up_down_and_up_again() {
         ],
         None => &[
             "account",
+            "auditEvent",
             "jwks",
             "rateLimit",
             "session",

@@ -223,6 +223,7 @@ impl AccountApi {
     async fn reset_password(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<ResetPasswordRequest>,
         /// The reset token, when not in the body.
         #[oai(name = "token", validator(max_length = 256))]
@@ -234,7 +235,7 @@ impl AccountApi {
         // the token usable.
         let new_password = Password::parse_new(request.new_password.0)?;
         let token = request.token.or(query_token.0).filter(|t| !t.is_empty()).ok_or(AuthError::InvalidToken)?;
-        state.accounts.reset_password(&ResetToken::from_client(token), new_password).await?;
+        state.accounts.reset_password(&ResetToken::from_client(token), new_password, &client_info(req, &state)).await?;
         Ok(AuthReply::new(StatusResponse { status: true }))
     }
 
@@ -282,6 +283,7 @@ impl AccountApi {
     async fn verify_email(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         _auth: NoAuth,
         /// The token from the link (about 1 KB; the limit keeps the longest valid URL within
         /// the 64 KiB the HTTP parser accepts). Required: without it the answer is
@@ -298,7 +300,7 @@ impl AccountApi {
             let error = ValidationError::new("token", "Invalid input: expected string, received undefined").in_query();
             return Err(AuthError::Validation(error.into()).into());
         };
-        let outcome = state.accounts.verify_email(&token).await;
+        let outcome = state.accounts.verify_email(&token, &client_info(req, &state)).await;
         match (outcome, callback) {
             (Ok(user), None) => Ok(VerifyEmailReply::Ok(Json(VerifyEmailResponse {
                 status: true,
@@ -343,12 +345,13 @@ impl AccountApi {
     async fn delete_user(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<DeleteUserRequest>,
         auth: SessionAuth,
     ) -> Result<AuthReply<DeleteUserResponse>, AccountError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let password = Password::parse_existing(request.password.0)?;
-        state.accounts.delete_user(&auth.0.user.id, password).await?;
+        state.accounts.delete_user(&auth.0.user.id, password, &client_info(req, &state)).await?;
         Ok(AuthReply::new(DeleteUserResponse { success: true, message: "User deleted".to_owned() })
             .clear_cookies(&state.cookies))
     }

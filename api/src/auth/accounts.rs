@@ -4,7 +4,8 @@
 //! Sign-in does the same scrypt work whether or not the account exists, and answers unknown
 //! email, missing password and wrong password identically (`docs/better-auth-wire.md` §7.4).
 //! Sign-up writes the user, its credential account and its first session in one transaction.
-//! Every write goes through `auth::store`, which keeps the session cache coherent.
+//! Every write goes through `auth::store`, which keeps the session cache coherent; each security
+//! event (`auth::audit`) is recorded in the transaction of the change it describes.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::{
         cookies::encode_uri_component,
         email::Email,
         error::{AuthError, LinkProblem},
-        model::{ClientInfo, Session, User, UserId},
+        model::{AuditEvent, AuditKind, ClientInfo, Session, SignInFailure, User, UserId},
         password::{Hasher, Password},
         sessions::{CurrentSession, Sessions},
         store::AuthStore,
@@ -164,6 +165,7 @@ impl Accounts {
         let written = async {
             write.insert_user(&user).await?;
             write.insert_credential_account(&user.id, &password_hash, now).await?;
+            write.record(&AuditEvent::new(AuditKind::SignUp, &user.id, client)).await?;
             if require_verification {
                 return Ok(None);
             }
@@ -198,18 +200,31 @@ impl Accounts {
             None => (None, None),
         };
         let matches = slot.verify(input.password, stored_hash).await?;
-        let Some(user) = user.filter(|_| matches) else {
-            tracing::info!("sign-in refused");
-            return Err(AuthError::InvalidEmailOrPassword.into());
+        let user = match user {
+            Some(user) if matches => user,
+            // Both refusals write one event, so an unknown address costs the same as a wrong
+            // password; the unknown address's event names no user and holds no address.
+            user => {
+                let reason = if user.is_some() { SignInFailure::InvalidPassword } else { SignInFailure::UnknownEmail };
+                let event = AuditEvent::sign_in_failed(user.as_ref().map(|u| &u.id), reason, client);
+                self.store.write().record(&event).await?;
+                tracing::info!("sign-in refused");
+                return Err(AuthError::InvalidEmailOrPassword.into());
+            }
         };
         if self.settings.verification.require_verified_email && !user.email_verified {
+            let event = AuditEvent::sign_in_failed(Some(&user.id), SignInFailure::EmailNotVerified, client);
+            self.store.write().record(&event).await?;
             // Only the account's owner gets here (the password matched): send them a new link.
             self.send_verification_mail(&user, None, None);
             return Err(AuthError::EmailNotVerified.into());
         }
         // The credentials are good: this is the one place sign-in turns into a session (a
         // second factor would answer with a challenge here instead).
-        let (_session, token) = self.sessions.start(&mut self.store.write(), &user.id, input.remember, client).await?;
+        let mut write = self.store.begin().await?;
+        let (_session, token) = self.sessions.start(&mut write, &user.id, input.remember, client).await?;
+        write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
+        write.commit().await?;
         tracing::info!(user.id = %user.id, "user signed in");
         Ok(SignedIn { user, token })
     }
@@ -256,6 +271,7 @@ impl Accounts {
         } else {
             None
         };
+        write.record(&AuditEvent::new(AuditKind::PasswordChanged, user, client)).await?;
         write.commit().await?;
         tracing::info!(user.id = %user, revoke_others = revoke, "password changed");
         Ok(replacement)
@@ -310,7 +326,12 @@ impl Accounts {
 
     /// Completes a password reset: consumes the token, sets the password and ends every session
     /// of the user, in one transaction.
-    pub(crate) async fn reset_password(&self, token: &ResetToken, new_password: Password) -> Result<(), ApiError> {
+    pub(crate) async fn reset_password(
+        &self,
+        token: &ResetToken,
+        new_password: Password,
+        client: &ClientInfo,
+    ) -> Result<(), ApiError> {
         if self.store.reset_token_owner(token, OffsetDateTime::now_utc()).await?.is_none() {
             return Err(AuthError::InvalidToken.into());
         }
@@ -329,6 +350,7 @@ impl Accounts {
             write.insert_credential_account(&user, &hash, now).await?;
         }
         let ended = write.delete_user_sessions(&user, None).await?;
+        write.record(&AuditEvent::new(AuditKind::PasswordReset, &user, client)).await?;
         write.commit().await?;
         tracing::info!(user.id = %user, sessions_ended = ended, "password reset");
         Ok(())
@@ -401,7 +423,7 @@ impl Accounts {
 
     /// Applies a verification link: verifies the address, or completes an email change. Returns
     /// the user after an email change, `None` after a plain verification.
-    pub(crate) async fn verify_email(&self, token: &str) -> Result<Option<User>, ApiError> {
+    pub(crate) async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<Option<User>, ApiError> {
         let refused = |problem| ApiError::from(AuthError::VerificationLink(problem));
         let claims =
             verification::verify_jwt(token, &self.settings.secret, OffsetDateTime::now_utc()).map_err(|problem| {
@@ -446,19 +468,24 @@ impl Accounts {
                 let new_email = Email::parse(new_email).map_err(|_| refused(LinkProblem::InvalidToken))?;
                 let mut write = self.store.begin().await?;
                 match write.update_email(&user.id, &user.email, new_email.as_str(), now).await {
-                    Ok(true) => write.commit().await?,
+                    Ok(true) => {}
                     // Another link or change moved the address first.
                     Ok(false) => return Err(refused(LinkProblem::InvalidToken)),
                     // The address was taken since the link was sent.
                     Err(err) if is_unique_violation(&err) => return Err(refused(LinkProblem::InvalidToken)),
                     Err(err) => return Err(err.into()),
                 }
+                write.record(&AuditEvent::new(AuditKind::EmailChanged, &user.id, client)).await?;
+                write.commit().await?;
                 tracing::info!(user.id = %user.id, "email changed");
                 Ok(self.store.user(&user.id).await?)
             }
             _ => {
                 if !user.email_verified {
-                    self.store.write().set_email_verified(&user.id, now).await?;
+                    let mut write = self.store.begin().await?;
+                    write.set_email_verified(&user.id, now).await?;
+                    write.record(&AuditEvent::new(AuditKind::EmailVerified, &user.id, client)).await?;
+                    write.commit().await?;
                     tracing::info!(user.id = %user.id, "email verified");
                 }
                 Ok(None)
@@ -517,10 +544,16 @@ impl Accounts {
 
     /// Deletes the account after checking its password: tasks, sessions, accounts and the user
     /// go in one transaction.
-    pub(crate) async fn delete_user(&self, user: &UserId, password: Password) -> Result<(), ApiError> {
+    pub(crate) async fn delete_user(
+        &self,
+        user: &UserId,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<(), ApiError> {
         self.check_password(user, password).await?;
         let mut write = self.store.begin().await?;
         write.delete_user(user).await?;
+        write.record(&AuditEvent::new(AuditKind::AccountDeleted, user, client)).await?;
         write.commit().await?;
         tracing::info!(user.id = %user, "user deleted");
         Ok(())

@@ -177,7 +177,7 @@ impl AuthApi {
         }
         let credentials = read_credentials(req, &state.cookies, &state.config.auth_secret);
         if let Some((token, _)) = credentials.token {
-            state.sessions.end(&token).await?;
+            state.sessions.end(&token, &client_info(req, &state)).await?;
             tracing::info!("session ended by sign-out");
         }
         Ok(AuthReply::new(SuccessResponse { success: true }).clear_cookies(&state.cookies))

@@ -6,18 +6,19 @@
 //! the domain never sees these types.
 
 use poem_openapi::{
-    Object,
+    Enum, Object,
     types::{Example, MaybeUndefined},
 };
 
 use crate::{
     auth::{
         accounts::{PasswordChange, ProfileUpdate, SignIn, SignUp},
+        audit::AuditPage,
         email::Email,
         error::AuthError,
         fields::{EmailAddress, PasswordInput},
         jwt::PublicJwk,
-        model::{Session, User},
+        model::{AuditKind, AuditRecord, Session, User},
         password::Password,
         token::SessionToken,
     },
@@ -738,5 +739,130 @@ pub(crate) struct PublicJwkDto {
 impl From<PublicJwk> for PublicJwkDto {
     fn from(key: PublicJwk) -> Self {
         Self { alg: key.alg, crv: key.crv, x: key.x, y: key.y, n: key.n, e: key.e, kty: key.kty, kid: key.kid }
+    }
+}
+
+/// What a security event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "kebab-case")]
+pub(crate) enum SecurityEventType {
+    /// The account was created.
+    SignUp,
+    /// A sign-in succeeded.
+    SignIn,
+    /// A sign-in with this account's address was refused (`reason` says why).
+    SignInFailed,
+    /// A session was ended by signing out.
+    SignOut,
+    /// One session was revoked.
+    SessionRevoked,
+    /// Every session was revoked.
+    SessionsRevoked,
+    /// Every other session was revoked.
+    OtherSessionsRevoked,
+    /// The password was changed.
+    PasswordChanged,
+    /// The password was reset through a mailed link.
+    PasswordReset,
+    /// The address was verified.
+    EmailVerified,
+    /// The address was changed.
+    EmailChanged,
+    /// The account was deleted.
+    AccountDeleted,
+    /// An event this version does not know (written by a newer one).
+    Unknown,
+}
+
+impl From<Option<AuditKind>> for SecurityEventType {
+    fn from(kind: Option<AuditKind>) -> Self {
+        match kind {
+            Some(AuditKind::SignUp) => Self::SignUp,
+            Some(AuditKind::SignIn) => Self::SignIn,
+            Some(AuditKind::SignInFailed) => Self::SignInFailed,
+            Some(AuditKind::SignOut) => Self::SignOut,
+            Some(AuditKind::SessionRevoked) => Self::SessionRevoked,
+            Some(AuditKind::SessionsRevoked) => Self::SessionsRevoked,
+            Some(AuditKind::OtherSessionsRevoked) => Self::OtherSessionsRevoked,
+            Some(AuditKind::PasswordChanged) => Self::PasswordChanged,
+            Some(AuditKind::PasswordReset) => Self::PasswordReset,
+            Some(AuditKind::EmailVerified) => Self::EmailVerified,
+            Some(AuditKind::EmailChanged) => Self::EmailChanged,
+            Some(AuditKind::AccountDeleted) => Self::AccountDeleted,
+            None => Self::Unknown,
+        }
+    }
+}
+
+/// One security event on the caller's account.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub(crate) struct SecurityEvent {
+    /// Event id (larger is newer).
+    #[oai(validator(max_length = 20))]
+    pub(crate) id: String,
+    /// What happened.
+    #[oai(rename = "type")]
+    pub(crate) kind: SecurityEventType,
+    /// Why, for `sign-in-failed`: `invalid-password` or `email-not-verified`; otherwise `null`.
+    #[oai(nullable, validator(max_length = 64))]
+    pub(crate) reason: Option<String>,
+    /// Client address (`""` when unknown).
+    #[oai(validator(max_length = 64))]
+    pub(crate) ip_address: String,
+    /// Client `User-Agent` (`""` when absent).
+    #[oai(validator(max_length = 8192))]
+    pub(crate) user_agent: String,
+    /// When it happened.
+    pub(crate) created_at: Timestamp,
+}
+
+impl From<AuditRecord> for SecurityEvent {
+    fn from(record: AuditRecord) -> Self {
+        Self {
+            id: record.id.to_string(),
+            kind: record.kind.into(),
+            reason: record.reason,
+            ip_address: record.ip_address,
+            user_agent: record.user_agent,
+            created_at: record.created_at.into(),
+        }
+    }
+}
+
+impl Example for SecurityEvent {
+    fn example() -> Self {
+        Self {
+            id: "42".to_owned(),
+            kind: SecurityEventType::SignIn,
+            reason: None,
+            ip_address: "203.0.113.7".to_owned(),
+            user_agent: "Mozilla/5.0".to_owned(),
+            created_at: example_time(),
+        }
+    }
+}
+
+/// Answer of `GET /security-events`: a page of the caller's security events, newest first.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub(crate) struct SecurityEventPage {
+    /// The events, newest first.
+    #[oai(validator(max_items = 100))]
+    pub(crate) events: Vec<SecurityEvent>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[oai(nullable, validator(max_length = 20))]
+    pub(crate) next_cursor: Option<String>,
+}
+
+impl From<AuditPage> for SecurityEventPage {
+    fn from(page: AuditPage) -> Self {
+        Self { events: page.events.into_iter().map(SecurityEvent::from).collect(), next_cursor: page.next }
+    }
+}
+
+impl Example for SecurityEventPage {
+    fn example() -> Self {
+        Self { events: vec![SecurityEvent::example()], next_cursor: Some("42".to_owned()) }
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Layers, top to bottom: the handlers (`api`, `account_api`, `sessions_api`, `jwt_api`) and what they
 //! use at the HTTP edge (`dto`, `fields`, `guard`, `csrf`, `reply`, `cookies`, `rate_limit`);
-//! the domain (`accounts`, `sessions`, `jwt`) with its types (`model`, `email`, `password`, `token`,
+//! the domain (`accounts`, `sessions`, `jwt`, `audit`) with its types (`model`, `email`, `password`, `token`,
 //! `verification`, `error`); `store`, the one way to the tables and the session `cache`; and
 //! `repo`, the SQL. Handlers never reach `store` or `repo` directly.
 
 pub(crate) mod account_api;
 pub(crate) mod accounts;
 pub(crate) mod api;
+pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod cookies;
 pub(crate) mod csrf;

@@ -1,6 +1,7 @@
 //! The auth domain's records: a user, a session, their typed ids, where a new session comes
-//! from, and a JWT signing key. `auth::repo` reads and writes them; every layer passes these types, so a user
-//! id cannot be given where a session id is expected.
+//! from, a JWT signing key, and the security events of the audit trail. `auth::repo` reads and
+//! writes them; every layer passes these types, so a user id cannot be given where a session id
+//! is expected.
 
 use std::fmt;
 
@@ -182,5 +183,152 @@ mod tests {
         assert!(long.starts_with(info.user_agent()));
         assert_eq!(ClientInfo::new("", "short").user_agent(), "short");
         assert_eq!(ClientInfo::new(&"x".repeat(600), "").ip_address().len(), 512);
+    }
+}
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuditKind {
+    /// An account was created.
+    SignUp,
+    /// A sign-in succeeded (a new session).
+    SignIn,
+    /// A sign-in was refused (see [`SignInFailure`]).
+    SignInFailed,
+    /// A session was ended by signing out.
+    SignOut,
+    /// One session was revoked.
+    SessionRevoked,
+    /// Every session was revoked.
+    SessionsRevoked,
+    /// Every other session was revoked.
+    OtherSessionsRevoked,
+    /// The password was changed.
+    PasswordChanged,
+    /// The password was reset through a mailed link.
+    PasswordReset,
+    /// The address was verified.
+    EmailVerified,
+    /// The address was changed.
+    EmailChanged,
+    /// The account was deleted.
+    AccountDeleted,
+}
+
+impl AuditKind {
+    /// Every kind, for parsing.
+    const ALL: [Self; 12] = [
+        Self::SignUp,
+        Self::SignIn,
+        Self::SignInFailed,
+        Self::SignOut,
+        Self::SessionRevoked,
+        Self::SessionsRevoked,
+        Self::OtherSessionsRevoked,
+        Self::PasswordChanged,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::EmailChanged,
+        Self::AccountDeleted,
+    ];
+
+    /// The stored name (`auditEvent.type`), also the API's event type.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign-up",
+            Self::SignIn => "sign-in",
+            Self::SignInFailed => "sign-in-failed",
+            Self::SignOut => "sign-out",
+            Self::SessionRevoked => "session-revoked",
+            Self::SessionsRevoked => "sessions-revoked",
+            Self::OtherSessionsRevoked => "other-sessions-revoked",
+            Self::PasswordChanged => "password-changed",
+            Self::PasswordReset => "password-reset",
+            Self::EmailVerified => "email-verified",
+            Self::EmailChanged => "email-changed",
+            Self::AccountDeleted => "account-deleted",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Why a sign-in was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SignInFailure {
+    /// The account exists; the password did not match (or it has none).
+    InvalidPassword,
+    /// No account has the address (the event has no user).
+    UnknownEmail,
+    /// The password matched but the address is not verified yet.
+    EmailNotVerified,
+}
+
+impl SignInFailure {
+    /// The stored reason (`auditEvent.reason`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidPassword => "invalid-password",
+            Self::UnknownEmail => "unknown-email",
+            Self::EmailNotVerified => "email-not-verified",
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AuditEvent<'a> {
+    /// What happened.
+    pub(crate) kind: AuditKind,
+    /// To whom (`None` only for a sign-in refused for an unknown address).
+    pub(crate) user: Option<&'a UserId>,
+    /// Why, for a refusal.
+    pub(crate) reason: Option<SignInFailure>,
+    /// From where.
+    pub(crate) client: &'a ClientInfo,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// `kind` happened to `user`, from `client`.
+    pub(crate) fn new(kind: AuditKind, user: &'a UserId, client: &'a ClientInfo) -> Self {
+        Self { kind, user: Some(user), reason: None, client }
+    }
+
+    /// A refused sign-in; `user` is `None` when the address has no account.
+    pub(crate) fn sign_in_failed(user: Option<&'a UserId>, reason: SignInFailure, client: &'a ClientInfo) -> Self {
+        Self { kind: AuditKind::SignInFailed, user, reason: Some(reason), client }
+    }
+}
+
+/// A recorded event, as its user sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditRecord {
+    /// `auditEvent.id` (grows with time).
+    pub(crate) id: i64,
+    /// What happened (`None`: a kind this version does not know).
+    pub(crate) kind: Option<AuditKind>,
+    /// Why, for a refusal.
+    pub(crate) reason: Option<String>,
+    /// The client address, `""` when unknown.
+    pub(crate) ip_address: String,
+    /// The client's `User-Agent`, `""` when absent.
+    pub(crate) user_agent: String,
+    /// When.
+    pub(crate) created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_audit_kind_parses_back_from_its_name() {
+        for kind in AuditKind::ALL {
+            assert_eq!(AuditKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(AuditKind::parse("sign-in-succeeded"), None);
     }
 }

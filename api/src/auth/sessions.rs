@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         error::AuthError,
-        model::{ClientInfo, Session, SessionId, User, UserId},
+        model::{AuditEvent, AuditKind, ClientInfo, Session, SessionId, User, UserId},
         store::{AuthStore, AuthWrite, WriteTarget},
         token::SessionToken,
     },
@@ -141,9 +141,13 @@ impl Sessions {
         remember.then_some(self.config.expires_in.as_secs())
     }
 
-    /// Ends the session a token names, if it still exists (sign-out).
-    pub(crate) async fn end(&self, token: &SessionToken) -> Result<(), DbErr> {
-        self.store.write().delete_session_by_token(&self.store.stored(token)).await
+    /// Ends the session a token names, if it still exists (sign-out), and records it.
+    pub(crate) async fn end(&self, token: &SessionToken, client: &ClientInfo) -> Result<(), DbErr> {
+        let mut write = self.store.begin().await?;
+        if let Some(user) = write.delete_session_by_token(&self.store.stored(token)).await? {
+            write.record(&AuditEvent::new(AuditKind::SignOut, &user, client)).await?;
+        }
+        write.commit().await
     }
 
     /// The user's active sessions, oldest first; only from a fresh session (as Better Auth).
@@ -156,14 +160,37 @@ impl Sessions {
 
     /// Revokes one of the caller's sessions, named by its id (the `list-sessions` handle) or
     /// its raw token. Returns the id of the session ended, if any: someone else's changes nothing.
-    pub(crate) async fn revoke(&self, current: &CurrentSession, handle: String) -> Result<Option<SessionId>, DbErr> {
+    /// Records the revocation.
+    pub(crate) async fn revoke(
+        &self,
+        current: &CurrentSession,
+        handle: String,
+        client: &ClientInfo,
+    ) -> Result<Option<SessionId>, DbErr> {
+        let user = &current.user.id;
         let stored = self.store.stored(&SessionToken::from_client(handle.clone()));
-        self.store.write().delete_user_session(&current.user.id, &SessionId::new(handle), &stored).await
+        let mut write = self.store.begin().await?;
+        let deleted = write.delete_user_session(user, &SessionId::new(handle), &stored).await?;
+        if deleted.is_some() {
+            write.record(&AuditEvent::new(AuditKind::SessionRevoked, user, client)).await?;
+        }
+        write.commit().await?;
+        Ok(deleted)
     }
 
-    /// Ends every session of the user, or every one but `keep`. Returns how many.
-    pub(crate) async fn revoke_all(&self, user: &UserId, keep: Option<&SessionId>) -> Result<u64, DbErr> {
-        self.store.write().delete_user_sessions(user, keep).await
+    /// Ends every session of the user, or every one but `keep`, and records it. Returns how many.
+    pub(crate) async fn revoke_all(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+        client: &ClientInfo,
+    ) -> Result<u64, DbErr> {
+        let kind = if keep.is_some() { AuditKind::OtherSessionsRevoked } else { AuditKind::SessionsRevoked };
+        let mut write = self.store.begin().await?;
+        let ended = write.delete_user_sessions(user, keep).await?;
+        write.record(&AuditEvent::new(kind, user, client)).await?;
+        write.commit().await?;
+        Ok(ended)
     }
 
     /// Deletes expired sessions and reset tokens (the periodic sweep); returns how many of each.

@@ -1,23 +1,23 @@
 //! Session management under `/api/auth` (`docs/better-auth-wire.md` §3.5): list the user's sessions
 //! and revoke one, all, or all others. Revocation deletes rows, so it takes effect on the very
-//! next request.
+//! next request. Also the account's security events (`security-events`, not in Better Auth).
 //!
 //! Unlike Better Auth, `list-sessions` never returns a usable credential: tokens are stored
 //! hashed, and each entry's `token` is the session id, an opaque handle that `revoke-session`
 //! accepts (as does the caller's own raw token).
 
-use poem::web::Data;
-use poem_openapi::OpenApi;
+use poem::{Request, web::Data};
+use poem_openapi::{OpenApi, param::Query};
 
 use crate::{
     auth::{
-        dto::{EmptyRequest, RevokeSessionRequest, SessionDto, SessionList, StatusResponse},
+        dto::{EmptyRequest, RevokeSessionRequest, SecurityEventPage, SessionDto, SessionList, StatusResponse},
         error::AuthError,
-        guard::SessionAuth,
+        guard::{SessionAuth, client_info},
         reply::AuthReply,
     },
     error::api_errors,
-    http::body::JsonBody,
+    http::{body::JsonBody, schema::Success},
     state::AppState,
     tags::ApiTags,
 };
@@ -28,6 +28,10 @@ pub(crate) struct SessionsApi;
 api_errors!(
     /// Errors of `GET /list-sessions`.
     ListSessionsError: 401, 403, 429, 503
+);
+api_errors!(
+    /// Errors of `GET /security-events`.
+    SecurityEventsError: 400, 401, 429, 503
 );
 api_errors!(
     /// Errors of the revoke operations.
@@ -60,12 +64,13 @@ impl SessionsApi {
     async fn revoke_session(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<RevokeSessionRequest>,
         auth: SessionAuth,
     ) -> Result<AuthReply<StatusResponse>, RevokeError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let current = auth.0;
-        let deleted = state.sessions.revoke(&current, request.token).await?;
+        let deleted = state.sessions.revoke(&current, request.token, &client_info(req, &state)).await?;
         let reply = AuthReply::new(StatusResponse { status: true });
         Ok(match deleted {
             Some(id) if id == current.session.id => {
@@ -87,13 +92,14 @@ impl SessionsApi {
     async fn revoke_sessions(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<Option<EmptyRequest>>,
         auth: SessionAuth,
     ) -> Result<AuthReply<StatusResponse>, RevokeError> {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
-        let ended = state.sessions.revoke_all(&auth.0.user.id, None).await?;
+        let ended = state.sessions.revoke_all(&auth.0.user.id, None, &client_info(req, &state)).await?;
         tracing::info!(user.id = %auth.0.user.id, ended, "all sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }).clear_cookies(&state.cookies))
     }
@@ -106,14 +112,38 @@ impl SessionsApi {
     async fn revoke_other_sessions(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<Option<EmptyRequest>>,
         auth: SessionAuth,
     ) -> Result<AuthReply<StatusResponse>, RevokeError> {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
         }
-        let ended = state.sessions.revoke_all(&auth.0.user.id, Some(&auth.0.session.id)).await?;
+        let client = client_info(req, &state);
+        let ended = state.sessions.revoke_all(&auth.0.user.id, Some(&auth.0.session.id), &client).await?;
         tracing::info!(user.id = %auth.0.user.id, ended, "other sessions revoked");
         Ok(AuthReply::new(StatusResponse { status: true }))
+    }
+
+    /// Recent security activity on your account
+    ///
+    /// The signed-in user's security events (sign-ups, sign-ins and refused sign-ins,
+    /// sign-outs, revocations, password and email changes), newest first, `limit` at a time
+    /// (default 20, at most 100). Pass `nextCursor` as `cursor` for older events. Events are
+    /// kept for `AUDIT_RETENTION_DAYS` (90 by default). Not part of Better Auth.
+    #[oai(path = "/security-events", method = "get", operation_id = "list_security_events")]
+    async fn list_security_events(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        /// How many events (1 to 100, default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        #[oai(validator(max_length = 20))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Success<SecurityEventPage>, SecurityEventsError> {
+        let page = state.audit.page(&auth.0.user.id, cursor.0.as_deref(), limit.0.unwrap_or(20)).await?;
+        Ok(Success(page.into()))
     }
 }

@@ -1,5 +1,6 @@
 //! The auth store: the one way to Better Auth's tables (`user`, `session`, `account`,
-//! `verification`, and the `jwt` plugin's `jwks`) and to the session cache that sits in front of them.
+//! `verification`, and the `jwt` plugin's `jwks`), to the audit trail (`auditEvent`) and to the
+//! session cache that sits in front of them.
 //!
 //! It owns the database handle and the cache, so the cache cannot be bypassed: reads of a
 //! session go through the cache, and every write goes through an [`AuthWrite`], whose methods
@@ -10,8 +11,8 @@
 //! An [`AuthWrite`] runs either statement by statement ([`AuthStore::write`]; each statement
 //! commits on its own and invalidates at once) or in one transaction ([`AuthStore::begin`];
 //! invalidation waits for the commit, so a concurrent lookup cannot cache a row that is about to
-//! change). It is also the place for anything that must happen with every auth write, such as
-//! an audit record in the same transaction.
+//! change). Security events are recorded only through [`AuthWrite::record`], so an event joins
+//! the transaction of the change it describes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,11 +22,12 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         cache::{self, SessionCache},
-        model::{Session, SessionId, SigningKeyRow, User, UserId},
-        repo::{accounts, jwks, rate_limits, sessions, users, verifications},
+        model::{AuditEvent, AuditRecord, Session, SessionId, SigningKeyRow, User, UserId},
+        repo::{accounts, audit_events, jwks, rate_limits, sessions, users, verifications},
         token::{ResetToken, SessionToken, StoredToken},
     },
     config::TokenStorage,
+    timestamp::now_millis,
 };
 
 /// The database handle, the session cache, and how session tokens are stored; cheap to clone.
@@ -122,6 +124,16 @@ impl AuthStore {
     /// Every JWT signing key, oldest first.
     pub(crate) async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, DbErr> {
         jwks::all(&self.db).await
+    }
+
+    /// The user's audit events with an id below `before` (all when `None`), newest first.
+    pub(crate) async fn audit_events(
+        &self,
+        user: &UserId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, DbErr> {
+        audit_events::page(&self.db, user, before, limit).await
     }
 
     /// Writes that commit one statement at a time.
@@ -268,11 +280,11 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         Ok(())
     }
 
-    /// Deletes the session with this stored token, if any. Invalidates it.
-    pub(crate) async fn delete_session_by_token(&mut self, token: &StoredToken) -> Result<(), DbErr> {
-        sessions::delete_by_token(self.conn(), token).await?;
+    /// Deletes the session with this stored token, if any; returns its user. Invalidates it.
+    pub(crate) async fn delete_session_by_token(&mut self, token: &StoredToken) -> Result<Option<UserId>, DbErr> {
+        let user = sessions::delete_by_token(self.conn(), token).await?;
         self.mark(Stale::Token(token.clone())).await;
-        Ok(())
+        Ok(user)
     }
 
     /// Deletes one of the user's sessions, named by id or by stored token; returns its id.
@@ -392,6 +404,16 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
     /// Deletes the rate-limit counts last counted before `before_ms`; returns how many.
     pub(crate) async fn delete_stale_rate_limits(&mut self, before_ms: i64) -> Result<u64, DbErr> {
         rate_limits::delete_older_than(self.conn(), before_ms).await
+    }
+
+    /// Records a security event (in this write's transaction, if any).
+    pub(crate) async fn record(&mut self, event: &AuditEvent<'_>) -> Result<(), DbErr> {
+        audit_events::insert(self.conn(), event, now_millis()).await
+    }
+
+    /// Deletes the audit events recorded before `cutoff` (retention); returns how many.
+    pub(crate) async fn delete_audit_events_before(&mut self, cutoff: OffsetDateTime) -> Result<u64, DbErr> {
+        audit_events::delete_before(self.conn(), cutoff).await
     }
 
     /// Deletes every expired reset token; returns how many (not cached).

@@ -80,7 +80,7 @@ pub struct TestDb {
 }
 
 /// The tables the service writes, in the order snapshots list them.
-const TABLES: [&str; 5] = ["user", "session", "account", "verification", "task"];
+const TABLES: [&str; 6] = ["user", "session", "account", "verification", "task", "auditEvent"];
 
 /// The `task` columns in the API's order.
 const TASK_COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;
@@ -215,6 +215,25 @@ pub fn snapshot_diff(before: &Value, after: &Value) -> String {
 pub fn stored_time(backend: DatabaseBackend, at: OffsetDateTime) -> sea_orm::Value {
     match backend {
         DatabaseBackend::Sqlite => iso_millis(at).into(),
+        _ => at.into(),
+    }
+}
+
+/// A [`TestDb::snapshot`] without the `sign-in-failed` audit events: what a refused sign-in
+/// must leave unchanged (it records that refusal, by design).
+pub fn without_refused_sign_ins(snapshot: &Value) -> Value {
+    let mut snapshot = snapshot.clone();
+    if let Some(Value::Array(events)) = snapshot.get_mut("auditEvent") {
+        events.retain(|event| event["type"] != "sign-in-failed");
+    }
+    snapshot
+}
+
+/// A time as the `task` and `auditEvent` columns hold it: RFC 3339 text with microseconds on
+/// SQLite, `timestamptz` on PostgreSQL.
+pub fn stored_micros(backend: DatabaseBackend, at: OffsetDateTime) -> sea_orm::Value {
+    match backend {
+        DatabaseBackend::Sqlite => at.to_offset(UtcOffset::UTC).format(MICROS).expect("formats").into(),
         _ => at.into(),
     }
 }

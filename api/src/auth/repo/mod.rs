@@ -1,4 +1,4 @@
-//! SQL for Better Auth's tables, one module per table. Every function takes any connection or
+//! SQL for Better Auth's tables and the audit trail, one module per table. Every function takes any connection or
 //! transaction, so a multi-row change composes into one transaction in the caller.
 //!
 //! Only `auth::store` calls these: it is what keeps the session cache coherent with the rows,
@@ -18,6 +18,7 @@ use crate::{
 };
 
 pub(crate) mod accounts;
+pub(crate) mod audit_events;
 pub(crate) mod jwks;
 pub(crate) mod rate_limits;
 pub(crate) mod sessions;

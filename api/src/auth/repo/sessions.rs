@@ -82,10 +82,16 @@ pub(crate) async fn delete(db: &impl ConnectionTrait, id: &SessionId) -> Result<
     Ok(())
 }
 
-/// Deletes the session with this stored token, if any.
-pub(crate) async fn delete_by_token(db: &impl ConnectionTrait, token: &StoredToken) -> Result<(), DbErr> {
-    execute(db, r#"DELETE FROM "session" WHERE "token" = $1"#, vec![token.as_str().into()]).await?;
-    Ok(())
+/// Deletes the session with this stored token, if any; returns its user.
+pub(crate) async fn delete_by_token(db: &impl ConnectionTrait, token: &StoredToken) -> Result<Option<UserId>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"DELETE FROM "session" WHERE "token" = $1 RETURNING "userId""#,
+            vec![token.as_str().into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get::<String>("", "userId").map(UserId::new)).transpose()
 }
 
 /// Deletes one of the user's sessions, named by its id or by its stored token. Returns the
