@@ -171,21 +171,6 @@ fn capped(value: &str) -> &str {
     &value[..end]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_are_cut_to_512_bytes_on_a_character_boundary() {
-        let long = format!("a{}", "é".repeat(1000));
-        let info = ClientInfo::new("10.0.0.1", &long);
-        assert_eq!(info.user_agent().len(), 511, "the 512th byte is inside a character");
-        assert!(long.starts_with(info.user_agent()));
-        assert_eq!(ClientInfo::new("", "short").user_agent(), "short");
-        assert_eq!(ClientInfo::new(&"x".repeat(600), "").ip_address().len(), 512);
-    }
-}
-
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AuditKind {
@@ -323,6 +308,16 @@ pub(crate) struct AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_are_cut_to_512_bytes_on_a_character_boundary() {
+        let long = format!("a{}", "é".repeat(1000));
+        let info = ClientInfo::new("10.0.0.1", &long);
+        assert_eq!(info.user_agent().len(), 511, "the 512th byte is inside a character");
+        assert!(long.starts_with(info.user_agent()));
+        assert_eq!(ClientInfo::new("", "short").user_agent(), "short");
+        assert_eq!(ClientInfo::new(&"x".repeat(600), "").ip_address().len(), 512);
+    }
 
     #[test]
     fn every_audit_kind_parses_back_from_its_name() {

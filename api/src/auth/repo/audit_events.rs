@@ -25,8 +25,8 @@ pub(crate) async fn insert(
             event.user.map(UserId::as_str).into(),
             event.kind.as_str().into(),
             event.reason.map(|reason| reason.as_str()).into(),
-            event.client.ip_address.as_str().into(),
-            event.client.user_agent.as_str().into(),
+            event.client.ip_address().into(),
+            event.client.user_agent().into(),
             task_time(backend, now),
         ],
     )
