@@ -106,7 +106,7 @@ impl App {
         let endpoint = routes(self.state.clone());
         let sweeper = tokio::spawn(sweep_expired(self.state.clone()));
         let rate_limit_sweeper =
-            self.state.rate_limit_store().is_some().then(|| tokio::spawn(sweep_rate_limits(self.state.clone())));
+            self.state.config.rate_limit.enabled.then(|| tokio::spawn(sweep_rate_limits(self.state.clone())));
         let listener = self.state.cache_listener().map(tokio::spawn);
         tracing::info!("listening on http://{}", self.local_addr);
         Server::new_with_acceptor(self.acceptor)
@@ -229,8 +229,8 @@ async fn sweep_expired(state: AppState) {
     }
 }
 
-/// Deletes the shared rate-limit counts whose window has passed, every minute (each instance;
-/// the statement is idempotent).
+/// Deletes the rate-limit and sign-in throttle counts of the `rateLimit` table whose window has
+/// passed, every minute (each instance; the statement is idempotent).
 async fn sweep_rate_limits(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(60));
     loop {

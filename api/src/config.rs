@@ -319,6 +319,11 @@ pub(crate) struct RateLimitConfig {
     pub(crate) max: u32,
     /// `RATE_LIMIT_STORAGE`: `memory` or `database` (default `database` on PostgreSQL).
     pub(crate) storage: RateLimitStorage,
+    /// `SIGN_IN_THROTTLE_FAILURES` (default 5, 0 = off): sign-in attempts per account before
+    /// they are delayed; on when rate limiting is.
+    pub(crate) account_free_attempts: u32,
+    /// `SIGN_IN_THROTTLE_MAX_DELAY` (seconds, default 60): the longest delay between attempts.
+    pub(crate) account_max_delay: Duration,
 }
 
 /// The bounded password-hashing pool.
@@ -454,6 +459,8 @@ impl Config {
                     _ => Err("must be `memory` or `database`".to_owned()),
                 },
             ),
+            account_free_attempts: reader.number("SIGN_IN_THROTTLE_FAILURES", 5, 0..=1000),
+            account_max_delay: Duration::from_secs(reader.number("SIGN_IN_THROTTLE_MAX_DELAY", 60, 1..=3600)),
         };
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         let hashing = HashingConfig {

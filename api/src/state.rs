@@ -18,6 +18,7 @@ use crate::{
         password::Hasher,
         sessions::Sessions,
         store::AuthStore,
+        throttle::AccountThrottle,
     },
     config::{Config, RateLimitStorage},
     db,
@@ -77,6 +78,12 @@ impl AppState {
             verification: config.verification.clone(),
             secret: config.auth_secret.clone(),
             public_base_url: public_base_url.clone(),
+            throttle: (config.rate_limit.enabled && config.rate_limit.account_free_attempts > 0).then_some(
+                AccountThrottle {
+                    free: config.rate_limit.account_free_attempts,
+                    max_delay: config.rate_limit.account_max_delay,
+                },
+            ),
         };
         let accounts = Accounts::new(store.clone(), sessions.clone(), Hasher::new(&config.hashing), mailer, settings);
         let jwt = &config.jwt;
@@ -118,10 +125,15 @@ impl AppState {
             .then(|| self.store.clone())
     }
 
-    /// Deletes the shared rate-limit counts whose window has passed: last counted more than the
-    /// longest window ago.
+    /// Deletes the counts of the `rateLimit` table (shared rate limits, sign-in throttle) whose
+    /// window has passed: last counted more than the longest window ago.
     pub(crate) async fn sweep_rate_limits(&self) -> Result<u64, DbErr> {
-        let longest = self.config.rate_limit.window.max(crate::auth::rate_limit::LONGEST_FIXED_WINDOW);
+        let longest = self
+            .config
+            .rate_limit
+            .window
+            .max(crate::auth::rate_limit::LONGEST_FIXED_WINDOW)
+            .max(crate::auth::throttle::RESET_AFTER);
         let before = time::OffsetDateTime::now_utc() - longest;
         let before_ms = i64::try_from(before.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         self.store.write().delete_stale_rate_limits(before_ms).await

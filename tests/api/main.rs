@@ -12,6 +12,7 @@ mod attacks_fuzz;
 mod attacks_input_torture;
 mod attacks_session;
 mod audit_trail;
+mod auth_account_throttle;
 mod auth_bearer;
 mod auth_bodies;
 mod auth_concurrency;

@@ -287,4 +287,23 @@ async fn scaleout_balancer_the_sign_in_limit_holds_across_instances() {
         [[StatusCode::UNAUTHORIZED; 3], [StatusCode::TOO_MANY_REQUESTS; 3]].concat(),
         "three attempts in all, then 429 from every instance"
     );
+
+    // The per-account throttle: one account attacked from a new address each time (the
+    // balancer passes the client's `X-Forwarded-For` on, and the instances trust the balancer).
+    let url = format!("{}{SIGN_IN}", cluster.balancer.base());
+    let from = |n: usize| {
+        plain_client()
+            .post(&url)
+            .header("x-forwarded-for", format!("198.18.0.{}", n + 1))
+            .json(&json!({"email": "stuffed@example.com", "password": "wrong-password"}))
+            .send()
+    };
+    for n in 0..5 {
+        assert_eq!(from(n).await.expect("sent").status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    for n in 5..5 + Cluster::INSTANCES {
+        let refused = from(n).await.expect("sent");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "attempt {n}, on another instance");
+        assert!(refused.headers().contains_key("retry-after"));
+    }
 }

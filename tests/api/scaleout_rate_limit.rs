@@ -56,7 +56,7 @@ async fn scaleout_rate_limit_sign_in_attempts_alternated_between_two_instances_s
     let rows = first
         .db
         .query(
-            r#"SELECT "key", CAST("count" AS BIGINT) AS "count", "lastRequest" FROM "rateLimit" ORDER BY "key""#,
+            r#"SELECT "key", CAST("count" AS BIGINT) AS "count", "lastRequest" FROM "rateLimit" WHERE "key" LIKE '%|/sign-in/email' ORDER BY "key""#,
             vec![],
         )
         .await;
@@ -127,9 +127,27 @@ async fn scaleout_rate_limit_storage_defaults_to_the_database_on_postgres_only()
     for _ in 0..2 {
         wrong_sign_in(&app, "127.0.0.1").await;
     }
-    let rows = app.db.count_rows("rateLimit").await;
+    // The per-client counts (the account throttle's are in the table on both databases).
+    let rows = app.db.count(r#"SELECT count(*) FROM "rateLimit" WHERE "key" LIKE '%|/sign-in/email'"#, vec![]).await;
     match postgres_url() {
         Some(_) => assert_eq!(rows, 1, "PostgreSQL: counted in the shared table"),
         None => assert_eq!(rows, 0, "SQLite: in memory unless RATE_LIMIT_STORAGE=database"),
+    }
+}
+
+#[tokio::test]
+async fn scaleout_rate_limit_the_account_throttle_counts_attempts_on_every_instance() {
+    let first = shared_limits().spawn().await;
+    let second = first.sibling().var("RATE_LIMIT_ENABLED", "true").var("TRUSTED_PROXIES", "127.0.0.1/32").spawn().await;
+    let instances = [&first, &second];
+    // Five attempts alternated between the instances, each from a new address.
+    for n in 0..5 {
+        let response = wrong_sign_in(instances[n % 2], &format!("192.0.2.{}", n + 1)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    for (n, instance) in instances.iter().enumerate() {
+        let refused = wrong_sign_in(instance, &format!("192.0.2.{}", n + 10)).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "instance {n}: the account's sixth attempt");
+        assert_eq!(header_str(&refused, "retry-after").as_deref(), Some("1"));
     }
 }

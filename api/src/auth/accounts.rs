@@ -7,7 +7,7 @@
 //! Every write goes through `auth::store`, which keeps the session cache coherent; each security
 //! event (`auth::audit`) is recorded in the transaction of the change it describes.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 
@@ -20,6 +20,7 @@ use crate::{
         password::{Hasher, Password},
         sessions::{CurrentSession, Sessions},
         store::AuthStore,
+        throttle::{AccountThrottle, RESET_AFTER},
         token::{ResetToken, SessionToken},
         verification::{self, TokenProblem, VerificationClaims},
     },
@@ -100,6 +101,8 @@ pub(crate) struct AccountSettings {
     pub(crate) secret: AuthSecret,
     /// The URL mailed links start with.
     pub(crate) public_base_url: String,
+    /// Per-account sign-in throttling, when on.
+    pub(crate) throttle: Option<AccountThrottle>,
 }
 
 /// Account rules over the auth store; cheap to clone.
@@ -195,6 +198,8 @@ impl Accounts {
     pub(crate) async fn sign_in(&self, input: SignIn, client: &ClientInfo) -> Result<SignedIn, ApiError> {
         // Reserve hashing capacity first: under overload the request is shed before any database work.
         let slot = self.hasher.reserve().await?;
+        self.claim_sign_in_attempt(input.email.as_str()).await?;
+        let attempted_email = input.email.as_str().to_owned();
         let (user, stored_hash) = match self.store.user_with_password(input.email.as_str()).await? {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
@@ -208,6 +213,7 @@ impl Accounts {
                 let reason = if user.is_some() { SignInFailure::InvalidPassword } else { SignInFailure::UnknownEmail };
                 let event = AuditEvent::sign_in_failed(user.as_ref().map(|u| &u.id), reason, client);
                 self.store.write().record(&event).await?;
+                self.finish_failed_sign_in_attempt(attempted_email).await?;
                 tracing::info!("sign-in refused");
                 return Err(AuthError::InvalidEmailOrPassword.into());
             }
@@ -219,6 +225,7 @@ impl Accounts {
             self.send_verification_mail(&user, None, None);
             return Err(AuthError::EmailNotVerified.into());
         }
+        self.clear_sign_in_attempts(&user.email).await?;
         // The credentials are good: this is the one place sign-in turns into a session (a
         // second factor would answer with a challenge here instead).
         let mut write = self.store.begin().await?;
@@ -227,6 +234,49 @@ impl Accounts {
         write.commit().await?;
         tracing::info!(user.id = %user.id, "user signed in");
         Ok(SignedIn { user, token })
+    }
+
+    /// Counts a sign-in attempt for `email` against its throttle (`auth::throttle`), refusing
+    /// it with `429` when it comes too early.
+    async fn claim_sign_in_attempt(&self, email: &str) -> Result<(), ApiError> {
+        let Some(throttle) = self.settings.throttle else { return Ok(()) };
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut delays = Vec::new();
+        let mut count = throttle.free;
+        while throttle.delay(count) < throttle.max_delay && delays.len() < 32 {
+            delays.push((count, millis(throttle.delay(count))));
+            count += 1;
+        }
+        delays.push((count, millis(throttle.max_delay)));
+        let now_ms = unix_millis(OffsetDateTime::now_utc());
+        let key = AccountThrottle::key(email);
+        let refused =
+            self.store.write().claim_attempt(&key, now_ms, millis(RESET_AFTER), throttle.free, &delays).await?;
+        let Some((count, last_ms)) = refused else { return Ok(()) };
+        let delay = throttle.delay(u32::try_from(count).unwrap_or(u32::MAX));
+        let wait_ms = (last_ms.saturating_add(millis(delay)) - now_ms).max(1);
+        tracing::info!("sign-in throttled for the account");
+        Err(ApiError::RateLimited { retry_after_secs: u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000) })
+    }
+
+    /// After a wrong password: the next attempt's delay runs from this answer, not from when
+    /// the attempt was claimed (hashing takes a while).
+    async fn finish_failed_sign_in_attempt(&self, email: String) -> Result<(), ApiError> {
+        if self.settings.throttle.is_some() {
+            self.store
+                .write()
+                .touch_count(&AccountThrottle::key(&email), unix_millis(OffsetDateTime::now_utc()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the sign-in attempts counted for `email` (after a success or a password reset).
+    async fn clear_sign_in_attempts(&self, email: &str) -> Result<(), ApiError> {
+        if self.settings.throttle.is_some() {
+            self.store.write().clear_count(&AccountThrottle::key(email)).await?;
+        }
+        Ok(())
     }
 
     /// Changes the name and/or image.
@@ -342,16 +392,17 @@ impl Accounts {
         let Some(user) = write.consume_reset_token(token, OffsetDateTime::now_utc()).await? else {
             return Err(AuthError::InvalidToken.into());
         };
-        if write.user(&user).await?.is_none() {
+        let Some(account) = write.user(&user).await? else {
             write.commit().await?;
             return Err(AuthError::UserNotFound.into());
-        }
+        };
         if !write.update_password(&user, &hash, now).await? {
             write.insert_credential_account(&user, &hash, now).await?;
         }
         let ended = write.delete_user_sessions(&user, None).await?;
         write.record(&AuditEvent::new(AuditKind::PasswordReset, &user, client)).await?;
         write.commit().await?;
+        self.clear_sign_in_attempts(&account.email).await?;
         tracing::info!(user.id = %user, sessions_ended = ended, "password reset");
         Ok(())
     }

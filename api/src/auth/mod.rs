@@ -29,5 +29,6 @@ pub(crate) mod sessions;
 pub(crate) mod sessions_api;
 pub(crate) mod store;
 pub(crate) mod symmetric;
+pub(crate) mod throttle;
 pub(crate) mod token;
 pub(crate) mod verification;

@@ -324,6 +324,8 @@ mod tests {
             window: Duration::from_secs(10),
             max: 100,
             storage: crate::config::RateLimitStorage::Memory,
+            account_free_attempts: 5,
+            account_max_delay: Duration::from_secs(60),
         }
     }
 

@@ -401,6 +401,29 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         rate_limits::hit(self.conn(), key, now_ms, window_ms, max).await
     }
 
+    /// Claims one sign-in attempt for an account key in the `rateLimit` table (not cached):
+    /// `Some((attempts, last attempt in epoch ms))` when it comes too early.
+    pub(crate) async fn claim_attempt(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        reset_ms: i64,
+        free: u32,
+        delays: &[(u32, i64)],
+    ) -> Result<Option<(i64, i64)>, DbErr> {
+        rate_limits::claim(self.conn(), key, now_ms, reset_ms, free, delays).await
+    }
+
+    /// Restarts the delay of one key's count in the `rateLimit` table from `now_ms`.
+    pub(crate) async fn touch_count(&mut self, key: &str, now_ms: i64) -> Result<(), DbErr> {
+        rate_limits::touch(self.conn(), key, now_ms).await
+    }
+
+    /// Forgets one key's count in the `rateLimit` table.
+    pub(crate) async fn clear_count(&mut self, key: &str) -> Result<(), DbErr> {
+        rate_limits::delete(self.conn(), key).await
+    }
+
     /// Deletes the rate-limit counts last counted before `before_ms`; returns how many.
     pub(crate) async fn delete_stale_rate_limits(&mut self, before_ms: i64) -> Result<u64, DbErr> {
         rate_limits::delete_older_than(self.conn(), before_ms).await

@@ -44,3 +44,69 @@ pub(crate) async fn hit(
 pub(crate) async fn delete_older_than(db: &impl ConnectionTrait, before_ms: i64) -> Result<u64, DbErr> {
     execute(db, r#"DELETE FROM "rateLimit" WHERE "lastRequest" < $1"#, vec![before_ms.into()]).await
 }
+
+/// Claims one attempt for `key` at `now_ms` unless it comes too early: a key whose last attempt
+/// is `reset_ms` old or more starts again at 1; one with fewer than `free` attempts counts; one
+/// with more waits `delay_ms(count)` after its last attempt, given by `delays` as
+/// `(count, delay_ms)` pairs for the counts from `free` on (the last pair covers every higher
+/// count). One statement, so concurrent attempts on any instance are each claimed or refused.
+/// `Ok(None)` when claimed, `Ok(Some((count, last_attempt_ms)))` when too early.
+pub(crate) async fn claim(
+    db: &impl ConnectionTrait,
+    key: &str,
+    now_ms: i64,
+    reset_ms: i64,
+    free: u32,
+    delays: &[(u32, i64)],
+) -> Result<Option<(i64, i64)>, DbErr> {
+    // The delay for the row's count, as a CASE over the pairs (plain SQL on both backends).
+    let mut values: Vec<sea_orm::Value> =
+        vec![new_id().into(), key.into(), now_ms.into(), reset_ms.into(), i64::from(free).into()];
+    let mut delay = String::from("CASE");
+    for (count, delay_ms) in delays {
+        values.push(i64::from(*count).into());
+        values.push((*delay_ms).into());
+        delay.push_str(&format!(r#" WHEN "rateLimit"."count" <= ${} THEN ${}"#, values.len() - 1, values.len()));
+    }
+    delay.push_str(&format!(" ELSE ${} END", values.len()));
+    let sql = format!(
+        r#"INSERT INTO "rateLimit" ("id", "key", "count", "lastRequest") VALUES ($1, $2, 1, $3)
+           ON CONFLICT ("key") DO UPDATE SET
+             "count" = CASE WHEN $3 - "rateLimit"."lastRequest" >= $4 THEN 1 ELSE "rateLimit"."count" + 1 END,
+             "lastRequest" = $3
+           WHERE $3 - "rateLimit"."lastRequest" >= $4 OR "rateLimit"."count" < $5
+              OR $3 - "rateLimit"."lastRequest" >= {delay}
+           RETURNING "count""#
+    );
+    if db.query_one_raw(statement(db, &sql, values)).await?.is_some() {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"SELECT CAST("count" AS BIGINT) AS "count", "lastRequest" FROM "rateLimit" WHERE "key" = $1"#,
+            vec![key.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Some((row.try_get("", "count")?, row.try_get("", "lastRequest")?)),
+        None => Some((i64::from(free), now_ms)),
+    })
+}
+
+/// Moves a key's last attempt to `now_ms` (when a claimed attempt has finished, so a delay
+/// runs from its answer).
+pub(crate) async fn touch(db: &impl ConnectionTrait, key: &str, now_ms: i64) -> Result<(), DbErr> {
+    execute(
+        db,
+        r#"UPDATE "rateLimit" SET "lastRequest" = $2 WHERE "key" = $1 AND "lastRequest" < $2"#,
+        vec![key.into(), now_ms.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes one key's count.
+pub(crate) async fn delete(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    execute(db, r#"DELETE FROM "rateLimit" WHERE "key" = $1"#, vec![key.into()]).await.map(|_| ())
+}

@@ -1,0 +1,108 @@
+//! Per-account throttling of password sign-in (issue 14 point 3, issue 13 finding 3): after
+//! `SIGN_IN_THROTTLE_FAILURES` (5) attempts for one email since its last success, further
+//! attempts wait a delay doubling from 1 s up to `SIGN_IN_THROTTLE_MAX_DELAY`, whatever address
+//! they come from; an early attempt gets `429` + `Retry-After` and is not counted. Unknown
+//! emails are throttled identically; a success clears the count. On when rate limiting is.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{
+    http::{header_str, plain_client},
+    server::TestApp,
+    users::{PASSWORD, SIGN_IN, User},
+};
+
+/// The exact body of a 429 (the rate limiter's).
+const TOO_MANY: &str = r#"{"message":"Too many requests. Please try again later."}"#;
+
+/// Rate limiting (and so the throttle) on, the delay capped at 2 s, and the test's
+/// `X-Forwarded-For` trusted, so that every attempt can come from a new address.
+async fn throttled_app() -> TestApp {
+    TestApp::builder()
+        .var("RATE_LIMIT_ENABLED", "true")
+        .var("TRUSTED_PROXIES", "127.0.0.1/32")
+        .var("SIGN_IN_THROTTLE_MAX_DELAY", "2")
+        .spawn()
+        .await
+}
+
+/// One sign-in attempt from a fresh address (so the per-address limit never applies); the
+/// status and `Retry-After`.
+async fn attempt(app: &TestApp, email: &str, password: &str, from: u32) -> (StatusCode, Option<String>) {
+    let response = plain_client()
+        .post(app.url(SIGN_IN))
+        .header("x-forwarded-for", format!("198.18.{}.{}", from / 250, from % 250 + 1))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status();
+    let retry_after = header_str(&response, "retry-after");
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        assert_eq!(response.text().await.expect("body"), TOO_MANY);
+    }
+    (status, retry_after)
+}
+
+/// Five wrong passwords, then the throttled sequence; returns what each step answered.
+async fn stuffing_sequence(app: &TestApp, email: &str, first_address: u32) -> Vec<(StatusCode, Option<String>)> {
+    let mut seen = Vec::new();
+    let mut from = first_address;
+    let mut next = || {
+        from += 1;
+        from
+    };
+    for _ in 0..5 {
+        seen.push(attempt(app, email, "wrong-password", next()).await);
+    }
+    seen.push(attempt(app, email, "wrong-password", next()).await); // too early: 1 s
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    seen.push(attempt(app, email, "wrong-password", next()).await); // counted
+    seen.push(attempt(app, email, "wrong-password", next()).await); // too early: 2 s
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    seen.push(attempt(app, email, "wrong-password", next()).await); // counted
+    seen.push(attempt(app, email, "wrong-password", next()).await); // too early: capped at 2 s
+    seen
+}
+
+#[tokio::test]
+async fn sign_in_attempts_for_one_account_from_many_addresses_get_a_growing_capped_delay_known_or_not() {
+    let app = throttled_app().await;
+    User::sign_up(&app, "alice@example.com").await;
+    let (known, unknown) = tokio::join!(
+        stuffing_sequence(&app, "alice@example.com", 0),
+        stuffing_sequence(&app, "ghost@example.com", 100)
+    );
+    let unauthorized = (StatusCode::UNAUTHORIZED, None);
+    let early = |secs: &str| (StatusCode::TOO_MANY_REQUESTS, Some(secs.to_owned()));
+    let expected = [
+        vec![unauthorized.clone(); 5],
+        vec![early("1"), unauthorized.clone(), early("2"), unauthorized.clone(), early("2")],
+    ]
+    .concat();
+    assert_eq!(known, expected, "an existing account");
+    assert_eq!(unknown, expected, "an unknown email is throttled the same way");
+}
+
+#[tokio::test]
+async fn the_owner_signs_in_after_the_delay_and_a_success_clears_the_count() {
+    let app = throttled_app().await;
+    User::sign_up(&app, "owner@example.com").await;
+    for from in 0..5 {
+        assert_eq!(attempt(&app, "owner@example.com", "wrong-password", from).await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = attempt(&app, "owner@example.com", PASSWORD, 10).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits out the delay");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(attempt(&app, "owner@example.com", PASSWORD, 11).await.0, StatusCode::OK, "at most one delay");
+    for from in 20..25 {
+        let (status, _) = attempt(&app, "owner@example.com", "wrong-password", from).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the success cleared the count");
+    }
+    // No address is stored: the key is a hash.
+    let keys = app.db.query(r#"SELECT "key" FROM "rateLimit""#, vec![]).await;
+    assert!(keys.iter().all(|row| !row["key"].as_str().unwrap_or_default().contains("owner")), "{keys:?}");
+}
