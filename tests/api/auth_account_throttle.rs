@@ -106,3 +106,24 @@ async fn the_owner_signs_in_after_the_delay_and_a_success_clears_the_count() {
     let keys = app.db.query(r#"SELECT "key" FROM "rateLimit""#, vec![]).await;
     assert!(keys.iter().all(|row| !row["key"].as_str().unwrap_or_default().contains("owner")), "{keys:?}");
 }
+
+#[tokio::test]
+async fn reset_mail_to_one_recipient_is_limited_whatever_addresses_ask() {
+    let (app, outbox) =
+        crate::support::mail::spawn_with_outbox(&[("RATE_LIMIT_ENABLED", "true"), ("TRUSTED_PROXIES", "127.0.0.1/32")])
+            .await;
+    User::sign_up(&app, "bombed@example.com").await;
+    for n in 0..6 {
+        let response = plain_client()
+            .post(app.url("/api/auth/request-password-reset"))
+            .header("x-forwarded-for", format!("198.18.9.{}", n + 1))
+            .json(&json!({"email": "bombed@example.com"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK, "the answer never changes (request {n})");
+    }
+    outbox.wait_for_nth("bombed@example.com", 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(outbox.to("bombed@example.com").len(), 3, "three reset mails per recipient per 10 minutes");
+}

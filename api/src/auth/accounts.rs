@@ -21,7 +21,7 @@ use crate::{
         sessions::{CurrentSession, Sessions},
         store::AuthStore,
         throttle::{AccountThrottle, RESET_AFTER},
-        token::{ResetToken, SessionToken},
+        token::{ResetToken, SessionToken, sha256_hex},
         verification::{self, TokenProblem, VerificationClaims},
     },
     config::{AuthSecret, VerificationConfig},
@@ -104,6 +104,12 @@ pub(crate) struct AccountSettings {
     /// Per-account sign-in throttling, when on.
     pub(crate) throttle: Option<AccountThrottle>,
 }
+
+/// Password-reset mails one recipient can receive per [`RECIPIENT_WINDOW`] (when rate limiting
+/// is on), however many client addresses ask.
+const RECIPIENT_MAILS: u32 = 3;
+/// See [`RECIPIENT_MAILS`].
+const RECIPIENT_WINDOW: Duration = Duration::from_secs(600);
 
 /// Account rules over the auth store; cheap to clone.
 #[derive(Clone)]
@@ -341,6 +347,17 @@ impl Accounts {
     }
 
     async fn mail_reset_link(&self, email: &Email, redirect_to: Option<&str>) -> Result<(), sea_orm::DbErr> {
+        // Per recipient, whatever addresses ask (counted for unknown addresses too; the answer
+        // was the same before this runs): at most RECIPIENT_MAILS per RECIPIENT_WINDOW.
+        if self.settings.throttle.is_some() {
+            let window_ms = i64::try_from(RECIPIENT_WINDOW.as_millis()).unwrap_or(i64::MAX);
+            let key = format!("reset-mail-to|{}", sha256_hex(&email.as_str().to_lowercase()));
+            let now_ms = unix_millis(OffsetDateTime::now_utc());
+            if self.store.write().count_request(&key, now_ms, window_ms, RECIPIENT_MAILS).await?.is_some() {
+                tracing::info!("password reset mail not sent: the recipient's limit is reached");
+                return Ok(());
+            }
+        }
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             return Ok(());
         };
