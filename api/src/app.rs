@@ -108,16 +108,20 @@ impl App {
         let rate_limit_sweeper =
             self.state.config.rate_limit.enabled.then(|| tokio::spawn(sweep_rate_limits(self.state.clone())));
         let listener = self.state.cache_listener().map(tokio::spawn);
+        let changes = self.state.change_listener().map(tokio::spawn);
         tracing::info!("listening on http://{}", self.local_addr);
+        let tasks = self.state.tasks.clone();
+        // Event streams never finish by themselves: end them when shutdown starts.
+        let shutdown = async move {
+            shutdown.await;
+            tasks.close_streams();
+        };
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await?;
         sweeper.abort();
-        if let Some(sweeper) = rate_limit_sweeper {
-            sweeper.abort();
-        }
-        if let Some(listener) = listener {
-            listener.abort();
+        for job in [rate_limit_sweeper, listener, changes].into_iter().flatten() {
+            job.abort();
         }
         self.state.close().await;
         tracing::info!("shut down");

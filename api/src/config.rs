@@ -343,6 +343,13 @@ pub(crate) struct TasksConfig {
     /// `TASKS_SYNC_RETENTION`: how long deletions stay in the change feed, and so how long a
     /// sync cursor stays valid (default 30 days).
     pub(crate) sync_retention: Duration,
+    /// `TASKS_EVENTS_PER_USER`: live-update streams one user may hold open (default 5).
+    pub(crate) events_per_user: usize,
+    /// `TASKS_EVENTS_MAX`: live-update streams this process serves at once (default 1,000).
+    pub(crate) events_max: usize,
+    /// `TASKS_EVENTS_HEARTBEAT`: seconds between a stream's heartbeats, which also recheck
+    /// its session (default 15).
+    pub(crate) events_heartbeat: Duration,
 }
 
 /// The signing secret. Never printed.
@@ -470,6 +477,9 @@ impl Config {
         let tasks = TasksConfig {
             per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000),
             sync_retention: Duration::from_secs(reader.number("TASKS_SYNC_RETENTION", 2_592_000, 1..=315_360_000)),
+            events_per_user: reader.number("TASKS_EVENTS_PER_USER", 5, 1..=1_000),
+            events_max: reader.number("TASKS_EVENTS_MAX", 1_000, 1..=1_000_000),
+            events_heartbeat: Duration::from_secs(reader.number("TASKS_EVENTS_HEARTBEAT", 15, 1..=3_600)),
         };
 
         let mail = reader.mail(env);

@@ -46,6 +46,7 @@ pub(crate) mod code {
     pub(crate) const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
     pub(crate) const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
     pub(crate) const SYNC_CURSOR_EXPIRED: &str = "SYNC_CURSOR_EXPIRED";
+    pub(crate) const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     // Better Auth's catalogue (`docs/better-auth-wire.md` §2.2).
     pub(crate) const INVALID_EMAIL: &str = "INVALID_EMAIL";
     pub(crate) const INVALID_EMAIL_OR_PASSWORD: &str = "INVALID_EMAIL_OR_PASSWORD";
@@ -305,6 +306,11 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
                 code::SYNC_CURSOR_EXPIRED,
                 "The sync cursor is older than the change feed's retention; list all tasks again",
             ),
+            TaskError::TooManyStreams => fixed(
+                S::TOO_MANY_REQUESTS,
+                code::TOO_MANY_STREAMS,
+                "Too many open event streams; close one or retry later",
+            ),
         },
         ApiError::Request(request) => match request {
             RequestError::NotFound => fixed(S::NOT_FOUND, code::NOT_FOUND, "Not found"),
@@ -379,6 +385,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::Task(TaskError::TooManyStreams) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             ApiError::Auth(AuthError::Unauthorized { set_cookies } | AuthError::FailedToGetSession { set_cookies }) => {
                 for line in set_cookies {
@@ -538,7 +547,7 @@ fn status_description(status: u16) -> &'static str {
         422 => {
             "Well-formed but invalid (`VALIDATION_ERROR` naming the field, `TASK_LIMIT_REACHED`, `IDEMPOTENCY_KEY_REUSED`, `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`)"
         }
-        429 => "Rate limited; retry after `Retry-After` seconds",
+        429 => "Rate limited, or too many open event streams (`TOO_MANY_STREAMS`); retry after `Retry-After` seconds",
         503 => {
             "Temporarily unavailable (`SERVICE_UNAVAILABLE`: database down or server busy); retry after `Retry-After` seconds"
         }

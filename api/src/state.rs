@@ -24,7 +24,10 @@ use crate::{
     db,
     http::origin::TrustedOrigins,
     mail::Mailer,
-    tasks::service::{TaskSettings, Tasks},
+    tasks::{
+        live::StreamLimits,
+        service::{TaskSettings, Tasks},
+    },
 };
 
 /// State shared by every request; cheap to clone.
@@ -101,6 +104,10 @@ impl AppState {
             secret: config.auth_secret.clone(),
             per_user_limit: config.tasks.per_user_limit,
             sync_retention: config.tasks.sync_retention,
+            stream_limits: StreamLimits {
+                per_user: config.tasks.events_per_user,
+                per_instance: config.tasks.events_max,
+            },
         };
         let tasks = Tasks::new(db.clone(), store.clone(), task_settings);
         Self(Arc::new(StateInner {
@@ -150,6 +157,12 @@ impl AppState {
         let listen =
             self.db.get_database_backend() == DatabaseBackend::Postgres && !self.config.session.cache_ttl.is_zero();
         listen.then(|| self.store.clone().listen())
+    }
+
+    /// Wakes this process's live-update streams when another instance changes a task
+    /// (PostgreSQL only; runs until aborted). `None` on SQLite, where one process serves.
+    pub(crate) fn change_listener(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        (self.db.get_database_backend() == DatabaseBackend::Postgres).then(|| self.tasks.change_listener())
     }
 
     /// Closes the database pool.

@@ -109,6 +109,11 @@ async fn operations(app: &TestApp) -> Vec<Operation> {
     let mut out = Vec::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
+            // An event stream answers 200 and then never ends; its hostile inputs are tried in
+            // `tasks_events` (bad, foreign and expired `Last-Event-ID`).
+            if op["responses"]["200"]["content"]["text/event-stream"].is_object() {
+                continue;
+            }
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
             let of_kind = |kind: &str| -> Vec<(String, String)> {
                 params

@@ -53,6 +53,7 @@ mod tasks_bad_input;
 mod tasks_create;
 mod tasks_csrf;
 mod tasks_delete;
+mod tasks_events;
 mod tasks_idempotency;
 mod tasks_isolation;
 mod tasks_list;

@@ -6,6 +6,12 @@
 //! model of who owns what; after every operation and at the end of each sequence the API and
 //! the table must agree with the model. The server and the two users are set up once; each case
 //! starts from an empty `task` table.
+//!
+//! The same holds for what comes with the tasks: `Idempotency-Key`s (both users pick from the
+//! same few keys: a key is only ever replayed to its own user), the change feed (each user's
+//! incremental sync sees only their own changes and ends equal to their tasks) and the live
+//! event stream (each user's stream, open during the whole case, carries only their own
+//! changes).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +23,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
+    events::{EventReader, Next},
     http::assert_error,
     server::TestApp,
     tasks::{TASKS, id_of, ids, task_path},
@@ -33,6 +40,8 @@ enum Op {
     Put { user: usize, pick: usize, title: String },
     Delete { user: usize, pick: usize },
     List { user: usize, limit: u8 },
+    CreateKeyed { user: usize, key: u8, title: String },
+    Sync { user: usize },
 }
 
 fn title() -> impl Strategy<Value = String> {
@@ -47,7 +56,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (user.clone(), any::<usize>(), any::<bool>()).prop_map(|(user, pick, done)| Op::Patch { user, pick, done }),
         1 => (user.clone(), any::<usize>(), title()).prop_map(|(user, pick, title)| Op::Put { user, pick, title }),
         2 => (user.clone(), any::<usize>()).prop_map(|(user, pick)| Op::Delete { user, pick }),
-        1 => (user, 1..=4u8).prop_map(|(user, limit)| Op::List { user, limit }),
+        1 => (user.clone(), 1..=4u8).prop_map(|(user, limit)| Op::List { user, limit }),
+        2 => (user.clone(), 0..3u8, title()).prop_map(|(user, key, title)| Op::CreateKeyed { user, key, title }),
+        1 => user.prop_map(|user| Op::Sync { user }),
     ]
 }
 
@@ -97,9 +108,18 @@ impl Pair<'_> {
 
     /// Runs one sequence against the model.
     async fn run(&self, ops: Vec<Op>) {
-        self.app.db.execute(r#"DELETE FROM "task""#, vec![]).await;
+        for table in ["task", "task_change", "task_idempotency"] {
+            self.app.db.execute(&format!(r#"DELETE FROM "{table}""#), vec![]).await;
+        }
         let mut model: BTreeMap<i64, Known> = BTreeMap::new();
         let mut seen: Vec<i64> = Vec::new();
+        // Every id ever created in the case, with its owner; each user's keys (key → the
+        // title sent and the id answered); each user's sync cursor and synced copy.
+        let mut owners: BTreeMap<i64, usize> = BTreeMap::new();
+        let mut keys: BTreeMap<(usize, u8), (String, i64)> = BTreeMap::new();
+        let mut cursors: [Option<String>; 2] = [None, None];
+        let mut mirrors: [BTreeMap<i64, Value>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut streams = [self.users[0].events(None).await, self.users[1].events(None).await];
         let pick = |seen: &Vec<i64>, n: usize| if seen.is_empty() { 1 } else { seen[n % seen.len()] };
 
         for (step, op) in ops.into_iter().enumerate() {
@@ -112,7 +132,68 @@ impl Pair<'_> {
                     assert_eq!(task["owner_id"], self.users[user].id.as_str(), "{context}: owner from the session");
                     let id = id_of(&task);
                     model.insert(id, Known { owner: user, title: title.trim().to_owned(), done: false });
+                    owners.insert(id, user);
                     seen.push(id);
+                }
+                Op::CreateKeyed { user, key, title } => {
+                    let request = self.request(user, Method::POST, TASKS).header("idempotency-key", format!("k{key}"));
+                    let response = request.json(&json!({"title": title})).send().await.expect("sent");
+                    let trimmed = title.trim().to_owned();
+                    match keys.get(&(user, key)) {
+                        // The user's own earlier request with this key: replayed, or refused.
+                        Some((sent, id)) if *sent == trimmed => {
+                            assert_eq!(response.status(), StatusCode::CREATED, "{context}");
+                            let task: Value = response.json().await.expect("task JSON");
+                            assert_eq!((id_of(&task), task["title"].as_str()), (*id, Some(sent.as_str())), "{context}");
+                        }
+                        Some(_) => {
+                            assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED").await;
+                        }
+                        // New for this user, whatever the other user did with the same key.
+                        None => {
+                            assert_eq!(response.status(), StatusCode::CREATED, "{context}");
+                            let task: Value = response.json().await.expect("task JSON");
+                            assert_eq!(task["owner_id"], self.users[user].id.as_str(), "{context}");
+                            let id = id_of(&task);
+                            model.insert(id, Known { owner: user, title: trimmed.clone(), done: false });
+                            owners.insert(id, user);
+                            keys.insert((user, key), (trimmed, id));
+                            seen.push(id);
+                        }
+                    }
+                }
+                Op::Sync { user } => {
+                    let (changes, cursor) = self.users[user].sync(cursors[user].as_deref(), Some(3)).await;
+                    cursors[user] = Some(cursor);
+                    for change in &changes {
+                        let id = id_of(change);
+                        assert_eq!(
+                            owners.get(&id),
+                            Some(&user),
+                            "{context}: a change of another user's task: {change}"
+                        );
+                        if change["deleted"] == json!(true) {
+                            mirrors[user].remove(&id);
+                        } else {
+                            mirrors[user].insert(id, change["task"].clone());
+                        }
+                    }
+                    let synced: Vec<(i64, String, bool)> = mirrors[user]
+                        .iter()
+                        .map(|(id, task)| {
+                            (
+                                *id,
+                                task["title"].as_str().expect("title").to_owned(),
+                                task["is_completed"] == json!(true),
+                            )
+                        })
+                        .collect();
+                    let expected: Vec<(i64, String, bool)> = model
+                        .iter()
+                        .filter(|(_, known)| known.owner == user)
+                        .map(|(id, known)| (*id, known.title.clone(), known.done))
+                        .collect();
+                    assert_eq!(synced, expected, "{context}: the synced copy is the user's tasks");
                 }
                 Op::Get { user, pick: n } => {
                     let id = pick(&seen, n);
@@ -174,6 +255,23 @@ impl Pair<'_> {
             }
         }
         self.assert_table_matches(&model).await;
+        for (user, stream) in streams.iter_mut().enumerate() {
+            self.assert_only_own_events(user, stream, &owners).await;
+        }
+    }
+
+    /// Every event a user's stream carried during the case was about one of their own tasks.
+    async fn assert_only_own_events(&self, user: usize, stream: &mut EventReader, owners: &BTreeMap<i64, usize>) {
+        loop {
+            match stream.next(std::time::Duration::from_millis(200)).await {
+                Next::Event(event) => {
+                    let id = id_of(&event.data);
+                    assert_eq!(owners.get(&id), Some(&user), "user {user}'s stream carried {:?}", event.data);
+                }
+                Next::Timeout => return,
+                Next::Ended => panic!("user {user}'s stream ended"),
+            }
+        }
     }
 
     /// A PATCH or PUT: applied to the model if the user owns the task, else a 404 that changed
@@ -226,7 +324,9 @@ impl Pair<'_> {
 #[test]
 fn two_users_interleaving_at_random_never_reach_each_others_tasks() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let app = runtime.block_on(TestApp::spawn());
+    // Each case opens a stream per user; a closed one frees its place only once the server
+    // writes to it again.
+    let app = runtime.block_on(TestApp::builder().var("TASKS_EVENTS_PER_USER", "100").spawn());
     let pair = runtime.block_on(async {
         let users = [User::sign_up(&app, "alice@example.com").await, User::sign_up(&app, "bob@example.com").await];
         Pair { app: &app, users }

@@ -5,14 +5,22 @@
 //! Also how this API reports malformed parameters (422, each named where it is sent), which
 //! `app.rs` gives the shared error layer for `/api/v1/`.
 
-use poem::web::Data;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use poem::web::{Data, sse::Event};
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
+    payload::EventStream,
 };
 
 use crate::{
-    auth::guard::SessionAuth,
+    auth::{
+        guard::SessionAuth,
+        sessions::{Lookup, Sessions},
+        token::SessionToken,
+    },
     error::{ParamErrors, ParamStatus, api_errors},
     http::{
         body::JsonBody,
@@ -21,11 +29,15 @@ use crate::{
     state::AppState,
     tags::ApiTags,
     tasks::{
-        dto::{CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskChangesDto, TaskDto, TaskPage},
+        dto::{
+            CreateTaskRequest, PatchTaskRequest, ReplaceTaskRequest, TaskChangesDto, TaskDto, TaskEventDto, TaskPage,
+        },
+        live::Subscription,
         model::{
             IdempotencyKey, ListFilter, NewTask, Precondition, Task, TaskError, TaskId, TaskPatch, TaskReplacement,
             search_pattern,
         },
+        service::Tasks,
     },
     validation::ValidationError,
 };
@@ -52,6 +64,10 @@ api_errors!(
 api_errors!(
     /// Errors of `GET /tasks/changes`.
     ChangesError: 401, 410, 422, 503
+);
+api_errors!(
+    /// Errors of `GET /tasks/events`.
+    EventsError: 401, 410, 422, 429, 503
 );
 api_errors!(
     /// Errors of `POST /tasks`.
@@ -126,6 +142,54 @@ pub(crate) enum TaskDeleted {
 fn found(task: Task) -> TaskFound {
     let etag = task.etag().to_string();
     TaskFound::Ok(SerdeJson(task.into()), etag)
+}
+
+/// The live-update stream of one session: reads the owner's change feed from `after` whenever
+/// the feed may have moved, one page at a time and only as fast as the client takes the events
+/// (so a slow client costs at most a page); rechecks the session every `heartbeat` and ends
+/// when it is gone (signed out, revoked, expired), at shutdown, or on a database error (the
+/// client reconnects with `Last-Event-ID` and loses nothing).
+struct Watch {
+    tasks: Tasks,
+    sessions: Sessions,
+    token: SessionToken,
+    owner: crate::auth::model::UserId,
+    subscription: Subscription,
+    heartbeat: Duration,
+}
+
+impl Watch {
+    fn events(self, mut after: i64) -> BoxStream<'static, TaskEventDto> {
+        let Self { tasks, sessions, token, owner, mut subscription, heartbeat } = self;
+        Box::pin(async_stream::stream! {
+            let mut check = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+            loop {
+                subscription.signal.borrow_and_update();
+                loop {
+                    let Ok(page) = tasks.feed_after(&owner, after).await else { return };
+                    if page.is_empty() {
+                        break;
+                    }
+                    for (entry, cursor) in page {
+                        after = entry.seq;
+                        yield TaskEventDto::new(entry, cursor);
+                    }
+                }
+                tokio::select! {
+                    changed = subscription.signal.changed() => if changed.is_err() { return },
+                    _ = check.tick() => {
+                        if matches!(sessions.resolve(&token).await, Ok(Lookup::Gone)) {
+                            tracing::info!(user.id = %owner, "event stream ended: the session is gone");
+                            return;
+                        }
+                    }
+                }
+                if subscription.is_closed() {
+                    return;
+                }
+            }
+        })
+    }
 }
 
 /// The `Idempotency-Key` header, validated.
@@ -207,6 +271,47 @@ impl TasksApi {
             next_cursor: page.next_cursor,
             has_more: page.has_more,
         })))
+    }
+
+    /// Live updates (Server-Sent Events)
+    ///
+    /// A `text/event-stream` of your task changes as they commit (made through any connection,
+    /// and on PostgreSQL through any instance): one `change` event per change, whose data is a
+    /// `TaskEvent` and whose `id` is a cursor. A reconnecting `EventSource` sends it back as
+    /// `Last-Event-ID` and the stream resumes right after it, through the change feed, losing
+    /// nothing; without it the stream starts with the next change. Comment lines every 15
+    /// seconds keep proxies from closing an idle stream. The stream ends when the session ends
+    /// (sign-out, revocation). At most 5 streams per user (and a per-server maximum): `429
+    /// TOO_MANY_STREAMS` beyond. A `Last-Event-ID` older than the retention is `410
+    /// SYNC_CURSOR_EXPIRED`.
+    #[oai(path = "/tasks/events", method = "get", operation_id = "stream_task_events")]
+    async fn stream_task_events(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        /// The `id` of the last event received: the stream resumes right after it.
+        #[oai(name = "Last-Event-ID", validator(max_length = 256))]
+        last_event_id: StrictHeader<Option<String>>,
+    ) -> Result<EventStream<BoxStream<'static, TaskEventDto>>, EventsError> {
+        let session = auth.0;
+        let owner = session.user.id;
+        let resume = last_event_id.0.map(|c| state.tasks.sync_cursor(&c, "Last-Event-ID", &owner));
+        let resume = resume.transpose().map_err(|e| TaskError::from(e.in_header()))?;
+        let (subscription, after) = state.tasks.watch(&owner, resume).await?;
+        let heartbeat = state.config.tasks.events_heartbeat;
+        let watch = Watch {
+            tasks: state.tasks.clone(),
+            sessions: state.sessions.clone(),
+            token: session.token,
+            owner,
+            subscription,
+            heartbeat,
+        };
+        Ok(EventStream::new(watch.events(after)).keep_alive(heartbeat).to_event(|event| {
+            let id = event.cursor.clone();
+            let data = serde_json::to_string(&event).unwrap_or_default();
+            Event::message(data).event_type("change").id(id)
+        }))
     }
 
     /// Create a task

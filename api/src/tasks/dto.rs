@@ -163,6 +163,43 @@ pub(crate) struct TaskChangesDto {
     pub(crate) has_more: bool,
 }
 
+/// One event of the live-update stream: a change, and the cursor after it (also the event's
+/// SSE `id`, which `Last-Event-ID` and the change feed's `since` accept).
+#[derive(Debug, Object, serde::Serialize)]
+#[oai(rename = "TaskEvent", example)]
+pub(crate) struct TaskEventDto {
+    /// The task's id.
+    #[oai(validator(minimum(value = "1")))]
+    pub(crate) id: i64,
+    /// `true` when the task was deleted (then `task` is `null`).
+    pub(crate) deleted: bool,
+    /// The task's current version; `null` when it was deleted.
+    #[oai(nullable)]
+    pub(crate) task: Option<TaskDto>,
+    /// Resumes after this event: as `Last-Event-ID`, or as `since` of the change feed.
+    #[oai(validator(max_length = 256))]
+    pub(crate) cursor: String,
+}
+
+impl TaskEventDto {
+    /// The event of a feed entry and the cursor after it.
+    pub(crate) fn new(entry: FeedEntry, cursor: String) -> Self {
+        let TaskChangeDto { id, deleted, task } = entry.into();
+        Self { id, deleted, task, cursor }
+    }
+}
+
+impl Example for TaskEventDto {
+    fn example() -> Self {
+        Self {
+            id: 42,
+            deleted: false,
+            task: Some(TaskDto::example()),
+            cursor: "MTcuMTc2NDMxMjk5OC5SYW5kb21ITUFD".to_owned(),
+        }
+    }
+}
+
 impl Example for TaskChangeDto {
     fn example() -> Self {
         Self { id: 42, deleted: false, task: Some(TaskDto::example()) }
@@ -296,5 +333,6 @@ mod tests {
         assert_same(&TaskPage { items: Vec::new(), next_cursor: None });
         assert_same(&TaskChangesDto::example());
         assert_same(&TaskChangesDto { changes: Vec::new(), next_cursor: "x".to_owned(), has_more: true });
+        assert_same(&TaskEventDto::example());
     }
 }

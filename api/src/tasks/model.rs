@@ -56,6 +56,9 @@ pub(crate) enum TaskError {
     /// A sync cursor older than the change feed's retention.
     #[error("sync cursor expired")]
     SyncCursorExpired,
+    /// The user, or this server, already has the maximum number of live-update streams.
+    #[error("too many streams")]
+    TooManyStreams,
 }
 
 impl From<ValidationErrors> for TaskError {

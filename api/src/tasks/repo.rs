@@ -349,6 +349,13 @@ pub(crate) async fn next_seq(db: &impl ConnectionTrait, owner: &UserId) -> Resul
     row.try_get("", "seq")
 }
 
+/// The owner's current change number (0 before the first change).
+pub(crate) async fn current_seq(db: &impl ConnectionTrait, owner: &UserId) -> Result<i64, DbErr> {
+    let mut sql = Sql::new(db, r#"SELECT "seq" FROM "task_sync_head" WHERE "owner_id" = "#);
+    sql.push("{}", owner.as_str());
+    db.query_one_raw(sql.build()).await?.map_or(Ok(0), |row| row.try_get("", "seq"))
+}
+
 /// Records a task's latest change (a tombstone when `deleted_at` is set).
 pub(crate) async fn record_change(
     db: &impl ConnectionTrait,

@@ -22,6 +22,7 @@ use crate::{
     db::{is_foreign_key_violation, is_wait_timeout},
     error::ApiError,
     tasks::{
+        live::{Live, Refused, StreamLimits, Subscription},
         model::{
             Cursor, DEFAULT_LIMIT, FeedEntry, IdempotencyKey, ListFilter, MAX_LIMIT, NewTask, Precondition, SyncCursor,
             Task, TaskError, TaskId, TaskPatch, TaskReplacement, TaskWrite,
@@ -66,6 +67,8 @@ pub(crate) struct TaskSettings {
     pub(crate) per_user_limit: u64,
     /// How long tombstones (and so sync cursors) last.
     pub(crate) sync_retention: Duration,
+    /// How many live-update streams may be open.
+    pub(crate) stream_limits: StreamLimits,
 }
 
 /// The tasks service; cheap to clone.
@@ -76,13 +79,14 @@ pub(crate) struct Tasks {
     secret: AuthSecret,
     per_user_limit: u64,
     sync_retention: Duration,
+    live: Live,
 }
 
 impl Tasks {
     /// The service over `db`; `auth` is told when a session's user turns out to be gone.
     pub(crate) fn new(db: DatabaseConnection, auth: AuthStore, settings: TaskSettings) -> Self {
-        let TaskSettings { secret, per_user_limit, sync_retention } = settings;
-        Self { db, auth, secret, per_user_limit, sync_retention }
+        let TaskSettings { secret, per_user_limit, sync_retention, stream_limits } = settings;
+        Self { db, auth, secret, per_user_limit, sync_retention, live: Live::new(stream_limits) }
     }
 
     /// The position a cursor continues after, if it is well-formed and was issued to `owner`.
@@ -176,6 +180,7 @@ impl Tasks {
         match self.write_in(&txn, owner, key, write, now).await {
             Ok(Answer::Written(task)) => {
                 txn.commit().await.map_err(|err| self.failed(owner, err))?;
+                self.live.signal(owner.as_str());
                 Ok(task)
             }
             Ok(Answer::Replayed(task)) => {
@@ -292,6 +297,53 @@ impl Tasks {
             return Err(TaskError::SyncCursorExpired);
         }
         Ok(cursor.seq)
+    }
+
+    /// Opens a place for one of the owner's live-update streams (429 beyond the limits) and
+    /// where it starts: after `resume` (a cursor from the stream's event ids or the change
+    /// feed) or, without one, at the owner's latest change.
+    pub(crate) async fn watch(
+        &self,
+        owner: &UserId,
+        resume: Option<SyncCursor>,
+    ) -> Result<(Subscription, i64), ApiError> {
+        let subscription = self.live.subscribe(owner.as_str()).map_err(|refused| {
+            match refused {
+                Refused::PerUser => tracing::info!(user.id = %owner, "event stream refused: per-user limit"),
+                Refused::PerInstance => tracing::warn!("event stream refused: per-instance limit"),
+            }
+            TaskError::TooManyStreams
+        })?;
+        let start = match resume {
+            Some(cursor) => self.unexpired(cursor, OffsetDateTime::now_utc())?,
+            None => repo::current_seq(&self.db, owner).await?,
+        };
+        Ok((subscription, start))
+    }
+
+    /// The owner's changes after `after`, oldest first, at most one page; each with the cursor
+    /// that resumes after it.
+    pub(crate) async fn feed_after(&self, owner: &UserId, after: i64) -> Result<Vec<(FeedEntry, String)>, ApiError> {
+        let entries = repo::changes(&self.db, owner, after, MAX_LIMIT).await?;
+        let issued_at = OffsetDateTime::now_utc().unix_timestamp();
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let cursor = SyncCursor { seq: entry.seq, issued_at }.encode(owner, &self.secret);
+                (entry, cursor)
+            })
+            .collect())
+    }
+
+    /// Ends every live-update stream (at shutdown, so that it is not held up by them).
+    pub(crate) fn close_streams(&self) {
+        self.live.close();
+    }
+
+    /// Relays other instances' changes to this process's streams (PostgreSQL; runs until
+    /// aborted).
+    pub(crate) fn change_listener(&self) -> impl Future<Output = ()> + Send + 'static {
+        crate::tasks::live::listen(self.db.clone(), self.live.clone())
     }
 
     /// Removes tombstones past the retention and idempotency keys past their lifetime.

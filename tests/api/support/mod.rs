@@ -9,12 +9,14 @@
 //!   token hashes, JWTs, id and timestamp shapes);
 //! - [`users`]: users signed up or in over HTTP, and sessions presented by cookie or bearer;
 //! - [`tasks`]: the tasks API as a user calls it, and what a task must look like;
+//! - [`events`]: the live-update stream as an `EventSource` reads it;
 //! - [`mail`]: the file mail outbox;
 //! - [`pg_proxy`]: a TCP proxy that takes PostgreSQL away for one test;
 //! - [`balancer`]: three instances of the binary behind HAProxy with `deploy/haproxy.cfg`.
 
 pub mod balancer;
 pub mod db;
+pub mod events;
 pub mod http;
 pub mod mail;
 pub mod pg_proxy;
