@@ -17,8 +17,8 @@ mod m20250101_000014_create_rate_limit_table;
 mod m20250101_000015_create_jwks_table;
 mod m20250101_000017_create_task_sync;
 mod m20250101_000018_create_audit_event_table;
-mod m20250102_000001_reset_token_user_index;
 mod m20250101_000018_create_task_change_notify;
+mod m20250102_000001_reset_token_user_index;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
