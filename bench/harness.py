@@ -44,7 +44,9 @@ PASSWORD = "bench-password-1234"
 
 AUTH_SCENARIOS = ["getsession-cookie", "getsession-bearer", "signin"]
 TASK_SCENARIOS = ["tasks-get", "tasks-list", "tasks-create", "tasks-patch"]
-ALL_SCENARIOS = AUTH_SCENARIOS + TASK_SCENARIOS + ["mixed", "storm"]
+# Ours only (no baseline has them): a first incremental sync page of 100 changes.
+SYNC_SCENARIOS = ["tasks-changes"]
+ALL_SCENARIOS = AUTH_SCENARIOS + TASK_SCENARIOS + SYNC_SCENARIOS + ["mixed", "storm"]
 ALL_SYSTEMS = ["ours", "betterauth", "fastapi", "pgbench"]
 
 # Mixed workload: what one signed-in SPA user does (weights in percent).
@@ -530,6 +532,9 @@ def build_requests(server: Server, data: dict, rng: random.Random) -> dict[str, 
                      auth(owners[i % len(owners)])) for i in range(len(owners) * 4)]
         reqs["tasks-patch"] = [tsv_line("2xx", "PATCH", f"/api/v1/tasks/{t['id']}", {"is_completed": i % 2 == 0},
                                         auth(t["owner"])) for i, t in enumerate(ts)]
+    if server.kind == "ours" and tasks:
+        reqs["tasks-changes"] = [tsv_line("2xx", "GET", "/api/v1/tasks/changes?limit=100", None,
+                                          {"Authorization": f"Bearer {o['bearer']}"}) for o in data["task_owners"]]
     if server.kind == "ours" and "tasks-get" in reqs and "getsession-bearer" in reqs:
         owner_bearers = [tsv_line("session", "GET", "/api/auth/get-session", None,
                                   {"Authorization": f"Bearer {o['bearer']}"}) for o in data["task_owners"]]
