@@ -24,7 +24,7 @@ use sea_orm::DbErr;
 
 use crate::{
     auth::error::{AuthError, LinkProblem, RedirectField},
-    http::layer::Layer,
+    http::layer::{Layer, call_next},
     tasks::model::TaskError,
 };
 
@@ -430,8 +430,8 @@ impl ErrorResponses {
 impl Layer for ErrorResponses {
     async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
         let rules = self.param_errors(req.uri().path());
-        Ok(match next.call(req).await {
-            Ok(output) => output.into_response(),
+        Ok(match call_next(next, req).await {
+            Ok(response) => response,
             Err(err) => framework_error_response(err, &rules),
         })
     }

@@ -10,7 +10,7 @@
 use std::{borrow::Cow, time::Instant};
 
 use poem::{
-    Endpoint, IntoResponse, Request, Response,
+    Endpoint, Request, Response,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
 };
 use tracing::Instrument;
@@ -172,7 +172,7 @@ async fn cors<E: Endpoint>(origins: &TrustedOrigins, next: &E, req: Request) -> 
         return Ok(response);
     }
 
-    let mut response = next.call(req).await?.into_response();
+    let mut response = call_next(next, req).await?;
     let headers = response.headers_mut();
     add_vary(headers, "Origin");
     if let (true, Some(origin)) = (trusted, origin) {
