@@ -6,14 +6,22 @@ use std::process::ExitCode;
 
 use api::{app, config::Config, telemetry};
 
-/// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers
-/// (headers, rows, JSON), and glibc's malloc/free were about 18 % of the CPU profile of a task
-/// list under load (see the README's performance section).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The allocator (the `allocator` crate) is mimalloc instead of glibc's: a request allocates
+/// and frees many small buffers (headers, rows, JSON), and glibc's malloc/free were about 18 %
+/// of the CPU profile of a task list under load (see the README's performance section). Its one
+/// option is set before the runtime starts any thread.
+fn main() -> ExitCode {
+    allocator::keep_freed_large_blocks();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
-#[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
         print!("{}", app::spec_yaml());
         return ExitCode::SUCCESS;
