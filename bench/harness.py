@@ -21,11 +21,13 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -48,19 +50,33 @@ TASK_SCENARIOS = ["tasks-get", "tasks-list", "tasks-create", "tasks-patch"]
 SYNC_SCENARIOS = ["tasks-changes"]
 ALL_SCENARIOS = AUTH_SCENARIOS + TASK_SCENARIOS + SYNC_SCENARIOS + ["mixed", "storm"]
 ALL_SYSTEMS = ["ours", "betterauth", "fastapi", "pgbench"]
+# Scenarios whose pgbench floor runs the statements captured from our service (PgCapture).
+FLOOR_CAPTURED = ["tasks-get", "tasks-list", "tasks-create", "tasks-changes"]
+
+# Variants of our service: the same binary with settings changed, started next to ours-pg on the
+# same database (the seeded users, sessions and tasks serve both), measured in the same rounds on
+# the listed scenarios and reported against ours-pg with its defaults ("vs default"). Add a
+# variant here when an issue lands a setting worth its on/off comparison. (The JWT header has its
+# own switch, --jwt-header, which runs the variant on its own database.)
+VARIANTS: dict[str, dict] = {
+    "limiter-on": {"env": {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_WINDOW": "1", "RATE_LIMIT_MAX": "1000000"},
+                   "scenarios": ["getsession-cookie", "getsession-bearer"],
+                   "what": "rate limiter on (issues 13, 14), with a general limit never reached (1,000,000 per "
+                           "second): the cost of its bookkeeping (the default runs with it off)"},
+}
 
 # Mixed workload: what one signed-in SPA user does (weights in percent).
 MIX = [("getsession-bearer", 40), ("tasks-list", 30), ("tasks-get", 10), ("tasks-create", 10), ("tasks-patch", 10)]
 
-# Targets from issue 6, checked against the medians (ours on PostgreSQL).
+# Targets from issues 6 and 19, checked against the medians (ours on PostgreSQL).
 TARGETS = {
     "getsession-cookie": {"vs_baseline": 20.0, "vs_floor": 0.5, "p99_ms": 10.0},
     "getsession-bearer": {"vs_baseline": 20.0, "vs_floor": 0.5, "p99_ms": 10.0},
-    "tasks-get": {"vs_baseline": 20.0},
-    "tasks-list": {"vs_baseline": 15.0},
+    "tasks-get": {"vs_baseline": 20.0, "vs_floor": 0.3},
+    "tasks-list": {"vs_baseline": 15.0, "vs_floor": 0.3},
     "tasks-create": {"vs_baseline": 10.0},
     # sign-in: ok/s >= 90 % of (cores / time of one scrypt hash, measured by the scrypt_time example)
-    "signin": {"vs_hash_capacity": 0.9},
+    "signin": {"vs_hash_capacity": 0.9, "vs_baseline": 1.0},
     # get-session probe while the sign-in storm runs
     "storm": {"p99_ms": 20.0, "peak_rss_mib": 128.0},
 }
@@ -175,11 +191,12 @@ class Pg:
         self.user = urllib.parse.unquote(u.username or "postgres")
         self.password = urllib.parse.unquote(u.password) if u.password else None
 
-    def url(self, db: str, scheme: str = "postgres") -> str:
+    def url(self, db: str, scheme: str = "postgres", port: Optional[int] = None) -> str:
         auth = urllib.parse.quote(self.user)
         if self.password:
             auth += ":" + urllib.parse.quote(self.password)
-        return f"{scheme}://{auth}@{self.host}:{self.port}/{db}"
+        host = "127.0.0.1" if port else self.host
+        return f"{scheme}://{auth}@{host}:{port or self.port}/{db}"
 
     def env(self) -> dict:
         e = dict(os.environ, PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user)
@@ -230,6 +247,7 @@ class Server:
     ready_count: int = 1
     dbname: Optional[str] = None
     sqlite_file: Optional[Path] = None
+    variant_of: Optional[str] = None  # a variant (VARIANTS) shares this server's database and requests
     proc: Optional[subprocess.Popen] = None
     logfile: Optional[Path] = None
     facts: dict = field(default_factory=dict)
@@ -367,13 +385,22 @@ def make_servers(args, pg: Pg, rundir: Path) -> list[Server]:
                     dbname, url = None, f"sqlite://{sqlite_file}?mode=rwc"
                 env = dict(os.environ, APP_ENV="production", BIND="127.0.0.1", PORT=str(port), DATABASE_URL=url,
                            AUTH_SECRET=SECRET, RATE_LIMIT_ENABLED="false", RUST_LOG=args.rust_log, LOG_FORMAT="json",
-                           JWT_SESSION_HEADER="false" if variant else "true")
+                           JWT_SESSION_HEADER="false" if variant else "true",
+                           # creates (ours and the create floor's) add thousands of tasks per owner
+                           TASKS_PER_USER_LIMIT="10000000")
                 env.pop("BETTER_AUTH_SECRET", None)
                 servers.append(Server(
                     name=f"ours-{db}{variant}", kind="ours", db=db, cmd=[str(OURS_BIN)], env=env, cwd=rundir,
                     port=port, probe_path="/api/auth/ok", ready_pattern=rf"listening on http://127\.0\.0\.1:{port}",
                     dbname=dbname, sqlite_file=sqlite_file,
                 ))
+                for v in (args.variants if db == "pg" and not variant else []):
+                    vport = free_port()
+                    servers.append(Server(
+                        name=f"ours-pg+{v}", kind="ours", db=db, cmd=[str(OURS_BIN)],
+                        env=dict(env, PORT=str(vport), **VARIANTS[v]["env"]), cwd=rundir, port=vport,
+                        probe_path="/api/auth/ok", ready_pattern=rf"listening on http://127\.0\.0\.1:{vport}",
+                        variant_of="ours-pg"))
     if "betterauth" in args.systems:
         port = free_port()
         env = dict(os.environ, BIND="127.0.0.1", PORT=str(port), DATABASE_URL=pg.url("bench_betterauth"),
@@ -544,13 +571,18 @@ def build_requests(server: Server, data: dict, rng: random.Random) -> dict[str, 
     return reqs
 
 
+def parse_request_line(line: str) -> tuple[str, str, str, Optional[str], dict]:
+    """(expect, method, path, body or None, headers) of one request-list line."""
+    f = line.split("\t")
+    headers = {f[i]: f[i + 1] for i in range(4, len(f) - 1, 2)}
+    return f[0], f[1], f[2], None if f[3] == "-" else f[3], headers
+
+
 def preflight(server: Server, line: str) -> Optional[str]:
     """Send one request of a scenario; None if it behaves, else why not."""
-    f = line.split("\t")
-    expect, method, path, body = f[0], f[1], f[2], f[3]
-    headers = {f[i]: f[i + 1] for i in range(4, len(f) - 1, 2)}
+    expect, method, path, body, headers = parse_request_line(line)
     try:
-        status, _, payload = Client(server.port).call(method, path, None if body == "-" else body, headers)
+        status, _, payload = Client(server.port).call(method, path, body, headers)
     except Exception as e:  # noqa: BLE001
         return f"{method} {path}: {e}"
     if not 200 <= status < 300:
@@ -612,6 +644,156 @@ def run_wrk(cmd: list[str], timeout: float) -> dict:
     if r.returncode != 0:
         raise RuntimeError(f"wrk exited {r.returncode}: {r.stderr.strip()[-500:]}")
     return parse_wrk(r.stdout, r.stderr)
+
+
+# --------------------------------------------------------------------------- statement capture
+
+# Parameter types the task statements use: OID -> (SQL type for the literal's cast, binary decoder).
+PG_TYPES: dict[int, tuple[str, Callable[[bytes], object]]] = {
+    16: ("boolean", lambda b: b != b"\x00"),
+    20: ("bigint", lambda b: int.from_bytes(b, "big", signed=True)),
+    21: ("smallint", lambda b: int.from_bytes(b, "big", signed=True)),
+    23: ("integer", lambda b: int.from_bytes(b, "big", signed=True)),
+    25: ("text", lambda b: b.decode()),
+    1043: ("varchar", lambda b: b.decode()),
+    1114: ("timestamp", lambda b: (dt.datetime(2000, 1, 1) + dt.timedelta(
+        microseconds=int.from_bytes(b, "big", signed=True))).isoformat()),
+    1184: ("timestamptz", lambda b: (dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
+        microseconds=int.from_bytes(b, "big", signed=True))).isoformat()),
+    2950: ("uuid", lambda b: str(uuid.UUID(bytes=b))),
+    701: ("double precision", lambda b: struct.unpack("!d", b)[0]),
+}
+
+
+def sql_literal(oid: int, fmt: int, raw: Optional[bytes]) -> str:
+    """A bound parameter as an SQL literal cast to the parameter's type (the plan stays the same)."""
+    typ = PG_TYPES.get(oid)
+    cast = f"::{typ[0]}" if typ else ""
+    if raw is None:
+        return "NULL" + cast
+    if fmt == 0:
+        value: object = raw.decode()
+    elif typ:
+        value = typ[1](raw)
+    else:
+        raise ValueError(f"cannot render a binary parameter of type OID {oid}")
+    if isinstance(value, bool):
+        return ("true" if value else "false") + cast
+    if isinstance(value, (int, float)):
+        return f"{value}{cast}"
+    return "'" + str(value).replace("'", "''") + "'" + cast
+
+
+def cstring(buf: bytes) -> tuple[str, bytes]:
+    end = buf.index(b"\x00")
+    return buf[:end].decode(), buf[end + 1:]
+
+
+class PgCapture:
+    """A loopback TCP proxy in front of PostgreSQL that records, while `recording` is set, each
+    statement a client executes: Parse gives the text, Bind the parameters (rendered as literals
+    by `sql_literal`); simple queries are kept as they are. Server messages pass through."""
+
+    def __init__(self, host: str, port: int):
+        self.upstream = (host, port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.recording = False
+        self.statements: list[str] = []
+        self.problems: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            threading.Thread(target=self._frontend, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            PgCapture._hang_up(src, dst)
+
+    @staticmethod
+    def _hang_up(*socks: socket.socket) -> None:
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _read(sock: socket.socket, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _frontend(self, client: socket.socket, upstream: socket.socket) -> None:
+        prepared: dict[str, tuple[str, tuple]] = {}
+        try:
+            while True:  # untyped start-up packets; SSL/GSS requests are followed by the real one
+                head = self._read(client, 8)
+                n, code = struct.unpack("!ii", head)
+                upstream.sendall(head + self._read(client, n - 8))
+                if code not in (80877103, 80877104):
+                    break
+            while True:
+                kind = self._read(client, 1)
+                head = self._read(client, 4)
+                body = self._read(client, struct.unpack("!i", head)[0] - 4)
+                try:
+                    self._observe(kind, body, prepared)
+                except Exception as e:  # noqa: BLE001
+                    self.problems.append(f"{kind!r}: {e}")
+                upstream.sendall(kind + head + body)
+        except (OSError, EOFError):
+            pass
+        finally:
+            self._hang_up(client, upstream)
+
+    def _observe(self, kind: bytes, body: bytes, prepared: dict) -> None:
+        if kind == b"P":
+            name, rest = cstring(body)
+            query, rest = cstring(rest)
+            (k,) = struct.unpack("!h", rest[:2])
+            prepared[name] = (query, struct.unpack(f"!{k}I", rest[2:2 + 4 * k]))
+        elif kind == b"B" and self.recording:
+            _portal, rest = cstring(body)
+            name, rest = cstring(rest)
+            (nf,) = struct.unpack("!h", rest[:2])
+            fmts = struct.unpack(f"!{nf}h", rest[2:2 + 2 * nf])
+            rest = rest[2 + 2 * nf:]
+            (np_,) = struct.unpack("!h", rest[:2])
+            rest = rest[2:]
+            query, oids = prepared[name]
+            literals = []
+            for i in range(np_):
+                (ln,) = struct.unpack("!i", rest[:4])
+                raw = None if ln < 0 else rest[4:4 + ln]
+                rest = rest[4 + max(ln, 0):]
+                fmt = fmts[i] if nf > 1 else (fmts[0] if nf == 1 else 0)
+                literals.append(sql_literal(oids[i] if i < len(oids) else 0, fmt, raw))
+            self.statements.append(re.sub(r"\$(\d+)", lambda m: literals[int(m.group(1)) - 1], query))
+        elif kind == b"Q" and self.recording:
+            self.statements.append(body.rstrip(b"\x00").decode())
 
 
 FLOOR_SQL = (
@@ -685,7 +867,7 @@ class Bench:
         self.reqfiles: dict[tuple[str, str], Path] = {}
         self.skipped: dict[str, str] = {}           # "system" or "system/scenario" -> reason
         self.runs: list[dict] = []
-        self.floor: Optional[dict] = None
+        self.floors: dict[str, dict] = {}           # scenario -> its pgbench floor (db, scripts)
         self.hash_ms: Optional[dict] = None         # one scrypt hash, as the service computes it
         self.rng = random.Random(args.seed)
 
@@ -708,6 +890,9 @@ class Bench:
                 self.skipped[s.name] = str(e).splitlines()[0]
                 s.stop()
         for s in self.servers:
+            if s.variant_of:
+                self.share_requests(s)
+                continue
             try:
                 self.seed(s)
             except Exception as e:  # noqa: BLE001
@@ -717,8 +902,9 @@ class Bench:
             try:
                 self.setup_floor()
             except Exception as e:  # noqa: BLE001
-                self.skipped["pgbench"] = str(e)
+                self.skipped["pgbench/getsession-cookie"] = str(e)
                 log(f"pgbench: SKIPPED: {e}")
+            self.capture_task_floors()
 
     def bring_up(self, s: Server) -> None:
         if s.dbname:
@@ -766,7 +952,7 @@ class Bench:
                 data["tasks"] = seed_tasks(s, owners, a.tasks_per_user)
             except Exception as e:  # noqa: BLE001
                 log(f"{s.name}: task seeding failed, task scenarios skipped: {e}")
-                for sc in TASK_SCENARIOS + ["mixed"]:
+                for sc in TASK_SCENARIOS + SYNC_SCENARIOS + ["mixed"]:
                     self.skipped[f"{s.name}/{sc}"] = f"task seeding failed: {e}"
         self.data[s.name] = data
         s.facts["seed_s"] = round(time.monotonic() - t0, 1)
@@ -780,19 +966,87 @@ class Bench:
         log(f"{s.name}: seeded {len(data.get('users', []))} users, {len(data.get('tasks', []))} tasks "
             f"in {s.facts['seed_s']} s")
 
+    def share_requests(self, v: Server) -> None:
+        """A variant replays its default server's request lists, on the same database."""
+        wanted = VARIANTS[v.name.split("+", 1)[1]]["scenarios"]
+        for sc in wanted:
+            if (v.variant_of, sc) in self.reqfiles:
+                self.reqfiles[(v.name, sc)] = self.reqfiles[(v.variant_of, sc)]
+
     def setup_floor(self) -> None:
         src = next((s for s in self.servers if s.kind == "ours" and s.db == "pg" and s.name not in self.skipped), None) \
             or next((s for s in self.servers if s.kind == "betterauth" and s.name not in self.skipped), None)
         if src is None:
-            self.skipped["pgbench"] = "no PostgreSQL auth database to query (neither ours-pg nor betterauth is up)"
-            log(f"pgbench: SKIPPED: {self.skipped['pgbench']}")
+            why = "no PostgreSQL auth database to query (neither ours-pg nor betterauth is up)"
+            self.skipped["pgbench/getsession-cookie"] = why
+            log(f"pgbench: SKIPPED: {why}")
             return
         scripts = prepare_floor(self.pg, src.dbname, self.rundir / "pgbench")
         free = int(self.pg.psql("SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity"))
-        self.floor = {"db": src.dbname, "of": src.name, "scripts": scripts, "tokens": len(scripts)}
+        self.floors["getsession-cookie"] = {"db": src.dbname, "of": src.name, "scripts": scripts,
+                                            "tokens": len(scripts), "sql": FLOOR_SQL.format(tok=":token")}
         log(f"pgbench floor: {len(scripts)} stored tokens from {src.dbname} ({free} free connections now)")
         if free < self.args.connections + 10:
             log(f"WARNING: only {free} PostgreSQL connections free; pgbench needs {self.args.connections}")
+
+    def capture_task_floors(self) -> None:
+        """pgbench scripts with exactly the statements our service executes for a task get, a
+        list page and a create. A second instance of the service, connected to the same database
+        through a capturing proxy (`PgCapture`), answers each request of the scenario's request
+        list twice: the first warms its session cache, the statements of the second become one
+        pgbench script (one per request, at most 100: pgbench has no string variables)."""
+        src = next((s for s in self.servers if s.name == "ours-pg" and s.name not in self.skipped), None)
+        wanted = [sc for sc in FLOOR_CAPTURED if sc in self.args.scenarios]
+        if not wanted:
+            return
+        if src is None or any((src.name, sc) not in self.reqfiles for sc in wanted):
+            for sc in wanted:
+                self.skipped[f"pgbench/{sc}"] = "needs ours-pg with seeded tasks"
+            return
+        proxy = PgCapture(self.pg.host, self.pg.port)
+        port = free_port()
+        env = dict(src.env, PORT=str(port), DATABASE_URL=self.pg.url(src.dbname, port=proxy.port))
+        cap = Server(name="ours-capture", kind="ours", db="pg", cmd=src.cmd, env=env, cwd=self.rundir, port=port,
+                     probe_path="/api/auth/ok", ready_pattern=rf"listening on http://127\.0\.0\.1:{port}")
+        try:
+            cap.start(self.rundir, "capture")
+            # Steady state: the session cache serves only once the instance's change listener is
+            # connected (a moment after start-up); until then every request looks its session up.
+            time.sleep(1.0)
+            client = Client(port)
+            for sc in wanted:
+                outdir = self.rundir / "pgbench" / sc
+                outdir.mkdir(parents=True, exist_ok=True)
+                scripts = []
+                try:
+                    for i, line in enumerate(self.reqfiles[(src.name, sc)].read_text().splitlines()[:100]):
+                        _, method, path, body, headers = parse_request_line(line)
+                        client.call(method, path, body, headers)
+                        proxy.statements = []
+                        proxy.recording = True
+                        status, _, payload = client.call(method, path, body, headers)
+                        proxy.recording = False
+                        if not 200 <= status < 300:
+                            raise RuntimeError(f"{method} {path} -> {status} {payload[:160]!r}")
+                        if proxy.problems or not proxy.statements:
+                            raise RuntimeError(f"{method} {path}: no statement captured {proxy.problems[:3]}")
+                        f = outdir / f"{sc}-{i:03d}.sql"
+                        f.write_text("".join(st + ";\n" for st in proxy.statements))
+                        scripts.append(f)
+                except Exception as e:  # noqa: BLE001
+                    self.skipped[f"pgbench/{sc}"] = f"statement capture failed: {e}"
+                    log(f"pgbench/{sc}: SKIPPED: statement capture failed: {e}")
+                    continue
+                self.floors[sc] = {"db": src.dbname, "of": src.name, "scripts": scripts,
+                                   "sql": scripts[0].read_text().strip()}
+                log(f"pgbench floor for {sc}: {len(scripts)} captured requests, e.g. {self.floors[sc]['sql'][:160]}")
+        except Exception as e:  # noqa: BLE001
+            for sc in wanted:
+                self.skipped.setdefault(f"pgbench/{sc}", f"statement capture failed: {e}")
+            log(f"statement capture failed: {e}")
+        finally:
+            cap.stop()
+            proxy.close()
 
     # -- rounds
 
@@ -809,7 +1063,7 @@ class Bench:
                 ok = (n, sc) in self.reqfiles
             if ok and (s.kind != "fastapi" or sc in TASK_SCENARIOS) and (s.kind != "betterauth" or sc not in TASK_SCENARIOS):
                 out.append(n)
-        if sc == "getsession-cookie" and self.floor and "pgbench" not in self.skipped:
+        if sc in self.floors and "pgbench" not in self.skipped and f"pgbench/{sc}" not in self.skipped:
             out.append("pgbench")
         return out
 
@@ -882,7 +1136,8 @@ class Bench:
         t0 = time.time()
         try:
             if name == "pgbench":
-                res = run_pgbench(self.pg, self.floor["db"], self.floor["scripts"], duration, a.connections,
+                floor = self.floors[sc]
+                res = run_pgbench(self.pg, floor["db"], floor["scripts"], duration, a.connections,
                                   a.threads, self.rundir / "pgbench")
             else:
                 s = self.server(name)
@@ -973,6 +1228,10 @@ class Bench:
                 "errors": sum(x["errors"] for x in rs),
                 "per_round_ok_rps": [x["ok_rps"] for x in rs],
             }
+            cpu = [x["server_cpu_pct_of_one_core"] / 100 * 1e6 / x["ok_rps"]
+                   for x in rs if x.get("server_cpu_pct_of_one_core") is not None and x["ok_rps"] > 0]
+            if cpu:
+                m["server_cpu_us_per_ok"] = round(statistics.median(cpu), 1)
             if sc == "storm":
                 m["storm_signin_ok_rps"] = statistics.median(x["storm_signin"]["ok_rps"] for x in rs)
                 m["storm_signin_errors"] = sum(x["storm_signin"]["errors"] for x in rs)
@@ -982,7 +1241,16 @@ class Bench:
         for sc in self.args.scenarios:
             for sysname in [n for (s2, n) in med if s2 == sc]:
                 m = dict(med[(sc, sysname)], scenario=sc, system=sysname)
-                if sysname.startswith("ours-"):
+                if "+" in sysname:
+                    default = sysname.split("+", 1)[0]
+                    d = med.get((sc, default))
+                    if d and d["ok_rps"] > 0:
+                        m["default"] = default
+                        m["vs_default"] = m["ok_rps"] / d["ok_rps"]
+                        pairs = paired_ratios(groups.get((sc, sysname), []), groups.get((sc, default), []))
+                        if pairs:
+                            m["vs_default_per_round"] = pairs
+                if sysname.startswith("ours-"):  # an ours-only scenario finds no baseline row
                     base = "fastapi" if sc in TASK_SCENARIOS else "betterauth"
                     b = med.get((sc, base))
                     if sc != "mixed" and b and b["ok_rps"] <= 0:
@@ -1003,10 +1271,13 @@ class Bench:
                     without = med.get((sc, f"{sysname}-nojwt"))
                     if sc.startswith("getsession") and without and without["ok_rps"] > 0:
                         m["vs_without_jwt_header"] = m["ok_rps"] / without["ok_rps"]
-                    if sc.startswith("getsession") and sysname == "ours-pg":
-                        f = med.get(("getsession-cookie", "pgbench"))
-                        if f and f["ok_rps"] > 0:
-                            m["vs_floor"] = m["ok_rps"] / f["ok_rps"]
+                    floor_sc = "getsession-cookie" if sc.startswith("getsession") else sc
+                    f = med.get((floor_sc, "pgbench"))
+                    if sysname == "ours-pg" and f and f["ok_rps"] > 0:
+                        m["vs_floor"] = m["ok_rps"] / f["ok_rps"]
+                        pairs = paired_ratios(groups.get((sc, sysname), []), groups.get((floor_sc, "pgbench"), []))
+                        if pairs:
+                            m["vs_floor_per_round"] = pairs
                     if sc == "signin" and self.hash_ms:
                         m["hash_capacity_ok_rps"] = self.hash_ms["capacity_ok_rps"]
                         m["vs_hash_capacity"] = m["ok_rps"] / m["hash_capacity_ok_rps"]
@@ -1143,6 +1414,73 @@ def fmt_rate(x) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
+def pct_range(xs) -> str:
+    return f" ({min(xs):.0%}-{max(xs):.0%})" if xs and len(xs) > 1 else ""
+
+
+def ratio_range(xs) -> str:
+    return f" ({min(xs):.2f}-{max(xs):.2f})" if xs and len(xs) > 1 else ""
+
+
+SCENARIO_TITLES = {
+    "getsession-cookie": "get-session, cookie", "getsession-bearer": "get-session, bearer", "signin": "sign-in",
+    "tasks-get": "tasks get", "tasks-list": "tasks list (20 items)", "tasks-create": "tasks create",
+    "tasks-patch": "tasks patch", "tasks-changes": "tasks change feed, first sync (100 per page)", "mixed": "mixed (40 % get-session, 30 % list, 10 % get/create/patch)",
+    "storm": "get-session **during a 256-client sign-in storm**",
+}
+BASELINE_TITLES = {"betterauth": "Better Auth", "fastapi": "FastAPI"}
+
+
+def readme_table(summary: dict) -> str:
+    """The README's performance table: our service on PostgreSQL per scenario, its baseline and
+    pgbench floor from the same run, ratios of medians with the per-round range, server CPU per
+    successful request, and the targets."""
+    rows = {(m["scenario"], m["system"]): m for m in summary["rows"]}
+    out = ["| scenario | this service | p50 / p99 ms | baseline | ratio (per-round range) | "
+           "vs its pgbench floor (range) | server CPU µs / request: ours · baseline | targets |",
+           "|---|--:|--:|--:|---|---|--:|---|"]
+    for (sc, sysname), m in rows.items():
+        if sysname != "ours-pg":
+            continue
+        base = m.get("baseline")
+        b = rows.get((sc, base)) if base else None
+        if b:
+            baseline = f"{BASELINE_TITLES.get(base, base)} {fmt_rate(b['ok_rps'])}/s"
+        elif base:
+            baseline = base + (f" {fmt_rate(m['baseline_model_ok_rps'])}/s" if "baseline_model_ok_rps" in m else "")
+        else:
+            baseline = "-"
+        ratio = f"**{m['vs_baseline']:.2f}×**{ratio_range(m.get('vs_baseline_per_round'))}" if "vs_baseline" in m else "-"
+        floor_sc = "getsession-cookie" if sc.startswith("getsession") else sc
+        fl = rows.get((floor_sc, "pgbench"))
+        floor = (f"{m['vs_floor']:.0%}{pct_range(m.get('vs_floor_per_round'))} of {fmt_rate(fl['ok_rps'])}/s"
+                 if "vs_floor" in m and fl else "-")
+        cpu = fmt_rate(m.get("server_cpu_us_per_ok"))
+        if b and b.get("server_cpu_us_per_ok") is not None:
+            cpu += f" · {fmt_rate(b['server_cpu_us_per_ok'])}"
+        targets = ", ".join(("met: " if ok else "**missed**: ") + k for k, ok in m.get("targets", {}).items()) or ""
+        out.append(f"| {SCENARIO_TITLES.get(sc, sc)} | {fmt_rate(m['ok_rps'])}/s | {fmt_ms(m['p50_ms'])} / "
+                   f"{fmt_ms(m['p99_ms'])} | {baseline} | {ratio} | {floor} | {cpu} | {targets} |")
+    return "\n".join(out)
+
+
+def variants_table(summary: dict) -> Optional[str]:
+    """Each variant against our service with its default settings, same run."""
+    rows = {(m["scenario"], m["system"]): m for m in summary["rows"]}
+    out = ["| variant | scenario | ok/s | p50 / p99 ms | vs default (per-round range) | server CPU µs / request: "
+           "variant · default |", "|---|---|--:|--:|---|--:|"]
+    for (sc, sysname), m in rows.items():
+        if "vs_default" not in m:
+            continue
+        d = rows[(sc, m["default"])]
+        v = sysname.split("+", 1)[1]
+        cpu = f"{fmt_rate(m.get('server_cpu_us_per_ok'))} · {fmt_rate(d.get('server_cpu_us_per_ok'))}"
+        out.append(f"| {v}: {VARIANTS[v]['what']} | {SCENARIO_TITLES.get(sc, sc)} | {fmt_rate(m['ok_rps'])}/s | "
+                   f"{fmt_ms(m['p50_ms'])} / {fmt_ms(m['p99_ms'])} | {m['vs_default']:.2f}×"
+                   f"{ratio_range(m.get('vs_default_per_round'))} | {cpu} |")
+    return "\n".join(out) if len(out) > 2 else None
+
+
 def markdown(bench: Bench, summary: dict, meta: dict) -> str:
     a = bench.args
     out = [f"## Benchmark {bench.ts}", "",
@@ -1161,13 +1499,13 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
                 vs += f" ({min(pr):.2f}-{max(pr):.2f})"
         if m.get("baseline_completed_nothing"):
             vs = f"{m['baseline']} completed nothing"
-        fl = f"{m['vs_floor']:.0%}" if "vs_floor" in m else ""
+        fl = f"{m['vs_floor']:.0%}{pct_range(m.get('vs_floor_per_round'))}" if "vs_floor" in m else ""
         if "vs_without_jwt_header" in m:
             vs += f"{'; ' if vs else ''}{m['vs_without_jwt_header']:.2f}x without set-auth-jwt"
         tg = ", ".join(("PASS " if ok else "FAIL ") + k for k, ok in m.get("targets", {}).items())
         sysname = m["system"]
         if sysname == "pgbench":
-            sysname = f"pgbench floor ({bench.floor['db']})"
+            sysname = f"pgbench floor ({bench.floors[m['scenario']]['db']})"
         none = "none completed" if m.get("rounds_with_no_completion") else "-"
         p50 = fmt_ms(m["p50_ms"]) if m["p50_ms"] is not None else none
         p99 = fmt_ms(m["p99_ms"]) if m["p99_ms"] is not None else none
@@ -1195,14 +1533,23 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
                        f"{fmt_ms(f.get('startup_to_http_ms_median'))} | {f['idle_rss_kb'] / 1024:.0f} | "
                        f"{f['processes']} | {tg} |")
     if bench.hash_ms:
+        h = bench.hash_ms
         out += ["", f"One scrypt hash (N=16384, r=16, p=1) as the service computes it, one thread: median "
-                    f"{bench.hash_ms['median_ms']} ms over {bench.hash_ms['rounds']} (min {bench.hash_ms['min_ms']}, "
-                    f"max {bench.hash_ms['max_ms']})."]
+                    f"{h['median_ms']} ms over {h['rounds']} (min {h['min_ms']}, max {h['max_ms']}); CPU time median "
+                    f"{h.get('cpu_median_ms')} ms."]
+        d = h.get("allocator_default")
+        if d:
+            out += [f"With mimalloc's default purge delay (the work area paged in afresh): median {d['median_ms']} ms, "
+                    f"CPU time median {d.get('cpu_median_ms')} ms."]
     if "mixed" in a.scenarios:
         out += ["", "mixed: " + ", ".join(f"{w}% {sc}" for sc, w in MIX) +
                 "; its baseline is modelled (1 / sum(share / baseline ok/s)), not measured."]
     if bench.skipped:
         out += ["", "Skipped:"] + [f"- {k}: {v}" for k, v in bench.skipped.items()]
+    out += ["", "README table (ours on PostgreSQL):", "", readme_table(summary)]
+    variants = variants_table(summary)
+    if variants:
+        out += ["", "Variants of our service (same database, same rounds):", "", variants]
     out += ["", "Noise caveat: one shared 2-core machine runs the server, the load generator and PostgreSQL "
             "at once, alongside whatever else is running; expect run-to-run swings of 10-30 %. Ratios of "
             "medians from alternating rounds are more stable than absolute figures. See bench/README.md."]
@@ -1225,6 +1572,8 @@ def parse_args(argv=None):
                    "(JWT_SESSION_HEADER=false, system ours-<db>-nojwt), or both, each on its own database")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help="subset of " + ",".join(ALL_SYSTEMS))
     p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help="subset of " + ",".join(ALL_SCENARIOS))
+    p.add_argument("--variants", default=",".join(VARIANTS), help="variants of our service on PostgreSQL, "
+                   "measured next to it (none: no variant): " + "; ".join(f"{k}: {v['what']}" for k, v in VARIANTS.items()))
     p.add_argument("--users", type=int, default=200, help="users signed up per auth system (one session each)")
     p.add_argument("--task-users", type=int, default=50, help="users who own tasks")
     p.add_argument("--tasks-per-user", type=int, default=25, help="seeded tasks per task user (list reads 20)")
@@ -1245,8 +1594,9 @@ def parse_args(argv=None):
     a.db = [x for x in a.db.split(",") if x]
     a.systems = [x for x in a.systems.split(",") if x]
     a.scenarios = [x for x in a.scenarios.split(",") if x]
+    a.variants = [] if a.variants == "none" else [x for x in a.variants.split(",") if x]
     for name, vals, allowed in (("--db", a.db, ["pg", "sqlite"]), ("--systems", a.systems, ALL_SYSTEMS),
-                                ("--scenarios", a.scenarios, ALL_SCENARIOS)):
+                                ("--scenarios", a.scenarios, ALL_SCENARIOS), ("--variants", a.variants, list(VARIANTS))):
         bad = [v for v in vals if v not in allowed]
         if bad:
             p.error(f"{name}: unknown {bad}; choose from {allowed}")
@@ -1284,8 +1634,8 @@ def main(argv=None) -> int:
         "timestamp": bench.ts, "interrupted": interrupted, "error": error, "elapsed_s": round(time.time() - started, 1),
         "params": {k: v for k, v in vars(args).items()}, "meta": meta,
         "systems": {s.name: s.facts for s in bench.servers},
-        "floor": ({k: v for k, v in bench.floor.items() if k != "scripts"} | {"sql": FLOOR_SQL.format(tok=":token")})
-        if bench.floor else None,
+        "floors": {sc: {k: v for k, v in f.items() if k != "scripts"} | {"scripts": len(f["scripts"])}
+                   for sc, f in bench.floors.items()},
         "skipped": bench.skipped, "summary": summary["rows"], "runs": bench.runs,
     }
     out = bench.outdir / f"{bench.ts}.json"
