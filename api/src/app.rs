@@ -30,7 +30,7 @@ use crate::{
     http::{
         allow::{AllowHeader, AllowedMethods},
         layer::Wrap,
-        middleware::{BodyLimit, Cors, RequestContext},
+        middleware::{BodyLimit, Cors, NoStore, RequestContext},
         origin::TrustedOrigins,
         paths::{self, PathTemplate},
     },
@@ -154,8 +154,8 @@ pub fn spec_yaml() -> String {
 
 /// The whole HTTP surface with its middleware, innermost first: each `with` wraps everything
 /// above it, so a request passes them bottom to top: request context (request id, span, access
-/// log, security headers) → CORS → `Allow` on every 405 (each documented path's methods) → JSON
-/// error catch-all (with each API's parameter rules) → rate limit (`/api/auth`) → body-size
+/// log, security headers) → CORS → `Allow` on every 405 (each documented path's methods) →
+/// `Cache-Control: no-store` on every `/api/auth` answer → JSON error catch-all (with each API's parameter rules) → rate limit (`/api/auth`) → body-size
 /// check → the operation, whose security extractor applies the CSRF checks.
 fn routes(state: AppState) -> impl Endpoint {
     let config = &state.config;
@@ -176,6 +176,7 @@ fn routes(state: AppState) -> impl Endpoint {
             config.trusted_proxies.clone(),
         )))
         .with(Wrap::new(ErrorResponses::new(param_errors)))
+        .with(Wrap::new(NoStore::new(&["/api/auth/"])))
         .with(Wrap::new(AllowHeader::new(AllowedMethods::from_meta(&Apis::meta()))))
         .with(Wrap::new(Cors::new(state.origins.clone())))
         .with(Wrap::new(RequestContext::new(auth::api::SECRET_PATHS)))

@@ -114,9 +114,11 @@ impl Mailer {
                 let mut line = serde_json::to_vec(mail).map_err(|err| MailError::Message(err.to_string()))?;
                 line.push(b'\n');
                 let _guard = lock.lock().await;
+                // Owner-only: the outbox holds live reset and verification links.
                 let mut file = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(path)
                     .await
                     .map_err(|err| MailError::Delivery(format!("{}: {err}", path.display())))?;

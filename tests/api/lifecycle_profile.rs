@@ -201,3 +201,42 @@ async fn update_user_with_a_cookie_and_no_trusted_origin_is_403_and_changes_noth
         .expect("request sent");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_image_that_is_not_an_http_or_https_url_is_400_and_changes_nothing() {
+    // Issue 13, "Also": `image: "javascript:alert(1)"` was stored and returned to every page
+    // showing the profile.
+    let app = TestApp::spawn().await;
+    let ann = User::sign_up_via(&app, "ann@example.com", Via::Bearer).await;
+    let before = app.db.user_row(&ann.id).await;
+    let too_long = format!("https://img.example/{}", "a".repeat(2048));
+    let refused = [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+        "//img.example/a.png",
+        "not a url",
+        "https://",
+        too_long.as_str(),
+    ];
+
+    for image in refused {
+        let response = ann.post(UPDATE, &json!({"image": image})).await;
+
+        let error = assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        assert!(error["message"].as_str().unwrap_or_default().starts_with("[body.image]"), "{image}: {error}");
+    }
+    let sign_up = app
+        .post_json(
+            "/api/auth/sign-up/email",
+            &json!({"name": "Eve", "email": "eve@example.com", "password": PASSWORD, "image": "javascript:alert(1)"}),
+        )
+        .await;
+    assert_error(sign_up, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    assert_eq!(app.db.user_row(&ann.id).await, before);
+    assert_eq!(app.db.count_rows("user").await, 1, "no account with such an image");
+    let accepted = ann.post(UPDATE, &json!({"image": "http://img.example/a.png?size=64"})).await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+}

@@ -498,3 +498,16 @@ async fn an_email_change_ends_the_reset_links_mailed_to_the_old_address() {
     assert_error(old_link, StatusCode::BAD_REQUEST, "INVALID_TOKEN").await;
     assert_eq!(outstanding_reset_tokens(&app, &ann.id).await, 0, "the change notice's link went too");
 }
+
+#[tokio::test]
+async fn the_file_outbox_is_readable_by_its_owner_only() {
+    // Issue 13, "Also": the outbox holds live reset links.
+    use std::os::unix::fs::PermissionsExt;
+    let (app, outbox) = spawn_with_outbox(&[]).await;
+    let ann = User::sign_up(&app, "ann@example.com").await;
+
+    mailed_token(&app, &outbox, &ann.email, 1).await;
+
+    let mode = std::fs::metadata(&outbox.path).expect("the outbox exists").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+}

@@ -97,3 +97,43 @@ async fn cors_allows_credentials_for_trusted_origins_only() {
     assert_eq!(foreign.status(), StatusCode::OK, "reads are not refused, only not shared");
     assert!(foreign.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn every_auth_answer_carrying_a_token_a_session_or_a_link_is_no_store() {
+    // Issue 13, "Also": sign-in, sign-up, get-session, change-password, list-sessions, the
+    // reset link's redirect and the errors must not be kept by any cache.
+    let (app, outbox) = crate::support::mail::spawn_with_outbox(&[]).await;
+    let ann =
+        crate::support::users::User::sign_up_via(&app, "ann@example.com", crate::support::users::Via::Bearer).await;
+    let client = crate::support::http::no_redirect_client();
+    let password = crate::support::users::PASSWORD;
+    let sign_up = app.sign_up("bob@example.com").await;
+    let sign_in = app.sign_in("ann@example.com", password).await;
+    let get_session = ann.get("/api/auth/get-session").await;
+    let list = ann.get("/api/auth/list-sessions").await;
+    let change = ann
+        .post(
+            "/api/auth/change-password",
+            &serde_json::json!({"currentPassword": password, "newPassword": "another password"}),
+        )
+        .await;
+    let wrong = app.sign_in("ann@example.com", "wrong password").await;
+    let requested =
+        app.post_json("/api/auth/request-password-reset", &serde_json::json!({"email": "ann@example.com"})).await;
+    assert_eq!(requested.status(), reqwest::StatusCode::OK);
+    let link = outbox.wait_for("ann@example.com").await["url"].as_str().expect("url").to_owned();
+    let opened = client.get(&link).send().await.expect("sent");
+
+    for (what, response) in [
+        ("sign-up", sign_up),
+        ("sign-in", sign_in),
+        ("get-session", get_session),
+        ("list-sessions", list),
+        ("change-password", change),
+        ("a refused sign-in", wrong),
+        ("the reset link's redirect", opened),
+    ] {
+        let cache_control = crate::support::http::header_str(&response, "cache-control");
+        assert_eq!(cache_control.as_deref(), Some("no-store"), "{what} ({})", response.status());
+    }
+}

@@ -602,6 +602,11 @@ impl TryFrom<SignUpRequest> for SignUp {
         let email = Email::parse(&request.email.0)
             .map_err(|err| issues.push(ValidationError::new("email", err.to_string()).in_body()))
             .ok();
+        if let Some(image) = &request.image
+            && let Err(issue) = profile_image(image)
+        {
+            issues.push(issue);
+        }
         if request.password.0.is_empty() {
             issues
                 .push(ValidationError::new("password", "Too small: expected string to have >=1 characters").in_body());
@@ -616,6 +621,16 @@ impl TryFrom<SignUpRequest> for SignUp {
             image: request.image,
             remember: request.remember_me.unwrap_or(true),
         })
+    }
+}
+
+/// A profile image must be an `http:` or `https:` URL (Better Auth stores any string, so a page
+/// showing it could be handed `javascript:`; `docs/better-auth-wire.md` §12). The length is
+/// capped by the schema.
+fn profile_image(url: &str) -> Result<(), ValidationError> {
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        _ => Err(ValidationError::new("image", "must be an http or https URL").in_body()),
     }
 }
 
@@ -641,7 +656,10 @@ impl TryFrom<UpdateUserRequest> for ProfileUpdate {
         let image = match request.image {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(url) => Some(Some(url)),
+            MaybeUndefined::Value(url) => {
+                profile_image(&url).map_err(|issue| AuthError::Validation(ValidationErrors(vec![issue])))?;
+                Some(Some(url))
+            }
         };
         if request.name.is_none() && image.is_none() {
             return Err(AuthError::NoFieldsToUpdate);

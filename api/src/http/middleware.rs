@@ -124,6 +124,34 @@ impl Layer for BodyLimit {
     }
 }
 
+/// `Cache-Control: no-store` (and `Pragma: no-cache`) on every response under the given path
+/// prefixes that does not set its own caching (the public key set does), errors and redirects
+/// included: answers there carry tokens, sessions or links that no cache may keep. `app.rs`
+/// names the prefixes.
+pub(crate) struct NoStore {
+    prefixes: &'static [&'static str],
+}
+
+impl NoStore {
+    /// The layer for these path prefixes.
+    pub(crate) fn new(prefixes: &'static [&'static str]) -> Self {
+        Self { prefixes }
+    }
+}
+
+impl Layer for NoStore {
+    async fn call<E: Endpoint>(&self, next: &E, req: Request) -> poem::Result<Response> {
+        let covered = self.prefixes.iter().any(|prefix| req.uri().path().starts_with(prefix));
+        let mut response = call_next(next, req).await?;
+        if covered && !response.headers().contains_key(header::CACHE_CONTROL) {
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        Ok(response)
+    }
+}
+
 /// CORS with credentials for trusted origins only.
 ///
 /// Unlike a CORS layer that rejects unknown origins, this one never refuses a request: it only
