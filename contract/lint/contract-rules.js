@@ -17,7 +17,7 @@
 //   response-description              no empty response descriptions
 //
 // An example is found on the media type (`example`/`examples`) or on the schema (`example`),
-// following $ref.
+// following $ref; for an event stream (`format: event-stream`), on the schema of its events.
 
 const ERROR_SCHEMA_REF = '#/components/schemas/Error';
 const BOUNDED_STRING_FORMATS = new Set(['date-time', 'date', 'time', 'uuid', 'byte']);
@@ -49,7 +49,10 @@ function hasExample(mediaType, ctx) {
   if (mediaType.example !== undefined) return true;
   if (isObject(mediaType.examples) && Object.keys(mediaType.examples).length > 0) return true;
   const schema = effectiveSchema(mediaType.schema, ctx);
-  return schema.example !== undefined;
+  if (schema.example !== undefined) return true;
+  // A `text/event-stream` is declared as an array of its events (`format: event-stream`): an
+  // example of one event is the example of the stream.
+  return schema.format === 'event-stream' && effectiveSchema(schema.items, ctx).example !== undefined;
 }
 
 function operations(pathItem) {

@@ -819,7 +819,8 @@ pub(crate) struct SecurityEvent {
     /// Event id (larger is newer).
     #[oai(validator(max_length = 20))]
     pub(crate) id: String,
-    /// What happened.
+    // No field doc: with one, the schema becomes `allOf: [$ref, {description}]`, which the
+    // generated Python client cannot read for an enum; `SecurityEventType` describes itself.
     #[oai(rename = "type")]
     pub(crate) kind: SecurityEventType,
     /// Why, for `sign-in-failed`: `invalid-password` or `email-not-verified`; otherwise `null`.

@@ -100,6 +100,13 @@ impl<T: ParseFromJSON + IsObjectType + ToJSON + Example> ParseFromJSON for Nulla
     }
 }
 
+/// Written as the object or `null`, like the `ToJSON` form (for bodies written with serde).
+impl<T: serde::Serialize> serde::Serialize for NullableObject<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 impl<T: ToJSON + IsObjectType + Example> ToJSON for NullableObject<T> {
     fn to_json(&self) -> Option<Value> {
         Some(self.0.as_ref().and_then(ToJSON::to_json).unwrap_or(Value::Null))

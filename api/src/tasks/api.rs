@@ -102,6 +102,14 @@ pub(crate) enum TaskChanges {
     Ok(SerdeJson<TaskChangesDto>),
 }
 
+/// The live-update stream.
+#[derive(ApiResponse)]
+pub(crate) enum TaskEvents {
+    /// The stream: one `change` event per committed change, until the session ends.
+    #[oai(status = 200)]
+    Ok(EventStream<BoxStream<'static, TaskEventDto>>),
+}
+
 /// A created task.
 #[derive(ApiResponse)]
 pub(crate) enum TaskCreated {
@@ -292,7 +300,7 @@ impl TasksApi {
         /// The `id` of the last event received: the stream resumes right after it.
         #[oai(name = "Last-Event-ID", validator(max_length = 256))]
         last_event_id: StrictHeader<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, TaskEventDto>>, EventsError> {
+    ) -> Result<TaskEvents, EventsError> {
         let session = auth.0;
         let owner = session.user.id;
         let resume = last_event_id.0.map(|c| state.tasks.sync_cursor(&c, "Last-Event-ID", &owner));
@@ -307,11 +315,11 @@ impl TasksApi {
             subscription,
             heartbeat,
         };
-        Ok(EventStream::new(watch.events(after)).keep_alive(heartbeat).to_event(|event| {
+        Ok(TaskEvents::Ok(EventStream::new(watch.events(after)).keep_alive(heartbeat).to_event(|event| {
             let id = event.cursor.clone();
             let data = serde_json::to_string(&event).unwrap_or_default();
             Event::message(data).event_type("change").id(id)
-        }))
+        })))
     }
 
     /// Create a task

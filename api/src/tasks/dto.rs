@@ -9,6 +9,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    http::schema::NullableObject,
     tasks::model::{Change, FeedEntry, NewTask, Task, TaskDescription, TaskPatch, TaskReplacement, TaskTitle},
     timestamp::Timestamp,
     validation::{ValidationError, ValidationErrors},
@@ -136,15 +137,14 @@ pub(crate) struct TaskChangeDto {
     /// `true` when the task was deleted (then `task` is `null`).
     pub(crate) deleted: bool,
     /// The task's current version; `null` when it was deleted.
-    #[oai(nullable)]
-    pub(crate) task: Option<TaskDto>,
+    pub(crate) task: NullableObject<TaskDto>,
 }
 
 impl From<FeedEntry> for TaskChangeDto {
     fn from(entry: FeedEntry) -> Self {
         match entry.change {
-            Change::Upsert(task) => Self { id: task.id.get(), deleted: false, task: Some(task.into()) },
-            Change::Delete(id) => Self { id: id.get(), deleted: true, task: None },
+            Change::Upsert(task) => Self { id: task.id.get(), deleted: false, task: NullableObject(Some(task.into())) },
+            Change::Delete(id) => Self { id: id.get(), deleted: true, task: NullableObject(None) },
         }
     }
 }
@@ -174,8 +174,7 @@ pub(crate) struct TaskEventDto {
     /// `true` when the task was deleted (then `task` is `null`).
     pub(crate) deleted: bool,
     /// The task's current version; `null` when it was deleted.
-    #[oai(nullable)]
-    pub(crate) task: Option<TaskDto>,
+    pub(crate) task: NullableObject<TaskDto>,
     /// Resumes after this event: as `Last-Event-ID`, or as `since` of the change feed.
     #[oai(validator(max_length = 256))]
     pub(crate) cursor: String,
@@ -194,7 +193,7 @@ impl Example for TaskEventDto {
         Self {
             id: 42,
             deleted: false,
-            task: Some(TaskDto::example()),
+            task: NullableObject(Some(TaskDto::example())),
             cursor: "MTcuMTc2NDMxMjk5OC5SYW5kb21ITUFD".to_owned(),
         }
     }
@@ -202,14 +201,17 @@ impl Example for TaskEventDto {
 
 impl Example for TaskChangeDto {
     fn example() -> Self {
-        Self { id: 42, deleted: false, task: Some(TaskDto::example()) }
+        Self { id: 42, deleted: false, task: NullableObject(Some(TaskDto::example())) }
     }
 }
 
 impl Example for TaskChangesDto {
     fn example() -> Self {
         Self {
-            changes: vec![TaskChangeDto::example(), TaskChangeDto { id: 41, deleted: true, task: None }],
+            changes: vec![
+                TaskChangeDto::example(),
+                TaskChangeDto { id: 41, deleted: true, task: NullableObject(None) },
+            ],
             next_cursor: "MTcuMTc2NDMxMjk5OC5SYW5kb21ITUFD".to_owned(),
             has_more: false,
         }
