@@ -22,6 +22,7 @@ use crate::{
         jwt_api::JwtApi,
         rate_limit::{RateLimit, RateLimiter},
         sessions_api::SessionsApi,
+        two_factor_api::TwoFactorApi,
     },
     config::Config,
     db,
@@ -130,12 +131,12 @@ impl App {
 }
 
 /// Every API the service serves (also the source of each path's methods for `Allow`).
-type Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TasksApi, HealthApi);
+type Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TwoFactorApi, TasksApi, HealthApi);
 
 /// The OpenAPI service: every API, with metadata. Needs no state, so the spec can be generated
 /// without a database (`api openapi`, the spec test).
 pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
-    let apis: Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TasksApi, HealthApi);
+    let apis: Apis = (AuthApi, SessionsApi, AccountApi, JwtApi, TwoFactorApi, TasksApi, HealthApi);
     OpenApiService::new(apis, "Session auth and tasks API", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
         .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))

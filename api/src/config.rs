@@ -50,6 +50,8 @@ pub struct Config {
     pub(crate) verification: VerificationConfig,
     /// `AUDIT_RETENTION_DAYS` (default 90): how long security events are kept.
     pub(crate) audit_retention: Duration,
+    /// `TWO_FACTOR_ISSUER`: the issuer TOTP URIs name (what authenticator apps show).
+    pub(crate) two_factor_issuer: String,
     /// JWTs for other backends and the key set that verifies them.
     pub(crate) jwt: JwtConfig,
 }
@@ -493,6 +495,13 @@ impl Config {
             )),
         };
         let audit_retention = Duration::from_secs(86_400 * reader.number("AUDIT_RETENTION_DAYS", 90, 1..=36_500));
+        let two_factor_issuer = reader.parse_with("TWO_FACTOR_ISSUER", "Better Auth".to_owned(), |v| {
+            if v.is_empty() || v.len() > 100 || v.chars().any(char::is_control) {
+                Err("must be 1 to 100 characters without control characters".to_owned())
+            } else {
+                Ok(v.to_owned())
+            }
+        });
 
         let jwt = reader.jwt();
 
@@ -517,6 +526,7 @@ impl Config {
             verification,
             jwt,
             audit_retention,
+            two_factor_issuer,
         })
     }
 }

@@ -23,7 +23,7 @@ use poem_openapi::{
 use sea_orm::DbErr;
 
 use crate::{
-    auth::error::{AuthError, LinkProblem, RedirectField},
+    auth::error::{AuthError, LinkProblem, RedirectField, TwoFactorError},
     http::layer::{Layer, call_next},
     tasks::model::TaskError,
 };
@@ -70,6 +70,18 @@ pub(crate) mod code {
     pub(crate) const METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED: &str = "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED";
     pub(crate) const RESET_PASSWORD_DISABLED: &str = "RESET_PASSWORD_DISABLED";
     pub(crate) const VERIFICATION_EMAIL_NOT_ENABLED: &str = "VERIFICATION_EMAIL_NOT_ENABLED";
+    // The two-factor plugin's (`docs/better-auth-plugins.md` §Two-factor, "Errors").
+    pub(crate) const INVALID_TWO_FACTOR_COOKIE: &str = "INVALID_TWO_FACTOR_COOKIE";
+    pub(crate) const TOTP_NOT_ENABLED: &str = "TOTP_NOT_ENABLED";
+    pub(crate) const TOTP_ALREADY_ENABLED: &str = "TOTP_ALREADY_ENABLED";
+    pub(crate) const TWO_FACTOR_NOT_ENABLED: &str = "TWO_FACTOR_NOT_ENABLED";
+    pub(crate) const BACKUP_CODES_NOT_ENABLED: &str = "BACKUP_CODES_NOT_ENABLED";
+    pub(crate) const INVALID_CODE: &str = "INVALID_CODE";
+    pub(crate) const INVALID_BACKUP_CODE: &str = "INVALID_BACKUP_CODE";
+    pub(crate) const TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE: &str = "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE";
+    pub(crate) const OTP_NOT_CONFIGURED: &str = "OTP_NOT_CONFIGURED";
+    pub(crate) const OTP_HAS_EXPIRED: &str = "OTP_HAS_EXPIRED";
+    pub(crate) const ACCOUNT_TEMPORARILY_LOCKED: &str = "ACCOUNT_TEMPORARILY_LOCKED";
 }
 
 /// The JSON body of every error response.
@@ -275,6 +287,7 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
                 code::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED,
                 "POST method requires deferSessionRefresh to be enabled in session config",
             ),
+            AuthError::TwoFactor(problem) => describe_two_factor(*problem),
         },
         ApiError::Task(task) => match task {
             TaskError::NotFound => fixed(S::NOT_FOUND, code::TASK_NOT_FOUND, "Task not found"),
@@ -359,6 +372,35 @@ fn describe(err: &ApiError) -> (StatusCode, Option<&'static str>, String) {
     }
 }
 
+/// Status, code and message of a two-factor failure: Better Auth's plugin catalogue.
+fn describe_two_factor(problem: TwoFactorError) -> (StatusCode, Option<&'static str>, String) {
+    use StatusCode as S;
+    let (status, code, message) = match problem {
+        TwoFactorError::InvalidCookie => {
+            (S::UNAUTHORIZED, code::INVALID_TWO_FACTOR_COOKIE, "Invalid two factor cookie")
+        }
+        TwoFactorError::TotpNotEnabled => (S::BAD_REQUEST, code::TOTP_NOT_ENABLED, "TOTP not enabled"),
+        TwoFactorError::TotpAlreadyEnabled => (S::BAD_REQUEST, code::TOTP_ALREADY_ENABLED, "TOTP is already enabled"),
+        TwoFactorError::NotEnabled => (S::BAD_REQUEST, code::TWO_FACTOR_NOT_ENABLED, "Two factor isn't enabled"),
+        TwoFactorError::BackupCodesNotEnabled => {
+            (S::BAD_REQUEST, code::BACKUP_CODES_NOT_ENABLED, "Backup codes aren't enabled")
+        }
+        TwoFactorError::InvalidCode => (S::UNAUTHORIZED, code::INVALID_CODE, "Invalid code"),
+        TwoFactorError::InvalidBackupCode => (S::UNAUTHORIZED, code::INVALID_BACKUP_CODE, "Invalid backup code"),
+        TwoFactorError::TooManyAttempts => {
+            (S::BAD_REQUEST, code::TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE, "Too many attempts. Please request a new code.")
+        }
+        TwoFactorError::OtpNotConfigured => (S::BAD_REQUEST, code::OTP_NOT_CONFIGURED, "OTP is not available"),
+        TwoFactorError::OtpExpired => (S::BAD_REQUEST, code::OTP_HAS_EXPIRED, "OTP has expired"),
+        TwoFactorError::Locked { .. } => (
+            S::TOO_MANY_REQUESTS,
+            code::ACCOUNT_TEMPORARILY_LOCKED,
+            "Too many failed verification attempts. Your account is temporarily locked. Please try again later.",
+        ),
+    };
+    (status, Some(code), message.to_owned())
+}
+
 impl ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         describe(self).0
@@ -380,7 +422,8 @@ impl ResponseError for ApiError {
                 headers.insert(header::RETRY_AFTER, value.clone());
                 headers.insert("x-retry-after", value);
             }
-            ApiError::Overloaded { retry_after_secs } => {
+            ApiError::Overloaded { retry_after_secs }
+            | ApiError::Auth(AuthError::TwoFactor(TwoFactorError::Locked { retry_after_secs })) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::Unavailable(_) => {

@@ -19,6 +19,7 @@ use crate::{
         sessions::Sessions,
         store::AuthStore,
         throttle::AccountThrottle,
+        two_factor::{TwoFactor, TwoFactorSettings},
     },
     config::{Config, RateLimitStorage},
     db,
@@ -50,6 +51,8 @@ pub(crate) struct StateInner {
     pub(crate) sessions: Sessions,
     /// The security audit trail: a user's events, and the retention sweep.
     pub(crate) audit: AuditTrail,
+    /// Two-factor enrolment and verification.
+    pub(crate) two_factor: TwoFactor,
     /// The tasks service.
     pub(crate) tasks: Tasks,
     /// JWTs for other backends and their key set.
@@ -88,7 +91,15 @@ impl AppState {
                 },
             ),
         };
-        let accounts = Accounts::new(store.clone(), sessions.clone(), Hasher::new(&config.hashing), mailer, settings);
+        let hasher = Hasher::new(&config.hashing);
+        let two_factor = TwoFactor::new(
+            store.clone(),
+            sessions.clone(),
+            hasher.clone(),
+            mailer.clone(),
+            TwoFactorSettings { secret: config.auth_secret.clone(), issuer: config.two_factor_issuer.clone() },
+        );
+        let accounts = Accounts::new(store.clone(), sessions.clone(), hasher, mailer, two_factor.clone(), settings);
         let jwt = &config.jwt;
         let jwt_settings = JwtSettings {
             algorithm: jwt.algorithm,
@@ -117,6 +128,7 @@ impl AppState {
             accounts,
             sessions,
             audit,
+            two_factor,
             tasks,
             jwts,
             store,

@@ -15,6 +15,7 @@
 //   COOKIE_DOMAIN     advanced.crossSubDomainCookies: { enabled: true, domain }
 //   COOKIE_SAMESITE   advanced.defaultCookieAttributes.sameSite (lax, strict, none)
 //   JWKS_ROTATION_INTERVAL  the jwt plugin's jwks.rotationInterval, seconds (default: none)
+//   TWO_FACTOR        "true" adds the twoFactor() plugin (codes by email through MAIL_OUTBOX)
 //
 // NODE_ENV must not be "test": Better Auth then disables its origin checks.
 // Prints `listening on http://127.0.0.1:<port>` once ready; exits 0 on SIGTERM/SIGINT.
@@ -23,7 +24,7 @@ import http from "node:http";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { toNodeHandler } from "better-auth/node";
-import { bearer, jwt } from "better-auth/plugins";
+import { bearer, jwt, twoFactor } from "better-auth/plugins";
 import { closeDatabase, openForBetterAuth } from "../lib/database-url.mjs";
 
 const env = process.env;
@@ -42,7 +43,7 @@ function sendMail(mail) {
 }
 
 /** The options our Rust service mirrors (`docs/better-auth-wire.md` §13 peer: bearer, reset mail, verification mail, delete-user; the jwt plugin, `docs/better-auth-plugins.md` §JWT). */
-export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {}, jwks = {} }) {
+export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {}, jwks = {}, withTwoFactor = false }) {
 	return {
 		database,
 		secret,
@@ -66,7 +67,13 @@ export function referenceOptions({ database, secret, baseURL, trustedOrigins, ra
 			...(cookies.domain ? { crossSubDomainCookies: { enabled: true, domain: cookies.domain } } : {}),
 			...(cookies.sameSite ? { defaultCookieAttributes: { sameSite: cookies.sameSite } } : {}),
 		},
-		plugins: [bearer(), jwt(jwks.rotationInterval ? { jwks: { rotationInterval: jwks.rotationInterval } } : undefined)],
+		plugins: [
+			bearer(),
+			jwt(jwks.rotationInterval ? { jwks: { rotationInterval: jwks.rotationInterval } } : undefined),
+			...(withTwoFactor
+				? [twoFactor({ otpOptions: { sendOTP: async ({ user, otp }) => sendMail({ to: user.email, subject: "Your sign-in code", text: otp, url: "" }) } })]
+				: []),
+		],
 	};
 }
 
@@ -84,6 +91,7 @@ const options = referenceOptions({
 	rateLimit: env.RATE_LIMIT_ENABLED === "true",
 	cookies: { prefix: env.COOKIE_PREFIX, domain: env.COOKIE_DOMAIN, sameSite: env.COOKIE_SAMESITE?.toLowerCase() },
 	jwks: { rotationInterval: Number(env.JWKS_ROTATION_INTERVAL ?? 0) || undefined },
+	withTwoFactor: env.TWO_FACTOR === "true",
 });
 const { runMigrations } = await getMigrations(options);
 await runMigrations();

@@ -43,7 +43,7 @@ const peerCommand = [process.execPath, join(COMPAT_DIR, "dev", "betterauth-serve
 const authSecret = randomBytes(24).toString("hex"); // 48 chars, fresh for every run
 const workDir = mkdtempSync(join(tmpdir(), "compat-"));
 // Files that need a phase of their own.
-const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs", "jwt-shared.test.mjs"];
+const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs", "jwt-shared.test.mjs", "two-factor-shared.test.mjs"];
 const mainTests = readdirSync(TESTS_DIR)
 	.filter((f) => f.endsWith(".test.mjs") && !PHASE_TESTS.includes(f))
 	.sort()
@@ -54,7 +54,7 @@ const fixtureTests = [join(TESTS_DIR, "fixture.test.mjs"), join(TESTS_DIR, "db-i
 // The cookie settings both servers get in the shared-cookies phase (COOKIE_DOMAIN must cover
 // BASE_URL's host; the test clients still reach both servers on 127.0.0.1).
 const SHARED_COOKIES = { BASE_URL: "http://api.example.test", COOKIE_PREFIX: "shop", COOKIE_DOMAIN: "example.test" };
-const sharedCookieTests = [join(TESTS_DIR, "shared-cookies.test.mjs")];
+const sharedCookieTests = [join(TESTS_DIR, "shared-cookies.test.mjs"), join(TESTS_DIR, "two-factor-shared.test.mjs")];
 // The jwt plugin on one database with a Node Better Auth: the same BASE_URL (so `iss` and `aud`
 // agree) and a short key rotation on both, so that each server creates a key the other signs with.
 const SHARED_JWT = { BASE_URL: "http://auth.example.test", JWKS_ROTATION_INTERVAL: "4" };
@@ -149,11 +149,11 @@ function printServerLog(server, title) {
 // ---------------------------------------------------------------------------
 // Test runs
 
-function runNodeTests(files, env) {
+function runNodeTests(files, env, concurrency = 4) {
 	return new Promise((resolvePromise) => {
 		const child = spawn(
 			process.execPath,
-			["--test", "--test-reporter=spec", "--test-concurrency=4", "--test-timeout=120000", ...files],
+			["--test", "--test-reporter=spec", `--test-concurrency=${concurrency}`, "--test-timeout=120000", ...files],
 			{ env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"], cwd: COMPAT_DIR },
 		);
 		child.once("exit", (code, signal) => resolvePromise(code === 0 && !signal));
@@ -165,7 +165,7 @@ function runNodeTests(files, env) {
  * passed. With `peerEnv`, a Node Better Auth (dev/betterauth-server.mjs) is started first on
  * the same database with those settings, and its URL is given to the tests as COMPAT_PEER_URL.
  */
-async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestEnv = {}, serverEnv = {}, peerEnv = null }) {
+async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestEnv = {}, serverEnv = {}, peerEnv = null, concurrency = 4 }) {
 	if (interrupted) return false;
 	log(`=== ${name}: starting ${serverKind} server (${serverCommand.join(" ")}) ===`);
 	const outbox = join(workDir, `${name}-outbox.jsonl`);
@@ -203,7 +203,7 @@ async function phase(name, { databaseUrl, dbEnv, tokenStorage, files, extraTestE
 		MAIL_OUTBOX: outbox,
 		...dbEnv,
 		...extraTestEnv,
-	});
+	}, concurrency);
 	const exit = await stopServer(server);
 	if (peer) await stopServer(peer);
 	if (!passed) {
@@ -310,7 +310,11 @@ function recordShared(name, databaseUrl, dbEnv, serverEnv = {}) {
 		tokenStorage: "plain",
 		files: sharedCookieTests,
 		serverEnv: { ...SHARED_COOKIES, ...serverEnv },
-		peerEnv: SHARED_COOKIES,
+		// The peer also has the two-factor plugin (two-factor-shared.test.mjs).
+		peerEnv: { ...SHARED_COOKIES, TWO_FACTOR: "true" },
+		// One file at a time: two processes writing one SQLite file at once make Better Auth's
+		// better-sqlite3 fail with "database is locked" (it does not wait for the lock).
+		concurrency: 1,
 		extraTestEnv: { COMPAT_COOKIE_PREFIX: SHARED_COOKIES.COOKIE_PREFIX, COMPAT_COOKIE_DOMAIN: SHARED_COOKIES.COOKIE_DOMAIN },
 	});
 }

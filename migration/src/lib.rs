@@ -1,5 +1,6 @@
 //! Schema migrations for the service: Better Auth's tables, exactly as Better Auth creates them
-//! (`docs/better-auth-wire.md` §8), the tasks tables and the audit trail (`auditEvent`).
+//! (`docs/better-auth-wire.md` §8; the two-factor plugin's in `docs/better-auth-plugins.md`), the
+//! tasks tables and the audit trail (`auditEvent`).
 //!
 //! Migrations are raw SQL per backend on purpose: the auth tables must match Better Auth's DDL
 //! byte for byte on each database (names, camelCase columns, `date` text columns on SQLite,
@@ -18,6 +19,7 @@ mod m20250101_000015_create_jwks_table;
 mod m20250101_000017_create_task_sync;
 mod m20250101_000018_create_audit_event_table;
 mod m20250101_000018_create_task_change_notify;
+mod m20250101_000019_create_two_factor;
 mod m20250102_000001_reset_token_user_index;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250102_000001_reset_token_user_index::Migration),
             Box::new(m20250101_000018_create_audit_event_table::Migration),
             Box::new(m20250101_000018_create_task_change_notify::Migration),
+            Box::new(m20250101_000019_create_two_factor::Migration),
         ]
     }
 }

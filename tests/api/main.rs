@@ -61,5 +61,8 @@ mod tasks_quota;
 mod tasks_read;
 mod tasks_sync;
 mod tasks_update;
+mod two_factor_attacks;
+mod two_factor_enrol;
+mod two_factor_sign_in;
 
 mod support;

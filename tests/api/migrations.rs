@@ -28,6 +28,7 @@ async fn migrations_go_up_down_and_up_again() {
             "task_idempotency",
             "task_quota",
             "task_sync_head",
+            "twoFactor",
             "user",
             "verification",
         ],
@@ -41,6 +42,7 @@ async fn migrations_go_up_down_and_up_again() {
             "task_change",
             "task_idempotency",
             "task_sync_head",
+            "twoFactor",
             "user",
             "verification",
         ],
@@ -115,6 +117,8 @@ async fn auth_tables_match_better_auth_exactly() {
                 ("image", text, false),
                 ("createdAt", ts, true),
                 ("updatedAt", ts, true),
+                // The two-factor plugin's column (`docs/better-auth-plugins.md` §Two-factor).
+                ("twoFactorEnabled", boolean, false),
             ],
         ),
         (
@@ -176,6 +180,18 @@ async fn auth_tables_match_better_auth_exactly() {
             "rateLimit",
             vec![("id", text, true), ("key", text, true), ("count", "integer", true), ("lastRequest", "bigint", true)],
         ),
+        (
+            "twoFactor",
+            vec![
+                ("id", text, true),
+                ("secret", text, true),
+                ("backupCodes", text, true),
+                ("userId", text, true),
+                ("verified", boolean, false),
+                ("failedVerificationCount", "integer", false),
+                ("lockedUntil", ts, false),
+            ],
+        ),
     ];
     for (table, spec) in cases {
         assert_eq!(columns(&db, table).await, expect(&spec), "table {table}");
@@ -222,6 +238,8 @@ async fn lookups_have_their_indexes_and_constraints() {
         "verification_identifier_idx",
         "verification_reset_user_idx",
         "task_owner_id_id_idx",
+        "twoFactor_secret_idx",
+        "twoFactor_userId_idx",
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }

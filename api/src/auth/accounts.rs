@@ -22,6 +22,7 @@ use crate::{
         store::AuthStore,
         throttle::{AccountThrottle, RESET_AFTER},
         token::{ResetToken, SessionToken, sha256_hex},
+        two_factor::{Challenge, SecondStep, TwoFactor},
         verification::{self, TokenProblem, VerificationClaims},
     },
     config::{AuthSecret, VerificationConfig},
@@ -91,6 +92,16 @@ pub(crate) struct SignedIn {
     pub(crate) user: User,
     /// The new session's raw token.
     pub(crate) token: SessionToken,
+    /// The trusted device's renewed `trust_device` value, when it skipped the second factor.
+    pub(crate) renewed_trust: Option<String>,
+}
+
+/// How a sign-in with good credentials ends.
+pub(crate) enum SignInOutcome {
+    /// Signed in.
+    Session(SignedIn),
+    /// Two-factor sign-in is on: no session until the second factor is verified.
+    SecondFactor(Challenge),
 }
 
 /// Settings the account rules need.
@@ -118,6 +129,7 @@ pub(crate) struct Accounts {
     sessions: Sessions,
     hasher: Hasher,
     mailer: Mailer,
+    two_factor: TwoFactor,
     settings: Arc<AccountSettings>,
 }
 
@@ -128,9 +140,10 @@ impl Accounts {
         sessions: Sessions,
         hasher: Hasher,
         mailer: Mailer,
+        two_factor: TwoFactor,
         settings: AccountSettings,
     ) -> Self {
-        Self { store, sessions, hasher, mailer, settings: Arc::new(settings) }
+        Self { store, sessions, hasher, mailer, two_factor, settings: Arc::new(settings) }
     }
 
     /// Whether mail can be sent (password reset and verification need it).
@@ -200,8 +213,16 @@ impl Accounts {
         Ok(SignedUp { user, session })
     }
 
-    /// Checks the credentials and starts a session.
-    pub(crate) async fn sign_in(&self, input: SignIn, client: &ClientInfo) -> Result<SignedIn, ApiError> {
+    /// Checks the credentials, then either starts a session or, when the user has two-factor
+    /// sign-in on and `trust_cookie` is not a valid trusted device of theirs, opens the second
+    /// step instead. This is the only way from credentials to a session, so nothing (a password
+    /// reset included) skips the second factor.
+    pub(crate) async fn sign_in(
+        &self,
+        input: SignIn,
+        client: &ClientInfo,
+        trust_cookie: Option<&str>,
+    ) -> Result<SignInOutcome, ApiError> {
         // Reserve hashing capacity first: under overload the request is shed before any database work.
         let slot = self.hasher.reserve().await?;
         self.claim_sign_in_attempt(input.email.as_str()).await?;
@@ -232,14 +253,17 @@ impl Accounts {
             return Err(AuthError::EmailNotVerified.into());
         }
         self.clear_sign_in_attempts(&user.email).await?;
-        // The credentials are good: this is the one place sign-in turns into a session (a
-        // second factor would answer with a challenge here instead).
+        // The credentials are good: this is the one place sign-in turns into a session.
+        let renewed_trust = match self.two_factor.second_step(&user.id, trust_cookie).await? {
+            SecondStep::Challenge(challenge) => return Ok(SignInOutcome::SecondFactor(challenge)),
+            SecondStep::Skip { renewed_trust } => renewed_trust,
+        };
         let mut write = self.store.begin().await?;
         let (_session, token) = self.sessions.start(&mut write, &user.id, input.remember, client).await?;
         write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
         write.commit().await?;
         tracing::info!(user.id = %user.id, "user signed in");
-        Ok(SignedIn { user, token })
+        Ok(SignInOutcome::Session(SignedIn { user, token, renewed_trust }))
     }
 
     /// Counts a sign-in attempt for `email` against its throttle (`auth::throttle`), refusing
@@ -295,13 +319,7 @@ impl Accounts {
 
     /// Checks a user's current password against their credential account.
     async fn check_password(&self, user: &UserId, password: Password) -> Result<(), ApiError> {
-        let Some(stored) = self.store.credential_password(user).await?.flatten() else {
-            return Err(AuthError::CredentialAccountNotFound.into());
-        };
-        if !self.hasher.verify(password, Some(stored)).await? {
-            return Err(AuthError::InvalidPassword.into());
-        }
-        Ok(())
+        self.hasher.check_user_password(&self.store, user, password).await
     }
 
     /// Changes the password. With `revoke_other_sessions`, every session of the user ends (this

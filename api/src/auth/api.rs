@@ -10,17 +10,18 @@ use poem_openapi::{Object, OpenApi, param::Query};
 
 use crate::{
     auth::{
-        accounts::{SignIn, SignUp},
+        accounts::{SignIn, SignInOutcome, SignUp},
         csrf,
         dto::{
-            SessionWithUser, SignInRequest, SignInResponse, SignOutRequest, SignUpRequest, SignUpResponse,
-            SuccessResponse, UserDto,
+            SessionWithUser, SignInAnswer, SignInRequest, SignInResponse, SignOutRequest, SignUpRequest,
+            SignUpResponse, SuccessResponse, TwoFactorRedirect, UserDto,
         },
         error::{AuthError, RedirectField},
         guard::{NoAuth, OptionalAuth, SignInAuth, client_info, read_credentials},
         model::User,
         reply::AuthReply,
         sessions::Lookup,
+        two_factor::{CHALLENGE_LIFETIME, TRUST_LIFETIME},
     },
     error::{ParamErrors, ParamStatus, api_errors},
     http::{
@@ -127,6 +128,11 @@ impl AuthApi {
     /// Starts a new session: sets the HTTP-only session cookie and returns the token (also in
     /// `set-auth-token`). A wrong password and an unknown email get the same
     /// `401 INVALID_EMAIL_OR_PASSWORD`, in the same time. Accepts JSON or a form.
+    ///
+    /// When the user has two-factor sign-in on (and this device is not trusted), no session
+    /// starts: the answer is `{twoFactorRedirect: true, twoFactorMethods}` with the signed
+    /// `two_factor` cookie (10 minutes) and the same value in `set-two-factor-token` for clients
+    /// without cookies, who send it back as the `two-factor-token` header to a verify endpoint.
     #[oai(path = "/sign-in/email", method = "post", operation_id = "sign_in_email")]
     async fn sign_in_email(
         &self,
@@ -134,29 +140,62 @@ impl AuthApi {
         req: &Request,
         body: JsonOrFormBody<SignInRequest>,
         _auth: SignInAuth,
-    ) -> Result<AuthReply<SignInResponse>, SignInError> {
+    ) -> Result<AuthReply<SignInAnswer>, SignInError> {
         let mut request = body.parse().map_err(AuthError::Validation)?;
         csrf::check_redirect(request.callback_url.as_deref(), RedirectField::Callback, &state.origins)?;
         let url = request.callback_url.take().filter(|u| !u.is_empty());
         let input = SignIn::try_from(request)?;
         let remember = input.remember;
-        let signed_in = state.accounts.sign_in(input, &client_info(req, &state)).await?;
         let names = &state.cookies;
         let secret = &state.config.auth_secret;
         let credentials = read_credentials(req, names, secret);
+        let outcome =
+            state.accounts.sign_in(input, &client_info(req, &state), credentials.trust_device.as_deref()).await?;
+        let signed_in = match outcome {
+            SignInOutcome::Session(signed_in) => signed_in,
+            SignInOutcome::SecondFactor(challenge) => {
+                let body = SignInAnswer::TwoFactor(TwoFactorRedirect {
+                    two_factor_redirect: true,
+                    two_factor_methods: challenge.methods.iter().map(|m| (*m).to_owned()).collect(),
+                });
+                let mut reply = AuthReply::new(body);
+                if !remember {
+                    reply = reply.dont_remember_cookie(names, secret);
+                }
+                reply = reply.cookie(names.clear(&names.session_token)).cookie(names.clear(&names.session_data));
+                if challenge.clear_trust || (credentials.has_trust_device_cookie && credentials.trust_device.is_none())
+                {
+                    reply = reply.cookie(names.clear(&names.trust_device));
+                }
+                return Ok(reply
+                    .cookie(names.set_signed(
+                        &names.two_factor,
+                        &challenge.id,
+                        Some(CHALLENGE_LIFETIME.as_secs()),
+                        secret,
+                    ))
+                    .exposed_header("set-two-factor-token", crate::auth::cookies::sign(&challenge.id, secret)));
+            }
+        };
         let token = signed_in.token;
-        let reply = AuthReply::new(SignInResponse {
+        let reply = AuthReply::new(SignInAnswer::Session(SignInResponse {
             redirect: url.is_some(),
             token: token.expose().to_owned(),
             url: url.clone(),
             user: (&signed_in.user).into(),
-        })
+        }))
         .session_cookie(names, &token, state.sessions.cookie_max_age(remember), secret)
         .location(url);
-        Ok(match (remember, credentials.has_dont_remember_cookie) {
+        let reply = match (remember, credentials.has_dont_remember_cookie) {
             (false, _) => reply.dont_remember_cookie(names, secret),
             (true, true) => reply.clear_dont_remember(names),
             (true, false) => reply,
+        };
+        Ok(match signed_in.renewed_trust {
+            Some(trust) => {
+                reply.cookie(names.set_signed(&names.trust_device, &trust, Some(TRUST_LIFETIME.as_secs()), secret))
+            }
+            None => reply,
         })
     }
 

@@ -29,6 +29,10 @@ pub(crate) struct CookieSettings {
     pub(crate) session_data: String,
     /// `<prefix>.dont_remember`
     pub(crate) dont_remember: String,
+    /// `<prefix>.two_factor`: a pending two-factor sign-in (`docs/better-auth-plugins.md` §Two-factor)
+    pub(crate) two_factor: String,
+    /// `<prefix>.trust_device`: a device that skips the second factor
+    pub(crate) trust_device: String,
     /// Every attribute after `Max-Age`, in Better Auth's order:
     /// `; [Domain=<domain>; ]Path=/; HttpOnly; [Secure; ]SameSite=<Lax|Strict|None>`.
     attributes: String,
@@ -51,6 +55,8 @@ impl CookieSettings {
             session_token: name("session_token"),
             session_data: name("session_data"),
             dont_remember: name("dont_remember"),
+            two_factor: name("two_factor"),
+            trust_device: name("trust_device"),
             attributes,
         }
     }

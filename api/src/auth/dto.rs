@@ -6,7 +6,7 @@
 //! the domain never sees these types.
 
 use poem_openapi::{
-    Enum, Object,
+    Enum, Object, Union,
     types::{Example, MaybeUndefined},
 };
 
@@ -179,6 +179,34 @@ pub(crate) struct SignInResponse {
     #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
     pub(crate) url: Option<String>,
     pub(crate) user: UserDto,
+}
+
+/// Answer of `POST /sign-in/email`: a session, or (two-factor sign-in on) the second step.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub(crate) enum SignInAnswer {
+    /// Signed in.
+    Session(SignInResponse),
+    /// A second factor is needed.
+    TwoFactor(TwoFactorRedirect),
+}
+
+/// Answer of `POST /sign-in/email` when the user has two-factor sign-in on: no session yet; the
+/// `two_factor` cookie (and the `set-two-factor-token` header) carry the pending sign-in.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub(crate) struct TwoFactorRedirect {
+    /// Always `true`.
+    pub(crate) two_factor_redirect: bool,
+    /// What the user can verify with: `totp` (an authenticator app is enrolled), `otp` (codes
+    /// by email; mail is configured).
+    pub(crate) two_factor_methods: Vec<String>,
+}
+
+impl Example for TwoFactorRedirect {
+    fn example() -> Self {
+        Self { two_factor_redirect: true, two_factor_methods: vec!["totp".to_owned()] }
+    }
 }
 
 /// Answer of `GET /get-session` when signed in: the current `session` and its `user`.

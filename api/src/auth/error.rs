@@ -97,6 +97,46 @@ pub(crate) enum AuthError {
     /// `POST /get-session` (only GET is served).
     #[error("POST get-session needs deferred refresh")]
     DeferSessionRefreshRequired,
+    /// A two-factor failure (`docs/better-auth-plugins.md` §Two-factor, "Errors").
+    #[error("two-factor: {0:?}")]
+    TwoFactor(TwoFactorError),
+}
+
+/// Why a two-factor operation was refused; each is one of Better Auth's plugin codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TwoFactorError {
+    /// No pending sign-in: the `two_factor` cookie (or header) is missing, forged, expired,
+    /// used, or names a user that is gone.
+    InvalidCookie,
+    /// The user has no TOTP enrolment (or, at sign-in, an unconfirmed one).
+    TotpNotEnabled,
+    /// `enable` while a confirmed enrolment exists.
+    TotpAlreadyEnabled,
+    /// Two-factor sign-in is off for the user.
+    NotEnabled,
+    /// Backup codes asked of a user without an enrolment.
+    BackupCodesNotEnabled,
+    /// A wrong, used or replayed TOTP or emailed code.
+    InvalidCode,
+    /// A wrong or used backup code.
+    InvalidBackupCode,
+    /// The pending sign-in (or emailed code) has used up its attempts.
+    TooManyAttempts,
+    /// Codes by email need outgoing mail, which is not configured.
+    OtpNotConfigured,
+    /// No emailed code is pending (never sent, expired or used).
+    OtpExpired,
+    /// Too many failures for this user: locked for the given seconds.
+    Locked {
+        /// Seconds until the next attempt is allowed (`Retry-After`).
+        retry_after_secs: u64,
+    },
+}
+
+impl From<TwoFactorError> for AuthError {
+    fn from(err: TwoFactorError) -> Self {
+        Self::TwoFactor(err)
+    }
 }
 
 /// Why an email-verification link was refused.

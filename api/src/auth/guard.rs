@@ -45,7 +45,18 @@ pub(crate) struct Credentials {
     pub(crate) dont_remember: bool,
     /// Whether a `dont_remember` cookie of any kind was sent (to clear it on a remembered sign-in).
     pub(crate) has_dont_remember_cookie: bool,
+    /// A pending two-factor sign-in: the signed `two_factor` cookie, or for clients without
+    /// cookies the [`TWO_FACTOR_HEADER`] (same signed value), verified.
+    pub(crate) two_factor: Option<String>,
+    /// The signed `trust_device` cookie's value, verified.
+    pub(crate) trust_device: Option<String>,
+    /// Whether a `trust_device` cookie of any kind was sent.
+    pub(crate) has_trust_device_cookie: bool,
 }
+
+/// The request header a client without cookies sends the pending two-factor sign-in in (the
+/// value of the `set-two-factor-token` header of sign-in).
+pub(crate) const TWO_FACTOR_HEADER: &str = "two-factor-token";
 
 /// Where a new session comes from: the client address (socket, or `X-Forwarded-For` from a
 /// trusted proxy) and its `User-Agent`.
@@ -63,7 +74,18 @@ pub(crate) fn read_credentials(req: &Request, names: &CookieSettings, secret: &A
         .map(|token| (SessionToken::from_client(token), AuthVia::Cookie));
     let bearer_token = bearer_value(req).and_then(|value| verify_bearer(&value, secret));
     let dont_remember_cookie = cookies::find_cookie(cookie_header, &names.dont_remember);
+    let signed_cookie =
+        |name: &str| cookies::find_cookie(cookie_header, name).and_then(|v| cookies::verify(&v, secret));
+    let two_factor_header = req
+        .headers()
+        .get(TWO_FACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| cookies::verify(&cookies::decode_uri_component(v.trim()), secret));
+    let trust_device_cookie = cookies::find_cookie(cookie_header, &names.trust_device);
     Credentials {
+        two_factor: two_factor_header.or_else(|| signed_cookie(&names.two_factor)),
+        trust_device: trust_device_cookie.as_deref().and_then(|v| cookies::verify(v, secret)),
+        has_trust_device_cookie: trust_device_cookie.is_some(),
         token: bearer_token.map(|token| (token, AuthVia::Bearer)).or(cookie_token),
         dont_remember: dont_remember_cookie
             .as_deref()

@@ -31,4 +31,8 @@ pub(crate) mod store;
 pub(crate) mod symmetric;
 pub(crate) mod throttle;
 pub(crate) mod token;
+pub(crate) mod totp;
+pub(crate) mod two_factor;
+pub(crate) mod two_factor_api;
+pub(crate) mod two_factor_dto;
 pub(crate) mod verification;

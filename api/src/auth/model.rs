@@ -305,6 +305,21 @@ pub(crate) struct AuditRecord {
     pub(crate) created_at: OffsetDateTime,
 }
 
+/// A row of `twoFactor`: one user's enrolment. The secret and the codes stay sealed (Better
+/// Auth's `symmetricEncrypt`) until the domain opens them; no `Debug`, so they are never logged.
+pub(crate) struct TwoFactorRecord {
+    /// `id`
+    pub(crate) id: String,
+    /// `secret`, sealed.
+    pub(crate) secret: String,
+    /// `backupCodes`, a sealed JSON array.
+    pub(crate) backup_codes: String,
+    /// `verified` (`NULL` reads as `true`, as in Better Auth): the enrolment was confirmed by a code.
+    pub(crate) verified: bool,
+    /// `lockedUntil`
+    pub(crate) locked_until: Option<OffsetDateTime>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,11 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{auth::error::AuthError, config::HashingConfig, error::ApiError};
+use crate::{
+    auth::{error::AuthError, model::UserId, store::AuthStore},
+    config::HashingConfig,
+    error::ApiError,
+};
 
 /// Shortest acceptable new password.
 pub(crate) const MIN_LEN: usize = 8;
@@ -169,6 +173,23 @@ impl Hasher {
             }
         }
         Self { jobs, slots: Arc::new(Semaphore::new(capacity)), capacity, concurrency: config.concurrency.max(1) }
+    }
+
+    /// Checks a user's current password against their credential account (sensitive
+    /// operations: password change, deletion, two-factor settings).
+    pub(crate) async fn check_user_password(
+        &self,
+        store: &AuthStore,
+        user: &UserId,
+        password: Password,
+    ) -> Result<(), ApiError> {
+        let Some(stored) = store.credential_password(user).await?.flatten() else {
+            return Err(AuthError::CredentialAccountNotFound.into());
+        };
+        if !self.verify(password, Some(stored)).await? {
+            return Err(AuthError::InvalidPassword.into());
+        }
+        Ok(())
     }
 
     /// Reserves a place. When the pool and its queue are full, waits briefly for one to free

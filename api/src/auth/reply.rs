@@ -28,12 +28,35 @@ pub(crate) struct AuthReply<T> {
     jwt: Option<String>,
     no_store: bool,
     location: Option<String>,
+    exposed: Vec<(&'static str, String)>,
 }
 
 impl<T> AuthReply<T> {
     /// A 200 with this body and no extra headers.
     pub(crate) fn new(body: T) -> Self {
-        Self { body, set_cookies: Vec::new(), auth_token: None, jwt: None, no_store: false, location: None }
+        Self {
+            body,
+            set_cookies: Vec::new(),
+            auth_token: None,
+            no_store: false,
+            location: None,
+            jwt: None,
+            exposed: Vec::new(),
+        }
+    }
+
+    /// Adds one exact `Set-Cookie` line (built by [`CookieSettings`]).
+    #[must_use]
+    pub(crate) fn cookie(mut self, line: String) -> Self {
+        self.set_cookies.push(line);
+        self
+    }
+
+    /// Adds a header for clients without cookies, listed in `Access-Control-Expose-Headers`.
+    #[must_use]
+    pub(crate) fn exposed_header(mut self, name: &'static str, value: String) -> Self {
+        self.exposed.push((name, value));
+        self
     }
 
     /// Sets the signed session cookie (`max_age: None` for a browser-session cookie) and, as
@@ -103,17 +126,22 @@ impl<T: ToJSON + Send> IntoResponse for AuthReply<T> {
                 headers.append(header::SET_COOKIE, value);
             }
         }
-        let mut exposed = Vec::new();
-        if let Some(token) = self.auth_token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-            headers.insert("set-auth-token", token);
-            exposed.push("set-auth-token");
+        let mut exposed = self.exposed;
+        if let Some(jwt) = self.jwt {
+            exposed.insert(0, ("set-auth-jwt", jwt));
         }
-        if let Some(jwt) = self.jwt.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-            headers.insert("set-auth-jwt", jwt);
-            exposed.push("set-auth-jwt");
+        if let Some(token) = self.auth_token {
+            exposed.insert(0, ("set-auth-token", token));
         }
-        if let Ok(value) = HeaderValue::from_str(&exposed.join(", "))
-            && !exposed.is_empty()
+        let mut names = Vec::new();
+        for (name, value) in exposed {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+                names.push(name);
+            }
+        }
+        if let Ok(value) = HeaderValue::from_str(&names.join(", "))
+            && !names.is_empty()
         {
             headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
         }

@@ -1,6 +1,6 @@
 //! The auth store: the one way to Better Auth's tables (`user`, `session`, `account`,
-//! `verification`, and the `jwt` plugin's `jwks`), to the audit trail (`auditEvent`) and to the
-//! session cache that sits in front of them.
+//! `verification`, the `jwt` plugin's `jwks` and the two-factor plugin's `twoFactor`), to the audit
+//! trail (`auditEvent`) and to the session cache that sits in front of them.
 //!
 //! It owns the database handle and the cache, so the cache cannot be bypassed: reads of a
 //! session go through the cache, and every write goes through an [`AuthWrite`], whose methods
@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         cache::{self, SessionCache},
-        model::{AuditEvent, AuditRecord, Session, SessionId, SigningKeyRow, User, UserId},
-        repo::{accounts, audit_events, jwks, rate_limits, sessions, users, verifications},
+        model::{AuditEvent, AuditRecord, Session, SessionId, SigningKeyRow, TwoFactorRecord, User, UserId},
+        repo::{accounts, audit_events, jwks, rate_limits, sessions, two_factors, users, verifications},
         token::{ResetToken, SessionToken, StoredToken},
     },
     config::TokenStorage,
@@ -134,6 +134,25 @@ impl AuthStore {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, DbErr> {
         audit_events::page(&self.db, user, before, limit).await
+    }
+
+    /// Whether the user has two-factor sign-in on.
+    pub(crate) async fn two_factor_enabled(&self, user: &UserId) -> Result<bool, DbErr> {
+        users::two_factor_enabled(&self.db, user).await
+    }
+
+    /// The user's two-factor enrolment, if any.
+    pub(crate) async fn two_factor(&self, user: &UserId) -> Result<Option<TwoFactorRecord>, DbErr> {
+        two_factors::find(&self.db, user).await
+    }
+
+    /// The live value stored under a verification identifier (two-factor state; not cached).
+    pub(crate) async fn verification_value(
+        &self,
+        identifier: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, DbErr> {
+        verifications::find_live(&self.db, identifier, now).await
     }
 
     /// Writes that commit one statement at a time.
@@ -373,6 +392,107 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         now: OffsetDateTime,
     ) -> Result<Option<UserId>, DbErr> {
         verifications::consume_reset_token(self.conn(), token, now).await
+    }
+
+    /// Turns two-factor sign-in on or off. Invalidates the user's sessions (the user row changed).
+    pub(crate) async fn set_two_factor_enabled(
+        &mut self,
+        user: &UserId,
+        on: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), DbErr> {
+        users::set_two_factor_enabled(self.conn(), user, on, now).await?;
+        self.mark(Stale::User(user.clone())).await;
+        Ok(())
+    }
+
+    /// The user's two-factor enrolment, write-locked until the transaction ends (not cached).
+    pub(crate) async fn lock_two_factor(&mut self, user: &UserId) -> Result<Option<TwoFactorRecord>, DbErr> {
+        two_factors::lock(self.conn(), user).await
+    }
+
+    /// Stores a new, unconfirmed enrolment (sealed secret and codes; not cached).
+    pub(crate) async fn put_two_factor_unverified(
+        &mut self,
+        user: &UserId,
+        secret: &str,
+        backup_codes: &str,
+    ) -> Result<(), DbErr> {
+        two_factors::put_unverified(self.conn(), user, secret, backup_codes).await
+    }
+
+    /// Marks an enrolment confirmed (not cached).
+    pub(crate) async fn set_two_factor_verified(&mut self, id: &str) -> Result<(), DbErr> {
+        two_factors::set_verified(self.conn(), id).await
+    }
+
+    /// Replaces an enrolment's backup codes (not cached).
+    pub(crate) async fn set_backup_codes(&mut self, id: &str, codes: &str) -> Result<(), DbErr> {
+        two_factors::set_backup_codes(self.conn(), id, codes).await
+    }
+
+    /// Replaces the backup codes if they are still `expected` (not cached).
+    pub(crate) async fn swap_backup_codes(&mut self, id: &str, expected: &str, codes: &str) -> Result<bool, DbErr> {
+        two_factors::swap_backup_codes(self.conn(), id, expected, codes).await
+    }
+
+    /// Counts a failed second-factor verification; returns the new count (not cached).
+    pub(crate) async fn record_two_factor_failure(&mut self, id: &str) -> Result<i32, DbErr> {
+        two_factors::record_failure(self.conn(), id).await
+    }
+
+    /// Locks second-factor verification until `until` (not cached).
+    pub(crate) async fn lock_two_factor_until(&mut self, id: &str, until: OffsetDateTime) -> Result<(), DbErr> {
+        two_factors::lock_until(self.conn(), id, until).await
+    }
+
+    /// Clears the failure count and lock (not cached).
+    pub(crate) async fn reset_two_factor_failures(&mut self, id: &str) -> Result<(), DbErr> {
+        two_factors::reset_failures(self.conn(), id).await
+    }
+
+    /// Deletes the user's enrolment (not cached).
+    pub(crate) async fn delete_two_factor(&mut self, user: &UserId) -> Result<(), DbErr> {
+        two_factors::delete_of_user(self.conn(), user).await
+    }
+
+    /// Stores a verification value (two-factor state; not cached).
+    pub(crate) async fn insert_value(
+        &mut self,
+        identifier: &str,
+        value: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), DbErr> {
+        verifications::insert(self.conn(), identifier, value, now, expires_at).await
+    }
+
+    /// The live value under `identifier`, read where this write runs (not cached).
+    pub(crate) async fn value(&self, identifier: &str, now: OffsetDateTime) -> Result<Option<String>, DbErr> {
+        verifications::find_live(self.conn(), identifier, now).await
+    }
+
+    /// Deletes the values under `identifier`, returning the live one (not cached).
+    pub(crate) async fn consume_value(
+        &mut self,
+        identifier: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(String, OffsetDateTime)>, DbErr> {
+        verifications::consume(self.conn(), identifier, now).await
+    }
+
+    /// Adds one to the live counter under `identifier` (not cached).
+    pub(crate) async fn increment_value(
+        &mut self,
+        identifier: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, DbErr> {
+        verifications::increment(self.conn(), identifier, now).await
+    }
+
+    /// Deletes the values under `identifier` (not cached).
+    pub(crate) async fn delete_value(&mut self, identifier: &str) -> Result<(), DbErr> {
+        verifications::delete(self.conn(), identifier).await
     }
 
     /// Deletes every expired session; returns how many. Nothing to invalidate: a cached

@@ -16,14 +16,22 @@ const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 
 /// `len` random characters of `[a-zA-Z0-9]`.
 pub(crate) fn random_alphanumeric(len: usize) -> String {
+    random_string(ALPHABET, len)
+}
+
+/// `len` random characters of `alphabet` (at most 256 characters), each equally likely:
+/// bytes at or above the largest multiple of the alphabet's size are redrawn.
+pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
+    let size = alphabet.len();
+    let limit = 256 - 256 % size;
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
         // The OS generator failing is not recoverable; a predictable token would be worse.
         getrandom::fill(&mut buf).expect("the OS random number generator is available");
         for &byte in &buf {
-            if byte < 248 && out.len() < len {
-                out.push(char::from(ALPHABET[usize::from(byte % 62)]));
+            if usize::from(byte) < limit && out.len() < len {
+                out.push(char::from(alphabet[usize::from(byte) % size]));
             }
         }
     }

@@ -80,7 +80,7 @@ pub struct TestDb {
 }
 
 /// The tables the service writes, in the order snapshots list them.
-const TABLES: [&str; 6] = ["user", "session", "account", "verification", "task", "auditEvent"];
+const TABLES: [&str; 7] = ["user", "session", "account", "verification", "twoFactor", "task", "auditEvent"];
 
 /// The `task` columns in the API's order.
 const TASK_COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;

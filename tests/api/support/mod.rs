@@ -10,6 +10,7 @@
 //! - [`users`]: users signed up or in over HTTP, and sessions presented by cookie or bearer;
 //! - [`tasks`]: the tasks API as a user calls it, and what a task must look like;
 //! - [`events`]: the live-update stream as an `EventSource` reads it;
+//! - [`two_factor`]: two-factor sign-in as a client drives it, and an authenticator app;
 //! - [`mail`]: the file mail outbox;
 //! - [`pg_proxy`]: a TCP proxy that takes PostgreSQL away for one test;
 //! - [`balancer`]: three instances of the binary behind HAProxy with `deploy/haproxy.cfg`.
@@ -22,5 +23,6 @@ pub mod mail;
 pub mod pg_proxy;
 pub mod server;
 pub mod tasks;
+pub mod two_factor;
 pub mod users;
 pub mod wire;

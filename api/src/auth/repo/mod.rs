@@ -22,6 +22,7 @@ pub(crate) mod audit_events;
 pub(crate) mod jwks;
 pub(crate) mod rate_limits;
 pub(crate) mod sessions;
+pub(crate) mod two_factors;
 pub(crate) mod users;
 pub(crate) mod verifications;
 

@@ -133,10 +133,40 @@ pub(crate) async fn delete(db: &impl ConnectionTrait, id: &UserId) -> Result<(),
     for sql in [
         r#"DELETE FROM "task" WHERE "owner_id" = $1"#,
         r#"DELETE FROM "session" WHERE "userId" = $1"#,
+        r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
         r#"DELETE FROM "account" WHERE "userId" = $1"#,
         r#"DELETE FROM "user" WHERE "id" = $1"#,
     ] {
         execute(db, sql, vec![id.as_str().into()]).await?;
     }
+    Ok(())
+}
+
+/// Whether the user has two-factor sign-in on (`twoFactorEnabled`; `NULL` is off).
+pub(crate) async fn two_factor_enabled(db: &impl ConnectionTrait, id: &UserId) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            r#"SELECT "twoFactorEnabled" AS "enabled" FROM "user" WHERE "id" = $1"#,
+            vec![id.as_str().into()],
+        ))
+        .await?;
+    Ok(row.map(|row| row.try_get::<Option<bool>>("", "enabled")).transpose()?.flatten().unwrap_or(false))
+}
+
+/// Turns two-factor sign-in on or off for a user.
+pub(crate) async fn set_two_factor_enabled(
+    db: &impl ConnectionTrait,
+    id: &UserId,
+    on: bool,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    execute(
+        db,
+        r#"UPDATE "user" SET "twoFactorEnabled" = $1, "updatedAt" = $2 WHERE "id" = $3"#,
+        vec![on.into(), auth_time(backend, now), id.as_str().into()],
+    )
+    .await?;
     Ok(())
 }
