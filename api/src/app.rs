@@ -26,7 +26,7 @@ use crate::{
     },
     config::Config,
     db,
-    error::ErrorResponses,
+    error::{ApiError, ErrorResponses},
     health::HealthApi,
     http::{
         allow::{AllowHeader, AllowedMethods},
@@ -34,6 +34,7 @@ use crate::{
         middleware::{BodyLimit, Cors, NoStore, RequestContext},
         origin::TrustedOrigins,
         paths::{self, PathTemplate},
+        request_metrics::RequestMetrics,
     },
     mail::Mailer,
     state::AppState,
@@ -66,6 +67,7 @@ pub enum BuildError {
 pub struct App {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
+    metrics: Option<(TcpAcceptor, SocketAddr)>,
     state: AppState,
 }
 
@@ -79,6 +81,15 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         .map_err(|source| BuildError::Bind { addr: config.bind, source })?;
     let local_addr =
         acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied()).unwrap_or(config.bind);
+    let metrics = match config.metrics.bind {
+        Some(addr) => {
+            let acceptor =
+                TcpListener::bind(addr).into_acceptor().await.map_err(|source| BuildError::Bind { addr, source })?;
+            let bound = acceptor.local_addr().into_iter().find_map(|a| a.as_socket_addr().copied()).unwrap_or(addr);
+            Some((acceptor, bound))
+        }
+        None => None,
+    };
     let mailer = Mailer::new(&config.mail).map_err(|err| BuildError::Mail(Box::new(err)))?;
     let public_base_url = match &config.base_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
@@ -92,7 +103,7 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         trusted_origins.push(format!("http://127.0.0.1:{}", local_addr.port()));
     }
     let state = AppState::new(config, db, TrustedOrigins::new(&trusted_origins), mailer, public_base_url);
-    Ok(App { acceptor, local_addr, state })
+    Ok(App { acceptor, local_addr, metrics, state })
 }
 
 impl App {
@@ -110,6 +121,15 @@ impl App {
             self.state.config.rate_limit.enabled.then(|| tokio::spawn(sweep_rate_limits(self.state.clone())));
         let listener = self.state.cache_listener().map(tokio::spawn);
         let changes = self.state.change_listener().map(tokio::spawn);
+        let metrics_server = self.metrics.map(|(acceptor, addr)| {
+            tracing::info!("metrics on http://{addr}/metrics");
+            let endpoint = Route::new().at("/metrics", MetricsEndpoint::new(&self.state)).data(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = Server::new_with_acceptor(acceptor).run(endpoint).await {
+                    tracing::warn!(error = %err, "metrics server stopped");
+                }
+            })
+        });
         tracing::info!("listening on http://{}", self.local_addr);
         let tasks = self.state.tasks.clone();
         // Event streams never finish by themselves: end them when shutdown starts.
@@ -121,7 +141,7 @@ impl App {
             .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
             .await?;
         sweeper.abort();
-        for job in [rate_limit_sweeper, listener, changes].into_iter().flatten() {
+        for job in [metrics_server, rate_limit_sweeper, listener, changes].into_iter().flatten() {
             job.abort();
         }
         self.state.close().await;
@@ -166,7 +186,20 @@ fn routes(state: AppState) -> impl Endpoint {
         ("/.well-known/", auth::api::PARAMETER_ERRORS),
         ("/api/v1/", tasks::api::PARAMETER_ERRORS),
     ];
-    Route::new()
+    // `/metrics` on the main port only with a token and no separate address (`METRICS_BIND`).
+    let metrics =
+        (config.metrics.bind.is_none() && config.metrics.token.is_some()).then(|| MetricsEndpoint::new(&state));
+    let operation_ids = Apis::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .flat_map(|path| path.operations)
+        .filter_map(|operation| operation.operation_id);
+    let request_metrics = RequestMetrics::new(operation_ids);
+    let route = match metrics {
+        Some(metrics) => Route::new().at("/metrics", metrics),
+        None => Route::new(),
+    };
+    route
         .at("/openapi.json", OnFirstUse::new(|| openapi_service().spec_endpoint().map_to_response().boxed()))
         .at("/openapi.yaml", OnFirstUse::new(|| openapi_service().spec_endpoint_yaml().map_to_response().boxed()))
         .nest("/docs", OnFirstUse::new(|| openapi_service().swagger_ui().map_to_response().boxed()))
@@ -181,7 +214,46 @@ fn routes(state: AppState) -> impl Endpoint {
         .with(Wrap::new(AllowHeader::new(AllowedMethods::from_meta(&Apis::meta()))))
         .with(Wrap::new(Cors::new(state.origins.clone())))
         .with(Wrap::new(RequestContext::new(auth::api::SECRET_PATHS)))
+        .with(Wrap::new(request_metrics))
         .data(state)
+}
+
+/// `GET /metrics`: the Prometheus text exposition, behind `METRICS_TOKEN` when one is set.
+struct MetricsEndpoint {
+    token: Option<String>,
+}
+
+impl MetricsEndpoint {
+    fn new(state: &AppState) -> Self {
+        Self { token: state.config.metrics.token.clone() }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let Some(token) = &self.token else { return true };
+        let presented = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        bool::from(subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), token.as_bytes()))
+    }
+}
+
+impl Endpoint for MetricsEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if !self.authorized(&req) {
+            return Err(ApiError::Auth(auth::error::AuthError::Unauthorized { set_cookies: Vec::new() }).into());
+        }
+        if let Some(state) = req.data::<AppState>() {
+            state.record_pool_metrics();
+        }
+        Ok(Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(crate::metrics::METRICS.render()))
+    }
 }
 
 /// An endpoint built on its first request. The documentation endpoints render the whole spec

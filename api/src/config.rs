@@ -52,6 +52,8 @@ pub struct Config {
     pub(crate) audit_retention: Duration,
     /// `TWO_FACTOR_ISSUER`: the issuer TOTP URIs name (what authenticator apps show).
     pub(crate) two_factor_issuer: String,
+    /// Who may read `/metrics`, and where it is served.
+    pub(crate) metrics: MetricsConfig,
     /// JWTs for other backends and the key set that verifies them.
     pub(crate) jwt: JwtConfig,
 }
@@ -218,6 +220,25 @@ impl SameSite {
             Self::Strict => "Strict",
             Self::None => "None",
         }
+    }
+}
+
+/// Where `/metrics` is served: `METRICS_BIND` (a separate address, off the public port) and/or
+/// `METRICS_TOKEN` (a bearer token; required on the main port). Neither: not served.
+#[derive(Clone)]
+pub(crate) struct MetricsConfig {
+    /// `METRICS_BIND`: a separate listening address for `/metrics`.
+    pub(crate) bind: Option<SocketAddr>,
+    /// `METRICS_TOKEN`: the bearer token `/metrics` requires (at least 32 characters).
+    pub(crate) token: Option<String>,
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
     }
 }
 
@@ -502,6 +523,17 @@ impl Config {
                 Ok(v.to_owned())
             }
         });
+        let metrics = MetricsConfig {
+            bind: reader.parse_opt("METRICS_BIND", |v| {
+                v.parse::<SocketAddr>().map_err(|_| "must be an address with a port (e.g. 127.0.0.1:9100)".to_owned())
+            }),
+            token: reader.parse_opt("METRICS_TOKEN", |v| {
+                if v.len() < 32 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err("must be at least 32 visible ASCII characters".to_owned());
+                }
+                Ok(v.to_owned())
+            }),
+        };
 
         let jwt = reader.jwt();
 
@@ -527,6 +559,7 @@ impl Config {
             jwt,
             audit_retention,
             two_factor_issuer,
+            metrics,
         })
     }
 }

@@ -19,6 +19,8 @@ mod health;
 mod http;
 /// Outgoing mail: log, file or SMTP transport.
 mod mail;
+/// Prometheus metrics: the registry every layer counts into, and its exposition.
+mod metrics;
 /// The state every request can reach: the domain services and the edge settings.
 mod state;
 /// The operation groups of the OpenAPI document.

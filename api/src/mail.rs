@@ -15,7 +15,10 @@ use lettre::{
 use serde::Serialize;
 use tokio::{io::AsyncWriteExt, sync::Mutex};
 
-use crate::config::{MailConfig, MailTransport, SmtpTls};
+use crate::{
+    config::{MailConfig, MailTransport, SmtpTls},
+    metrics::METRICS,
+};
 
 /// One message.
 #[derive(Clone, Debug, Serialize)]
@@ -92,7 +95,12 @@ impl Mailer {
         let mailer = self.clone();
         let span = tracing::Span::current();
         tokio::spawn(async move {
-            if let Err(err) = mailer.send(&mail).await {
+            let sent = mailer.send(&mail).await;
+            match &sent {
+                Ok(()) => METRICS.mail_sent.inc(),
+                Err(_) => METRICS.mail_failed.inc(),
+            }
+            if let Err(err) = sent {
                 let _entered = span.enter();
                 tracing::warn!(error = %err, subject = %mail.subject, "mail not sent");
             }

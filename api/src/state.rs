@@ -177,6 +177,15 @@ impl AppState {
         (self.db.get_database_backend() == DatabaseBackend::Postgres).then(|| self.tasks.change_listener())
     }
 
+    /// Sets the database pool gauges (`metrics`), read when Prometheus scrapes.
+    pub(crate) fn record_pool_metrics(&self) {
+        let (open, idle) = db::pool_connections(&self.db);
+        let metrics = &crate::metrics::METRICS;
+        metrics.pool_max.set(i64::from(self.config.database.max_connections));
+        metrics.pool_connections.with_label_values(&["idle"]).set(i64::try_from(idle).unwrap_or(i64::MAX));
+        metrics.pool_connections.with_label_values(&["in_use"]).set(i64::from(open) - i64::try_from(idle).unwrap_or(0));
+    }
+
     /// Closes the database pool.
     pub(crate) async fn close(&self) {
         self.db.clone().close().await.ok();

@@ -42,6 +42,7 @@ mod lifecycle_reset;
 mod lifecycle_sessions;
 mod lifecycle_verification;
 mod logs_no_secrets;
+mod metrics;
 mod migrations;
 mod probes_and_headers;
 mod scaleout_balancer;

@@ -29,6 +29,7 @@ use crate::{
     db::is_unique_violation,
     error::ApiError,
     mail::{Mail, Mailer},
+    metrics::METRICS,
     timestamp::now_millis,
 };
 
@@ -224,8 +225,12 @@ impl Accounts {
         trust_cookie: Option<&str>,
     ) -> Result<SignInOutcome, ApiError> {
         // Reserve hashing capacity first: under overload the request is shed before any database work.
-        let slot = self.hasher.reserve().await?;
-        self.claim_sign_in_attempt(input.email.as_str()).await?;
+        let slot = self.hasher.reserve().await.inspect_err(|_| METRICS.sign_ins.shed.inc())?;
+        self.claim_sign_in_attempt(input.email.as_str()).await.inspect_err(|err| {
+            if matches!(err, ApiError::RateLimited { .. }) {
+                METRICS.sign_ins.throttled.inc();
+            }
+        })?;
         let attempted_email = input.email.as_str().to_owned();
         let (user, stored_hash) = match self.store.user_with_password(input.email.as_str()).await? {
             Some((user, hash)) => (Some(user), hash),
@@ -241,6 +246,7 @@ impl Accounts {
                 let event = AuditEvent::sign_in_failed(user.as_ref().map(|u| &u.id), reason, client);
                 self.store.write().record(&event).await?;
                 self.finish_failed_sign_in_attempt(attempted_email).await?;
+                METRICS.sign_ins.wrong_credentials.inc();
                 tracing::info!("sign-in refused");
                 return Err(AuthError::InvalidEmailOrPassword.into());
             }
@@ -248,6 +254,7 @@ impl Accounts {
         if self.settings.verification.require_verified_email && !user.email_verified {
             let event = AuditEvent::sign_in_failed(Some(&user.id), SignInFailure::EmailNotVerified, client);
             self.store.write().record(&event).await?;
+            METRICS.sign_ins.email_not_verified.inc();
             // Only the account's owner gets here (the password matched): send them a new link.
             self.send_verification_mail(&user, None, None);
             return Err(AuthError::EmailNotVerified.into());
@@ -262,6 +269,7 @@ impl Accounts {
         let (_session, token) = self.sessions.start(&mut write, &user.id, input.remember, client).await?;
         write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
         write.commit().await?;
+        METRICS.sign_ins.success.inc();
         tracing::info!(user.id = %user.id, "user signed in");
         Ok(SignInOutcome::Session(SignedIn { user, token, renewed_trust }))
     }

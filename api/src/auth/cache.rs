@@ -39,6 +39,7 @@ use crate::auth::{
     model::{Session, User, UserId},
     token::StoredToken,
 };
+use crate::metrics::METRICS;
 
 /// Most entries kept; past this the cache starts over (bounded memory).
 const CAPACITY: usize = 200_000;
@@ -151,8 +152,15 @@ impl SessionCache {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = entries.get(stored_token)?;
-        (entry.cached_at.elapsed() < self.ttl).then(|| (entry.session.clone(), entry.user.clone()))
+        let found = entries
+            .get(stored_token)
+            .filter(|entry| entry.cached_at.elapsed() < self.ttl)
+            .map(|entry| (entry.session.clone(), entry.user.clone()));
+        match found {
+            Some(_) => METRICS.cache_hits.inc(),
+            None => METRICS.cache_misses.inc(),
+        }
+        found
     }
 
     /// The current generation; pass it to [`Self::insert`] after reading the database.
@@ -211,6 +219,7 @@ impl SessionCache {
     fn invalidate(&self, change: impl FnOnce(&mut HashMap<StoredToken, Entry>)) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        METRICS.cache_invalidations.inc();
         change(&mut entries);
     }
 

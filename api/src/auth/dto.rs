@@ -6,7 +6,7 @@
 //! the domain never sees these types.
 
 use poem_openapi::{
-    Enum, Object, Union,
+    Object, Union,
     types::{Example, MaybeUndefined},
 };
 
@@ -18,7 +18,7 @@ use crate::{
         error::AuthError,
         fields::{EmailAddress, PasswordInput},
         jwt::PublicJwk,
-        model::{AuditKind, AuditRecord, Session, User},
+        model::{AuditRecord, Session, User},
         password::Password,
         token::SessionToken,
     },
@@ -788,58 +788,6 @@ impl From<PublicJwk> for PublicJwkDto {
     }
 }
 
-/// What a security event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "kebab-case")]
-pub(crate) enum SecurityEventType {
-    /// The account was created.
-    SignUp,
-    /// A sign-in succeeded.
-    SignIn,
-    /// A sign-in with this account's address was refused (`reason` says why).
-    SignInFailed,
-    /// A session was ended by signing out.
-    SignOut,
-    /// One session was revoked.
-    SessionRevoked,
-    /// Every session was revoked.
-    SessionsRevoked,
-    /// Every other session was revoked.
-    OtherSessionsRevoked,
-    /// The password was changed.
-    PasswordChanged,
-    /// The password was reset through a mailed link.
-    PasswordReset,
-    /// The address was verified.
-    EmailVerified,
-    /// The address was changed.
-    EmailChanged,
-    /// The account was deleted.
-    AccountDeleted,
-    /// An event this version does not know (written by a newer one).
-    Unknown,
-}
-
-impl From<Option<AuditKind>> for SecurityEventType {
-    fn from(kind: Option<AuditKind>) -> Self {
-        match kind {
-            Some(AuditKind::SignUp) => Self::SignUp,
-            Some(AuditKind::SignIn) => Self::SignIn,
-            Some(AuditKind::SignInFailed) => Self::SignInFailed,
-            Some(AuditKind::SignOut) => Self::SignOut,
-            Some(AuditKind::SessionRevoked) => Self::SessionRevoked,
-            Some(AuditKind::SessionsRevoked) => Self::SessionsRevoked,
-            Some(AuditKind::OtherSessionsRevoked) => Self::OtherSessionsRevoked,
-            Some(AuditKind::PasswordChanged) => Self::PasswordChanged,
-            Some(AuditKind::PasswordReset) => Self::PasswordReset,
-            Some(AuditKind::EmailVerified) => Self::EmailVerified,
-            Some(AuditKind::EmailChanged) => Self::EmailChanged,
-            Some(AuditKind::AccountDeleted) => Self::AccountDeleted,
-            None => Self::Unknown,
-        }
-    }
-}
-
 /// One security event on the caller's account.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
@@ -847,10 +795,11 @@ pub(crate) struct SecurityEvent {
     /// Event id (larger is newer).
     #[oai(validator(max_length = 20))]
     pub(crate) id: String,
-    // No field doc: with one, the schema becomes `allOf: [$ref, {description}]`, which the
-    // generated Python client cannot read for an enum; `SecurityEventType` describes itself.
-    #[oai(rename = "type")]
-    pub(crate) kind: SecurityEventType,
+    /// What happened: `sign-up`, `sign-in`, `sign-in-failed`, `sign-out`, `session-revoked`,
+    /// `sessions-revoked`, `other-sessions-revoked`, `password-changed`, `password-reset`,
+    /// `email-verified`, `email-changed` (more may be added).
+    #[oai(rename = "type", validator(max_length = 64))]
+    pub(crate) kind: String,
     /// Why, for `sign-in-failed`: `invalid-password` or `email-not-verified`; otherwise `null`.
     #[oai(nullable, validator(max_length = 64))]
     pub(crate) reason: Option<String>,
@@ -868,7 +817,7 @@ impl From<AuditRecord> for SecurityEvent {
     fn from(record: AuditRecord) -> Self {
         Self {
             id: record.id.to_string(),
-            kind: record.kind.into(),
+            kind: record.kind,
             reason: record.reason,
             ip_address: record.ip_address,
             user_agent: record.user_agent,
@@ -881,7 +830,7 @@ impl Example for SecurityEvent {
     fn example() -> Self {
         Self {
             id: "42".to_owned(),
-            kind: SecurityEventType::SignIn,
+            kind: "sign-in".to_owned(),
             reason: None,
             ip_address: "203.0.113.7".to_owned(),
             user_agent: "Mozilla/5.0".to_owned(),

@@ -20,6 +20,7 @@ use crate::{
     auth::{error::AuthError, model::UserId, store::AuthStore},
     config::HashingConfig,
     error::ApiError,
+    metrics::METRICS,
 };
 
 /// Shortest acceptable new password.
@@ -204,6 +205,7 @@ impl Hasher {
                 _ => {
                     let queued = u32::try_from(self.capacity - self.slots.available_permits()).unwrap_or(u32::MAX);
                     let wait = TYPICAL_HASH * queued / u32::try_from(self.concurrency).unwrap_or(1);
+                    METRICS.hash_shed.inc();
                     tracing::warn!("password hashing queue is full; shedding load");
                     return Err(ApiError::Overloaded { retry_after_secs: wait.as_secs().max(1) });
                 }
@@ -252,7 +254,9 @@ impl HashSlot {
         let span = tracing::Span::current();
         let permit = self.permit;
         let job: Job = Box::new(move || {
+            METRICS.hash_in_flight.inc();
             let output = span.in_scope(work);
+            METRICS.hash_in_flight.dec();
             // Free the place before answering, so the caller sees the capacity it returned.
             drop(permit);
             let _ = done.send(output);

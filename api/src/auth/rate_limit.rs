@@ -38,6 +38,7 @@ use crate::{
         layer::{Layer, call_next},
         paths::PathTemplate,
     },
+    metrics::METRICS,
 };
 
 /// The most entries one rule's table holds (about 150 bytes each).
@@ -67,6 +68,17 @@ pub(crate) enum RuleName {
     Mail,
     /// `RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW`: everything else.
     General,
+}
+
+impl RuleName {
+    /// The rule's name in `api_rate_limit_refusals_total{rule}` (one of `metrics::RATE_LIMIT_RULES`).
+    fn label(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Mail => "mail",
+            Self::General => "general",
+        }
+    }
 }
 
 /// One limit: at most `max` requests per `window`.
@@ -272,11 +284,17 @@ impl RateLimiter {
             None => (UNKNOWN_PATH, self.general()),
         };
         let now = Instant::now();
-        let limited =
-            |wait: Duration| ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 };
-        self.hit(&format!("{client}|{bucket}"), rule, now).await?.map_err(limited)?;
+        let limited = |rule: RuleName, wait: Duration| {
+            METRICS.rate_limited.with_label_values(&[rule.label()]).inc();
+            if operation == Some("/sign-in/email") {
+                METRICS.sign_ins.throttled.inc();
+            }
+            ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 }
+        };
+        self.hit(&format!("{client}|{bucket}"), rule, now).await?.map_err(|wait| limited(rule.name, wait))?;
         if operation.is_some_and(|operation| MAILING.contains(&operation)) {
-            self.hit(&format!("{client}|{MAIL_BUDGET}"), MAIL_RULE, now).await?.map_err(limited)?;
+            let budget = self.hit(&format!("{client}|{MAIL_BUDGET}"), MAIL_RULE, now).await?;
+            budget.map_err(|wait| limited(RuleName::Mail, wait))?;
         }
         Ok(())
     }

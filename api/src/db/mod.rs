@@ -139,6 +139,20 @@ async fn all_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(migration::Migrator::migrations().iter().all(|m| applied.contains(m.name())))
 }
 
+/// The pool's open connections and how many of them are idle.
+pub(crate) fn pool_connections(db: &DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    }
+}
+
 /// Whether the database answers (`SELECT 1`).
 pub(crate) async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), "SELECT 1")).await.map(|_| ())

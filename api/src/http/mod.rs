@@ -9,4 +9,5 @@ pub(crate) mod layer;
 pub(crate) mod middleware;
 pub(crate) mod origin;
 pub(crate) mod paths;
+pub(crate) mod request_metrics;
 pub(crate) mod schema;

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{execute, statement};
 use crate::{
-    auth::model::{AuditEvent, AuditKind, AuditRecord, UserId},
+    auth::model::{AuditEvent, AuditRecord, UserId},
     db::{read_time, task_time},
 };
 
@@ -53,7 +53,7 @@ pub(crate) async fn page(
         .map(|row| {
             Ok(AuditRecord {
                 id: row.try_get("", "id")?,
-                kind: AuditKind::parse(&row.try_get::<String>("", "type")?),
+                kind: row.try_get("", "type")?,
                 reason: row.try_get("", "reason")?,
                 ip_address: row.try_get("", "ipAddress")?,
                 user_agent: row.try_get("", "userAgent")?,

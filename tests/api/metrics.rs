@@ -1,0 +1,74 @@
+//! Prometheus metrics (issue 18 point 1): `/metrics` on the main port only with
+//! `METRICS_TOKEN`, requests labelled by operationId (never the raw path) and status class.
+//!
+//! The registry is per process and the in-process servers share it, so these tests assert
+//! what a request adds, not absolute counts.
+
+use reqwest::StatusCode;
+
+use crate::support::{
+    http::{assert_error, plain_client},
+    server::TestApp,
+    users::{PASSWORD, User, sign_in_status},
+};
+
+const TOKEN: &str = "metrics-token-0123456789abcdefghijklmnop";
+
+async fn scrape(app: &TestApp) -> String {
+    let response = plain_client().get(app.url("/metrics")).bearer_auth(TOKEN).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().expect("text").to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    response.text().await.expect("text")
+}
+
+/// The value of one series (`name{labels}`), 0 when absent.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_on_the_main_port_and_are_off_without_one() {
+    // Arrange
+    let app = TestApp::builder().var("METRICS_TOKEN", TOKEN).spawn().await;
+    let off = TestApp::spawn().await;
+
+    // Act + Assert
+    let response = plain_client().get(app.url("/metrics")).send().await.expect("sent");
+    assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let wrong = format!("{TOKEN}x");
+    let response = plain_client().get(app.url("/metrics")).bearer_auth(wrong).send().await.expect("sent");
+    assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    assert!(scrape(&app).await.contains("# TYPE api_http_requests_total counter"));
+    let response = plain_client().get(off.url("/metrics")).bearer_auth(TOKEN).send().await.expect("sent");
+    assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_operation_id_and_status_class_never_by_path() {
+    // Arrange
+    let app = TestApp::builder().var("METRICS_TOKEN", TOKEN).spawn().await;
+    let ann = User::sign_up(&app, "ann@example.com").await;
+    let before = scrape(&app).await;
+
+    // Act
+    assert_eq!(sign_in_status(&app, &ann.email, PASSWORD).await, StatusCode::OK);
+    assert_eq!(sign_in_status(&app, &ann.email, "wrong password!").await, StatusCode::UNAUTHORIZED);
+    for id in [987_654_321, 987_654_322] {
+        assert_eq!(ann.get(&format!("/api/v1/tasks/{id}")).await.status(), StatusCode::NOT_FOUND);
+    }
+    let after = scrape(&app).await;
+
+    // Assert
+    let delta = |series: &str| value(&after, series) - value(&before, series);
+    assert!(delta(r#"api_http_requests_total{operation="sign_in_email",status_class="2xx"}"#) >= 1.0);
+    assert!(delta(r#"api_http_requests_total{operation="sign_in_email",status_class="4xx"}"#) >= 1.0);
+    assert!(delta(r#"api_http_requests_total{operation="get_task",status_class="4xx"}"#) >= 2.0);
+    assert!(delta(r#"api_http_request_duration_seconds_count{operation="get_task"}"#) >= 2.0);
+    assert!(delta(r#"api_sign_ins_total{outcome="success"}"#) >= 1.0);
+    assert!(delta(r#"api_sign_ins_total{outcome="wrong_credentials"}"#) >= 1.0);
+    assert!(!after.contains("987654321") && !after.contains("=\"/"), "no raw path in any label");
+    for name in ["api_db_pool_connections{state=\"in_use\"}", "api_db_pool_max_connections 5", "api_build_info{"] {
+        assert!(after.contains(name), "{name} missing");
+    }
+}
