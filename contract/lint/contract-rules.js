@@ -17,7 +17,7 @@
 //   response-description              no empty response descriptions
 //
 // An example is found on the media type (`example`/`examples`) or on the schema (`example`),
-// following $ref; for an event stream (`format: event-stream`), on the schema of its events.
+// following $ref; for `oneOf`/`anyOf`, on every member; for an event stream (`format: event-stream`), on the schema of its events.
 
 const ERROR_SCHEMA_REF = '#/components/schemas/Error';
 const BOUNDED_STRING_FORMATS = new Set(['date-time', 'date', 'time', 'uuid', 'byte']);
@@ -50,6 +50,11 @@ function hasExample(mediaType, ctx) {
   if (isObject(mediaType.examples) && Object.keys(mediaType.examples).length > 0) return true;
   const schema = effectiveSchema(mediaType.schema, ctx);
   if (schema.example !== undefined) return true;
+  // One of several bodies (`oneOf`/`anyOf`): an example of each is an example of the answer.
+  const members = schema.oneOf || schema.anyOf;
+  if (Array.isArray(members) && members.length > 0) {
+    return members.every((member) => effectiveSchema(member, ctx).example !== undefined);
+  }
   // A `text/event-stream` is declared as an array of its events (`format: event-stream`): an
   // example of one event is the example of the stream.
   return schema.format === 'event-stream' && effectiveSchema(schema.items, ctx).example !== undefined;

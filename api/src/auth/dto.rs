@@ -200,6 +200,7 @@ pub(crate) struct TwoFactorRedirect {
     pub(crate) two_factor_redirect: bool,
     /// What the user can verify with: `totp` (an authenticator app is enrolled), `otp` (codes
     /// by email; mail is configured).
+    #[oai(validator(max_items = 2))]
     pub(crate) two_factor_methods: Vec<String>,
 }
 

@@ -5,7 +5,7 @@ use poem_openapi::{Enum, Object, types::Example};
 
 use crate::auth::{dto::UserDto, fields::PasswordInput};
 
-/// The second factor `enable` turns on.
+/// The second factor `enable` turns on: `totp` (the default) or `otp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
 pub(crate) enum TwoFactorMethod {
@@ -24,7 +24,9 @@ pub(crate) struct EnableTwoFactorRequest {
     /// The issuer the authenticator app shows (default `TWO_FACTOR_ISSUER`).
     #[oai(skip_serializing_if_is_none, validator(min_length = 1, max_length = 100))]
     pub(crate) issuer: Option<String>,
-    /// `totp` (default) or `otp`.
+    // `totp` (default) or `otp`. No field doc, here and below: with one the schema becomes
+    // `allOf: [$ref, {description}]`, which the generated Python client cannot read for an enum;
+    // `TwoFactorMethod` describes itself.
     #[oai(skip_serializing_if_is_none)]
     pub(crate) method: Option<TwoFactorMethod>,
 }
@@ -39,13 +41,13 @@ impl Example for EnableTwoFactorRequest {
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase", example)]
 pub(crate) struct EnableTwoFactorResponse {
-    /// The method turned on.
+    // The method turned on (no field doc: see `EnableTwoFactorRequest::method`).
     pub(crate) method: TwoFactorMethod,
     /// `otpauth://totp/…` for the authenticator app (TOTP only).
     #[oai(rename = "totpURI", skip_serializing_if_is_none, validator(max_length = 1024))]
     pub(crate) totp_uri: Option<String>,
     /// Ten single-use backup codes `xxxxx-xxxxx` (TOTP only): shown once.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 100))]
     pub(crate) backup_codes: Option<Vec<String>>,
 }
 
@@ -98,6 +100,7 @@ pub(crate) struct BackupCodesResponse {
     /// Always `true`.
     pub(crate) status: bool,
     /// Ten new single-use codes; the old ones no longer work.
+    #[oai(validator(max_items = 100))]
     pub(crate) backup_codes: Vec<String>,
 }
 
@@ -164,11 +167,17 @@ impl Example for SendOtpRequest {
 /// Answer of a successful verification: the session's token (`null` with `disableSession`)
 /// and the user.
 #[derive(Debug, Object)]
-#[oai(rename = "TwoFactorVerified")]
+#[oai(rename = "TwoFactorVerified", example)]
 pub(crate) struct VerifiedResponse {
     /// The session token (also set as the session cookie and in `set-auth-token` when a
     /// session was started).
     #[oai(nullable, validator(max_length = 64))]
     pub(crate) token: Option<String>,
     pub(crate) user: UserDto,
+}
+
+impl Example for VerifiedResponse {
+    fn example() -> Self {
+        Self { token: Some("nECYb2EDNXop2bY5l15uIjhYsg2RiOCu".to_owned()), user: UserDto::example() }
+    }
 }
