@@ -21,6 +21,10 @@ use time::OffsetDateTime;
 
 use crate::{config::DatabaseConfig, timestamp};
 
+/// Connections the PostgreSQL listeners hold for good: the session cache's invalidations and the
+/// tasks' live updates.
+const LISTENER_CONNECTIONS: u32 = 2;
+
 /// Connects with the service's settings: on SQLite, WAL journal, full sync, foreign keys and a
 /// busy timeout; on PostgreSQL, a per-statement timeout. Both: a bounded pool whose acquire
 /// timeout turns an outage into a quick 503 instead of a hang.
@@ -38,9 +42,14 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnectio
     // those (URL included) as a tracing span field, which every debug event during a connection
     // (rustls, sqlx) prints, so `RUST_LOG=debug` would log the database password.
     let (url, password) = split_password(&config.url);
+    // On PostgreSQL the session-cache and live-update listeners each hold one pooled connection
+    // for the life of the process (sqlx's `PgListener` takes it from the pool): the pool has
+    // those on top of `DB_MAX_CONNECTIONS`, so requests keep the configured number. Without
+    // them, `DB_MAX_CONNECTIONS=2` left no connection for requests at all.
+    let listeners = if url.starts_with("postgres") { LISTENER_CONNECTIONS } else { 0 };
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(config.max_connections)
+        .max_connections(config.max_connections + listeners)
         .min_connections(1)
         .acquire_timeout(timeout)
         .connect_timeout(timeout)
