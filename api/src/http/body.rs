@@ -183,7 +183,8 @@ pub(crate) fn parse_value<T: ParseFromJSON + Type>(value: Option<Value>) -> Resu
             None if required => Some(format!("Invalid input: expected {expected}, received undefined")),
             None => None,
             Some(Value::Null) if nullable => None,
-            Some(found) if !matches_kind(expected, found) => {
+            // A `$ref` (an object or an enum declared once) is left to its own parser below.
+            Some(found) if inline.is_some() && !matches_kind(expected, found) => {
                 Some(format!("Invalid input: expected {expected}, received {}", kind_of(Some(found))))
             }
             Some(found) if contains_nul(found) => Some("Invalid input: NUL characters are not allowed".to_owned()),
