@@ -61,7 +61,10 @@ async fn a_bearer_token_that_does_not_verify_is_ignored() {
     let cases = [
         (format!("{token}.{}", &sign("W5OD3U6Iw4qz9VqC4aqQFlTnmgDU04yY")[33..]), "another token's signature"),
         (sign_with(&token, "another-secret-0123456789abcdefghijklmnop"), "signed with another secret"),
-        (format!("{}{}", &token[..31], if token.ends_with('x') { 'y' } else { 'x' }), "a raw token that does not exist"),
+        (
+            format!("{}{}", &token[..31], if token.ends_with('x') { 'y' } else { 'x' }),
+            "a raw token that does not exist",
+        ),
     ];
 
     for (value, reason) in cases {
