@@ -22,21 +22,9 @@ fi
 api="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
-python="${PYTHON:-python3}"
-
-# The venv is (re)installed when requirements.txt or the Python version changed.
-if [ ! -x "$venv/bin/python" ]; then
-	echo "smtp: creating $venv"
-	"$python" -m venv "$venv"
-fi
-stamp_file="$venv/.requirements-stamp"
-stamp="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1) $("$venv/bin/python" --version 2>&1)"
-if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$stamp" ]; then
-	echo "smtp: installing requirements.txt into $venv"
-	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
-		-r "$here/requirements.txt" </dev/null
-	echo "$stamp" >"$stamp_file"
-fi
+# shellcheck source=scripts/lib/venv.sh
+. "$here/../../scripts/lib/venv.sh"
+ensure_venv "smtp" "$venv" "$here/requirements.txt"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/smtp-check.XXXXXX")"
 smtp_pid=""
