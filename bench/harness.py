@@ -8,11 +8,13 @@ Method, scenarios and caveats: bench/README.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures as cf
 import datetime as dt
 import hashlib
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -48,7 +50,10 @@ AUTH_SCENARIOS = ["getsession-cookie", "getsession-bearer", "signin"]
 TASK_SCENARIOS = ["tasks-get", "tasks-list", "tasks-create", "tasks-patch"]
 # Ours only (no baseline has them): a first incremental sync page of 100 changes.
 SYNC_SCENARIOS = ["tasks-changes"]
-ALL_SCENARIOS = AUTH_SCENARIOS + TASK_SCENARIOS + SYNC_SCENARIOS + ["mixed", "storm"]
+# Ours only: live-update fan-out (--fanout-*): SSE streams over several users, a writer at a fixed
+# rate, delivery latency and delivered/expected events (FanOut below).
+EVENT_SCENARIOS = ["tasks-events"]
+ALL_SCENARIOS = AUTH_SCENARIOS + TASK_SCENARIOS + SYNC_SCENARIOS + EVENT_SCENARIOS + ["mixed", "storm"]
 ALL_SYSTEMS = ["ours", "betterauth", "fastapi", "pgbench"]
 # Scenarios whose pgbench floor runs the statements captured from our service (PgCapture).
 FLOOR_CAPTURED = ["tasks-get", "tasks-list", "tasks-create", "tasks-changes"]
@@ -562,6 +567,9 @@ def build_requests(server: Server, data: dict, rng: random.Random) -> dict[str, 
     if server.kind == "ours" and tasks:
         reqs["tasks-changes"] = [tsv_line("2xx", "GET", "/api/v1/tasks/changes?limit=100", None,
                                           {"Authorization": f"Bearer {o['bearer']}"}) for o in data["task_owners"]]
+        # For the record only: FanOut opens these streams itself (wrk cannot read a stream).
+        reqs["tasks-events"] = [tsv_line("stream", "GET", "/api/v1/tasks/events", None,
+                                         {"Authorization": f"Bearer {o['bearer']}"}) for o in data["task_owners"]]
     if server.kind == "ours" and "tasks-get" in reqs and "getsession-bearer" in reqs:
         owner_bearers = [tsv_line("session", "GET", "/api/auth/get-session", None,
                                   {"Authorization": f"Bearer {o['bearer']}"}) for o in data["task_owners"]]
@@ -851,6 +859,204 @@ def run_pgbench(pg: Pg, db: str, scripts: list[Path], duration: float, conns: in
             "error_detail": {}, "duration_s": duration}
 
 
+# --------------------------------------------------------------------------- live-update fan-out
+
+
+def percentile(xs: list[float], p: float) -> Optional[float]:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
+
+
+class FanOut:
+    """The tasks-events scenario: `streams` SSE streams of `GET /api/v1/tasks/events`, `per_user`
+    per user, opened with raw asyncio sockets (HTTP/1.1, chunked bodies decoded here); then
+    `writers` threads with their own keep-alive connections issue writes at `rate` per second on
+    a fixed schedule (write k at t0 + k / rate, k rotating over the users; even k creates a task,
+    odd k patches one of the user's seeded tasks; the title carries k). Each write is expected at
+    every stream of its user. A subscriber parses each event's data and records when it arrived;
+    delivery latency = arrival - the moment the writer sent the write (one clock: time.monotonic
+    in this process), so it includes the write's own time, reported beside it. After the last
+    write the subscribers get up to 5 s to receive what is missing; an event that never arrives
+    counts in expected but not in delivered.
+
+    Streams stay counted by the server until it notices their closed connection when it next
+    writes to it, so `run` ends with two throwaway writes per user, and opening a stream that is
+    refused (429) retries after a throwaway write for up to 15 s."""
+
+    OPEN_TIMEOUT = 15.0
+    DRAIN = 5.0
+
+    def __init__(self, port: int, users: list[dict], per_user: int, streams: int, rate: float, writers: int):
+        self.port, self.users, self.rate = port, users, rate
+        self.subscribers = [users[i % len(users)] for i in range(streams)]
+        self.per_user = per_user
+        self.writers = writers
+        self.tag = uuid.uuid4().hex[:8]
+        self.received: list[dict[int, float]] = [{} for _ in self.subscribers]  # stream -> seq -> arrival
+        self.sent: dict[int, tuple[float, float, int]] = {}  # seq -> (sent, acked, user index)
+        self.errors: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    # -- writes (threads, http.client)
+
+    def write(self, conn: Optional[http.client.HTTPConnection], seq: int, title: str, user: dict):
+        """One write; (connection to reuse, ok)."""
+        if seq >= 0 and seq % 2 == 0 or not user["tasks"]:
+            method, path, body = "POST", "/api/v1/tasks", {"title": title}
+        else:
+            method, path, body = "PATCH", f"/api/v1/tasks/{user['tasks'][seq // 2 % len(user['tasks'])]}", {"title": title}
+        headers = {"Authorization": f"Bearer {user['bearer']}", "Content-Type": "application/json"}
+        try:
+            conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request(method, path, body=json.dumps(body), headers=headers)
+            r = conn.getresponse()
+            r.read()
+            if 200 <= r.status < 300:
+                return conn, True
+            self.count_error(f"{method} {r.status}")
+            return conn, False
+        except (OSError, http.client.HTTPException) as e:
+            self.count_error(f"{method} {type(e).__name__}")
+            if conn is not None:
+                conn.close()
+            return None, False
+
+    def count_error(self, what: str) -> None:
+        with self.lock:
+            self.errors[what] = self.errors.get(what, 0) + 1
+
+    def writer(self, w: int, t0: float, n: int) -> None:
+        conn = None
+        for seq in range(w, n, self.writers):
+            delay = t0 + seq / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            u = seq % len(self.users)
+            sent = time.monotonic()
+            conn, ok = self.write(conn, seq, f"fanout {self.tag} {seq}", self.users[u])
+            if ok:
+                with self.lock:
+                    self.sent[seq] = (sent, time.monotonic(), u)
+        if conn is not None:
+            conn.close()
+
+    def nudge(self, user: dict) -> None:
+        """A throwaway write (not counted): makes the server write to, and so notice, closed streams."""
+        conn, _ = self.write(None, -1, f"fanout {self.tag} nudge", user)
+        if conn is not None:
+            conn.close()
+
+    # -- streams (asyncio)
+
+    async def open_stream(self, i: int):
+        user = self.subscribers[i]
+        deadline = time.monotonic() + self.OPEN_TIMEOUT
+        while True:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write((f"GET /api/v1/tasks/events HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                          f"Authorization: Bearer {user['bearer']}\r\nAccept: text/event-stream\r\n\r\n").encode())
+            await writer.drain()
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            status = int(head.split(" ", 2)[1])
+            if status == 200:
+                return reader, writer, "transfer-encoding: chunked" in head.lower()
+            writer.close()
+            if status != 429 or time.monotonic() > deadline:
+                raise RuntimeError(f"stream {i}: GET /api/v1/tasks/events -> {status}")
+            await asyncio.to_thread(self.nudge, user)
+            await asyncio.sleep(0.2)
+
+    async def read_stream(self, i: int, reader: asyncio.StreamReader, chunked: bool) -> None:
+        got = self.received[i]
+        prefix = f"fanout {self.tag} "
+        buf = b""
+        while True:
+            if chunked:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    return
+                data = await reader.readexactly(size + 2)
+                buf += data[:-2]
+            else:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                buf += data
+            buf = buf.replace(b"\r\n", b"\n")
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                for line in block.split(b"\n"):
+                    if line.startswith(b"data:"):
+                        event = json.loads(line[5:])
+                        title = (event.get("task") or {}).get("title") or ""
+                        if title.startswith(prefix) and title[len(prefix):].isdigit():
+                            got.setdefault(int(title[len(prefix):]), time.monotonic())
+
+    async def session(self, duration: float) -> dict:
+        tries = [asyncio.create_task(asyncio.wait_for(self.open_stream(i), self.OPEN_TIMEOUT + 15))
+                 for i in range(len(self.subscribers))]
+        results = await asyncio.gather(*tries, return_exceptions=True)
+        opened = [x for x in results if not isinstance(x, BaseException)]
+        failed = [x for x in results if isinstance(x, BaseException)]
+        if failed:
+            for _, w, _ in opened:
+                w.close()
+            raise RuntimeError(f"{len(failed)} of {len(results)} streams did not open: "
+                               f"{type(failed[0]).__name__}: {failed[0]}")
+        readers = [asyncio.create_task(self.read_stream(i, r, c)) for i, (r, _, c) in enumerate(opened)]
+        n = max(1, int(duration * self.rate))
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic() + 0.2
+        try:
+            with cf.ThreadPoolExecutor(max_workers=self.writers) as pool:
+                await asyncio.gather(*(loop.run_in_executor(pool, self.writer, w, t0, n) for w in range(self.writers)))
+            elapsed = time.monotonic() - t0
+            want = self.expected_pairs()
+            deadline = time.monotonic() + self.DRAIN
+            while time.monotonic() < deadline and sum(1 for i, q in want if q in self.received[i]) < len(want):
+                if all(r.done() for r in readers):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            ended_early = sum(1 for r in readers if r.done())
+            for r in readers:
+                r.cancel()
+            for _, w, _ in opened:
+                w.close()
+            await asyncio.gather(*readers, return_exceptions=True)
+        return {"elapsed": elapsed, "attempted": n, "streams_ended_early": ended_early}
+
+    def expected_pairs(self) -> list[tuple[int, int]]:
+        by_user: dict[int, list[int]] = {}
+        for i, sub in enumerate(self.subscribers):
+            by_user.setdefault(self.users.index(sub), []).append(i)
+        return [(i, q) for q, (_, _, u) in self.sent.items() for i in by_user.get(u, [])]
+
+    def run(self, duration: float) -> dict:
+        try:
+            info = asyncio.run(self.session(duration))
+        finally:
+            for u in {id(s): s for s in self.subscribers}.values():
+                self.nudge(u)
+                self.nudge(u)
+        want = self.expected_pairs()
+        lat = [(self.received[i][q] - self.sent[q][0]) * 1000 for i, q in want if q in self.received[i]]
+        writes = [(a - s0) * 1000 for s0, a, _ in self.sent.values()]
+        ok = len(self.sent)
+        errors = sum(self.errors.values())
+        return {
+            "requests": ok + errors, "ok_rps": ok / info["elapsed"], "rps": (ok + errors) / info["elapsed"],
+            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else None,
+            "errors": errors, "error_detail": dict(self.errors), "duration_s": round(info["elapsed"], 2),
+            "streams": len(self.subscribers), "users": len(self.users), "target_rate": self.rate,
+            "attempted_writes": info["attempted"], "expected": len(want), "delivered": len(lat),
+            "streams_ended_early": info["streams_ended_early"],
+            "write_p50_ms": percentile(writes, 50), "write_p99_ms": percentile(writes, 99),
+        }
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -950,9 +1156,11 @@ class Bench:
             data["task_owners"] = owners
             try:
                 data["tasks"] = seed_tasks(s, owners, a.tasks_per_user)
+                for o in owners:
+                    o["tasks"] = [t["id"] for t in data["tasks"] if t["owner"] is o]
             except Exception as e:  # noqa: BLE001
                 log(f"{s.name}: task seeding failed, task scenarios skipped: {e}")
-                for sc in TASK_SCENARIOS + SYNC_SCENARIOS + ["mixed"]:
+                for sc in TASK_SCENARIOS + SYNC_SCENARIOS + EVENT_SCENARIOS + ["mixed"]:
                     self.skipped[f"{s.name}/{sc}"] = f"task seeding failed: {e}"
         self.data[s.name] = data
         s.facts["seed_s"] = round(time.monotonic() - t0, 1)
@@ -1094,7 +1302,9 @@ class Bench:
                 if n == "pgbench":
                     continue
                 why = None
-                for key in (["signin", "getsession-cookie"] if sc == "storm" else [sc]):
+                if sc in EVENT_SCENARIOS:
+                    why = self.fanout_preflight(self.server(n))
+                for key in ([] if sc in EVENT_SCENARIOS else ["signin", "getsession-cookie"] if sc == "storm" else [sc]):
                     first = self.reqfiles[(n, key)].read_text().splitlines()[0]
                     why = why or preflight(self.server(n), first)
                 if why:
@@ -1145,6 +1355,8 @@ class Bench:
                     raise RuntimeError(f"{name} is no longer running; log tail:\n{s.log_tail()}")
                 if sc == "storm":
                     res = self.storm(s, duration)
+                elif sc in EVENT_SCENARIOS:
+                    res = self.fanout(s, duration)
                 else:
                     cmd = wrk_cmd(s.base, self.reqfiles[(name, sc)], duration, a.connections, a.threads,
                                   not a.no_check)
@@ -1169,10 +1381,40 @@ class Bench:
             if sc == "storm":
                 extra = (f" | storm sign-in {res['storm_signin']['ok_rps']}/s, errors {res['storm_signin']['errors']}"
                          f", peak RSS {res['peak_rss_kb'] // 1024} MiB")
+            if sc in EVENT_SCENARIOS:
+                extra = (f" | {res['streams']} streams, delivered {res['delivered']}/{res['expected']}, write p99 "
+                         f"{fmt_ms(res['write_p99_ms'])} ms")
             log(f"r{rnd + 1} {sc:18s} {name:12s} {res['ok_rps']:>10.1f} ok/s  p50 {fmt_ms(res['p50_ms'])}  "
                 f"p99 {fmt_ms(res['p99_ms'])}  errors {res['errors']}  (server CPU "
                 f"{res.get('server_cpu_pct_of_one_core', '-')}%, others' load before {res['other_load_busy_pct_before']}%)"
                 f"{extra}")
+
+    def fanout_users(self, s: Server) -> list[dict]:
+        a = self.args
+        owners = [o for o in self.data[s.name].get("task_owners", []) if o.get("tasks")]
+        return owners[: math.ceil(a.fanout_streams / a.fanout_per_user)]
+
+    def fanout(self, s: Server, duration: float) -> dict:
+        a = self.args
+        users = self.fanout_users(s)
+        if not users:
+            raise RuntimeError("no task owner with seeded tasks to stream for")
+        return FanOut(s.port, users, a.fanout_per_user, min(a.fanout_streams, len(users) * a.fanout_per_user),
+                      a.fanout_rate, a.fanout_writers).run(duration)
+
+    def fanout_preflight(self, s: Server) -> Optional[str]:
+        """One stream, a few writes: each must arrive. None if so, else why not."""
+        users = self.fanout_users(s)[:1]
+        if not users:
+            return "no task owner with seeded tasks to stream for"
+        try:
+            res = FanOut(s.port, users, 1, 1, 4.0, 1).run(1.0)
+        except Exception as e:  # noqa: BLE001
+            return f"GET /api/v1/tasks/events: {e}"
+        if res["errors"] or not res["expected"] or res["delivered"] != res["expected"]:
+            return (f"GET /api/v1/tasks/events: {res['delivered']} of {res['expected']} events arrived, "
+                    f"{res['errors']} write errors {res.get('error_detail')}")
+        return None
 
     def storm(self, s: Server, duration: float) -> dict:
         """256 connections hammer sign-in; a separate low-concurrency wrk measures get-session."""
@@ -1232,6 +1474,13 @@ class Bench:
                    for x in rs if x.get("server_cpu_pct_of_one_core") is not None and x["ok_rps"] > 0]
             if cpu:
                 m["server_cpu_us_per_ok"] = round(statistics.median(cpu), 1)
+            if sc in EVENT_SCENARIOS:
+                m["streams"] = max(x["streams"] for x in rs)
+                m["delivered"] = sum(x["delivered"] for x in rs)
+                m["expected"] = sum(x["expected"] for x in rs)
+                m["write_p50_ms"] = med_latency([x["write_p50_ms"] for x in rs])
+                m["write_p99_ms"] = med_latency([x["write_p99_ms"] for x in rs])
+                m["max_delivery_ms"] = max((x["max_ms"] for x in rs if x["max_ms"] is not None), default=None)
             if sc == "storm":
                 m["storm_signin_ok_rps"] = statistics.median(x["storm_signin"]["ok_rps"] for x in rs)
                 m["storm_signin_errors"] = sum(x["storm_signin"]["errors"] for x in rs)
@@ -1427,6 +1676,7 @@ SCENARIO_TITLES = {
     "tasks-get": "tasks get", "tasks-list": "tasks list (20 items)", "tasks-create": "tasks create",
     "tasks-patch": "tasks patch", "tasks-changes": "tasks change feed, first sync (100 per page)", "mixed": "mixed (40 % get-session, 30 % list, 10 % get/create/patch)",
     "storm": "get-session **during a 256-client sign-in storm**",
+    "tasks-events": "live updates: writes/s fanned out to SSE streams; p50 / p99 = delivery latency",
 }
 BASELINE_TITLES = {"betterauth": "Better Auth", "fastapi": "FastAPI"}
 
@@ -1518,6 +1768,19 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
         for m in storm:
             out.append(f"| {m['system']} | {fmt_rate(m['storm_signin_ok_rps'])} | {m['storm_signin_errors']} | "
                        f"{m['peak_rss_kb'] / 1024:.0f} |")
+    fan = [m for m in summary["rows"] if m["scenario"] in EVENT_SCENARIOS]
+    if fan:
+        out += ["", f"Live-update fan-out (tasks-events): {fan[0]['streams']} SSE streams, "
+                    f"{a.fanout_per_user} per user, a writer at {a.fanout_rate:g} writes/s (half creates, half "
+                    f"patches, rotating over the streams' users). ok/s above = writes/s; p50/p99 above = delivery "
+                    f"latency, from the moment the writer sent the write to the moment a subscriber parsed its "
+                    f"event (so it includes the write itself, next column).", "",
+                "| system | writes/s (target) | streams | delivered / expected | write p50 / p99 ms | max delivery ms |",
+                "|---|--:|--:|--:|--:|--:|"]
+        for m in fan:
+            out.append(f"| {m['system']} | {fmt_rate(m['ok_rps'])} ({a.fanout_rate:g}) | {m['streams']} | "
+                       f"{m['delivered']:,} / {m['expected']:,} | "
+                       f"{fmt_ms(m['write_p50_ms'])} / {fmt_ms(m['write_p99_ms'])} | {fmt_ms(m['max_delivery_ms'])} |")
     out += ["", "| system | start-up to log line ms | start-up to first HTTP ms | idle RSS MiB | processes | targets |",
             "|---|--:|--:|--:|--:|---|"]
     for s in bench.servers:
@@ -1577,6 +1840,11 @@ def parse_args(argv=None):
     p.add_argument("--users", type=int, default=200, help="users signed up per auth system (one session each)")
     p.add_argument("--task-users", type=int, default=50, help="users who own tasks")
     p.add_argument("--tasks-per-user", type=int, default=25, help="seeded tasks per task user (list reads 20)")
+    p.add_argument("--fanout-streams", type=int, default=100, help="tasks-events: SSE streams open at once")
+    p.add_argument("--fanout-per-user", type=int, default=4, help="tasks-events: streams per user (the service "
+                   "allows 5 by default, TASKS_EVENTS_PER_USER)")
+    p.add_argument("--fanout-rate", type=float, default=50.0, help="tasks-events: writes per second")
+    p.add_argument("--fanout-writers", type=int, default=4, help="tasks-events: writer connections (threads)")
     p.add_argument("--storm-connections", type=int, default=256)
     p.add_argument("--storm-probe-connections", type=int, default=4)
     p.add_argument("--ba-workers", type=int, default=2, help="node:cluster workers for Better Auth")
@@ -1602,6 +1870,13 @@ def parse_args(argv=None):
             p.error(f"{name}: unknown {bad}; choose from {allowed}")
     if a.task_users > a.users:
         p.error("--task-users must not exceed --users")
+    if not 1 <= a.fanout_per_user <= 5:
+        p.error("--fanout-per-user: 1 to 5 (the service's default TASKS_EVENTS_PER_USER is 5)")
+    if a.fanout_streams < 1 or a.fanout_rate <= 0 or a.fanout_writers < 1:
+        p.error("--fanout-streams, --fanout-rate and --fanout-writers must be positive")
+    if "tasks-events" in a.scenarios and a.task_users * a.fanout_per_user < a.fanout_streams:
+        log(f"note: {a.task_users} task users x {a.fanout_per_user} streams each < --fanout-streams "
+            f"{a.fanout_streams}: tasks-events opens {a.task_users * a.fanout_per_user} streams")
     return a
 
 

@@ -1,7 +1,14 @@
 """A short client flow with the Python client generated from openapi.yaml by
 openapi-python-client, against a live server: sign up, create a task, list, update (PATCH with
-If-Match, PUT), delete, sign out. Bearer auth: an AuthenticatedClient with the `set-auth-token`
-value from sign-up.
+If-Match, PUT), delete; a create retried with one Idempotency-Key; an incremental sync with the
+change feed (first sync, a change and a delete, the next sync from next_cursor); the live-update
+stream and its resumption with Last-Event-ID; sign out. Bearer auth: an AuthenticatedClient with
+the `set-auth-token` value from sign-up.
+
+The generated `stream_task_events` reads the whole answer before returning, and an event
+stream never ends: the flow reads the stream with httpx (the generated client's own
+`get_httpx_client()`, so with its base URL and bearer token), parses the SSE framing itself and
+the events' data with the generated `TaskEvent` model.
 
     python contract/python/flow.py <generated-package-parent-dir> <base-url>
 
@@ -11,8 +18,10 @@ package is imported as `api_client` (generated with --meta none).
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
+from collections.abc import Iterator
 
 sys.path.insert(0, sys.argv[1])
 BASE_URL = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000"
@@ -23,6 +32,7 @@ from api_client.api.tasks import (  # noqa: E402
     create_task,
     delete_task,
     get_task,
+    list_task_changes,
     list_tasks,
     replace_task,
     update_task,
@@ -35,6 +45,9 @@ from api_client.models import (  # noqa: E402
     SignUpRequest,
     SignUpResponse,
     Task,
+    TaskChange,
+    TaskChanges,
+    TaskEvent,
     TaskPage,
 )
 
@@ -62,6 +75,118 @@ def must(cond: bool, what: str, detail: object = None) -> None:
 
 def header(response, name: str) -> str | None:
     return response.headers.get(name)
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
+    """(event, id, data) of each Server-Sent Event; comment lines (heartbeats) are skipped."""
+    event, event_id, data = "message", "", []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event, event_id, "\n".join(data)
+            event, event_id, data = "message", "", []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "id":
+            event_id = value
+        elif field == "event":
+            event = value
+
+
+def sync_from(client: AuthenticatedClient, since: str | None) -> tuple[list[TaskChange], str]:
+    """Every change after `since` (pages of 2 until has_more is false) and the cursor to keep."""
+    changes: list[TaskChange] = []
+    cursor = since
+    while True:
+        kwargs = {"limit": 2} if cursor is None else {"since": cursor, "limit": 2}
+        page = list_task_changes.sync_detailed(client=client, **kwargs)
+        must(page.status_code == 200 and isinstance(page.parsed, TaskChanges), "the change feed answers a page", page.content)
+        changes.extend(page.parsed.changes)
+        cursor = page.parsed.next_cursor
+        if not page.parsed.has_more:
+            return changes, cursor
+
+
+def next_change(stream, what: str) -> tuple[str, TaskEvent]:
+    """The next `change` event of an open stream, parsed with the generated model."""
+    try:
+        event, event_id, data = next(stream)
+    except Exception as exc:  # noqa: BLE001 - a timeout or the end of the stream is the finding
+        must(False, f"{what}: an event arrives within 5 s", f"{type(exc).__name__}: {exc}")
+    check(event == "change" and event_id != "", f"{what}: a 'change' event with an id", (event, event_id))
+    parsed = TaskEvent.from_dict(json.loads(data))
+    check(parsed.cursor == event_id, f"{what}: the event's cursor is its id", data)
+    return event_id, parsed
+
+
+def open_events(client: AuthenticatedClient, last_event_id: str | None = None):
+    """Opens the live-update stream with the generated client's httpx client (5 s read timeout)."""
+    headers = {} if last_event_id is None else {"Last-Event-ID": last_event_id}
+    return client.get_httpx_client().stream("GET", "/api/v1/tasks/events", headers=headers, timeout=5.0)
+
+
+def idempotency_sync_and_events(client: AuthenticatedClient) -> None:
+    # A create retried with one Idempotency-Key: one task, and the retry gets the first answer.
+    key = f"py-create-{uuid.uuid4().hex}"
+    first = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Pay rent"), idempotency_key=key)
+    must(first.status_code == 201 and isinstance(first.parsed, Task), "create with an Idempotency-Key answers 201", first.content)
+    rent = first.parsed
+    retry = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Pay rent"), idempotency_key=key)
+    check(retry.status_code == 201 and isinstance(retry.parsed, Task) and retry.parsed.id == rent.id,
+          "the retry answers 201 with the same task", retry.content)
+    check(header(retry, "location") == header(first, "location"), "the retry has the same Location")
+    check(header(retry, "etag") == header(first, "etag"), "the retry has the same ETag")
+    reused = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Something else"), idempotency_key=key)
+    check(reused.status_code == 422 and isinstance(reused.parsed, Error) and reused.parsed.code == "IDEMPOTENCY_KEY_REUSED",
+          "the key for another request is 422 IDEMPOTENCY_KEY_REUSED", reused.content)
+
+    # Incremental sync: a first sync, a change and a delete, the next sync from the kept cursor.
+    extra = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Call mum"))
+    must(extra.status_code == 201 and isinstance(extra.parsed, Task), "create a second task", extra.content)
+    extra = extra.parsed
+    changes, cursor = sync_from(client, None)
+    alive = [c.task.id for c in changes if not c.deleted and isinstance(c.task, Task)]
+    check(rent.id in alive and extra.id in alive, "the first sync has both tasks", changes)
+    check(sum(1 for c in changes if c.id == rent.id) == 1, "the retried create is one task in the feed", changes)
+    done = update_task.sync_detailed(rent.id, client=client, body=PatchTaskRequest(is_completed=True), if_match=header(first, "etag"))
+    check(done.status_code == 200, "patch the first task", done.content)
+    gone = delete_task.sync_detailed(extra.id, client=client)
+    check(gone.status_code == 204, "delete the second task", gone.content)
+    changes, cursor = sync_from(client, cursor)
+    check(len(changes) == 2
+          and changes[0].id == rent.id and not changes[0].deleted and isinstance(changes[0].task, Task)
+          and changes[0].task.is_completed is True
+          and changes[1].id == extra.id and changes[1].deleted and changes[1].task is None,
+          "the next sync sees the change and the deletion, oldest first", changes)
+    quiet, _ = sync_from(client, cursor)
+    check(quiet == [], "a sync with nothing new is empty", quiet)
+
+    # Live updates: a change made through another request arrives on the stream; after a
+    # disconnection, Last-Event-ID resumes with what was missed.
+    with open_events(client) as response:
+        check(response.status_code == 200, "the event stream opens (200)", response.status_code)
+        check(response.headers.get("content-type", "").startswith("text/event-stream"), "the stream is text/event-stream")
+        events = sse_events(response.iter_lines())
+        milk = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Oat milk"))
+        must(milk.status_code == 201 and isinstance(milk.parsed, Task), "create a task while streaming", milk.content)
+        milk = milk.parsed
+        seen_id, seen = next_change(events, "live")
+        check(seen.id == milk.id and not seen.deleted and isinstance(seen.task, Task) and seen.task.title == "Oat milk",
+              "the stream carries the new task", seen)
+    missed = update_task.sync_detailed(milk.id, client=client, body=PatchTaskRequest(is_completed=True))
+    check(missed.status_code == 200, "patch the task while disconnected", missed.content)
+    with open_events(client, seen_id) as response:
+        check(response.status_code == 200, "the event stream opens with Last-Event-ID (200)", response.status_code)
+        _, caught = next_change(sse_events(response.iter_lines()), "resumed")
+        check(caught.id == milk.id and isinstance(caught.task, Task) and caught.task.is_completed is True,
+              "Last-Event-ID resumes with the missed change", caught)
+    from_event, _ = sync_from(client, seen_id)
+    check(len(from_event) == 1 and from_event[0].id == milk.id, "an event id is a sync cursor too", from_event)
 
 
 def main() -> None:
@@ -125,6 +250,8 @@ def main() -> None:
     gone = get_task.sync_detailed(task.id, client=client)
     check(gone.status_code == 404 and isinstance(gone.parsed, Error) and gone.parsed.code == "TASK_NOT_FOUND",
           "deleted task is 404 TASK_NOT_FOUND", gone.content)
+
+    idempotency_sync_and_events(client)
 
     # No body: the spec makes it optional (the generated client still sends Content-Type).
     out = sign_out.sync_detailed(client=client)

@@ -1,6 +1,10 @@
 // A short client flow with the TypeScript client generated from openapi.yaml
 // (openapi-typescript types + openapi-fetch), against a live server:
-// sign up, create a task, list, update (If-Match), delete, sign out. Bearer auth.
+// sign up, create a task, list, update (If-Match), delete; a create retried with one
+// Idempotency-Key; an incremental sync with the change feed (first sync, a change and a delete,
+// the next sync from next_cursor); the live-update stream (text/event-stream, read through the
+// generated client with `parseAs: "stream"`) and its resumption with Last-Event-ID; sign out.
+// Bearer auth.
 //
 //   node contract/ts/build/flow.js <baseUrl>      (after `tsc -p contract/ts`; scripts/contract does both)
 //
@@ -11,6 +15,8 @@ import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema.js";
 
 type Task = components["schemas"]["Task"];
+type TaskChange = components["schemas"]["TaskChange"];
+type TaskEvent = components["schemas"]["TaskEvent"];
 
 const baseUrl = process.argv[2] ?? process.env.BASE_URL ?? "http://127.0.0.1:8000";
 let failures = 0;
@@ -48,6 +54,107 @@ const bearer: Middleware = {
   },
 };
 client.use(bearer);
+
+/** One Server-Sent Event (comment lines, the heartbeats, are skipped). */
+interface SseEvent {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/** Reads Server-Sent Events from a response body, one at a time, each with a time limit. The
+ * generated types describe the stream's events (`TaskEvent`); the framing is parsed here, as
+ * `EventSource` would (openapi-fetch hands the body over as a stream). */
+class SseReader {
+  private buffer = "";
+  private readonly decoder = new TextDecoder();
+  private pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+
+  constructor(private readonly reader: ReadableStreamDefaultReader<Uint8Array>) {}
+
+  /** The next event, or undefined when none arrives within `ms` (or the stream ended). */
+  async next(ms: number): Promise<SseEvent | undefined> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const event = this.take();
+      if (event) return event;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      // A read still pending from a timed-out call is kept: its chunk must not be lost.
+      this.pending ??= this.reader.read();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), left)));
+      const chunk = await Promise.race([this.pending, timeout]);
+      clearTimeout(timer);
+      if (chunk === "timeout") return undefined;
+      this.pending = undefined;
+      if (chunk.done) return undefined;
+      this.buffer += this.decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+    }
+  }
+
+  private take(): SseEvent | undefined {
+    for (;;) {
+      const end = this.buffer.indexOf("\n\n");
+      if (end < 0) return undefined;
+      const block = this.buffer.slice(0, end);
+      this.buffer = this.buffer.slice(end + 2);
+      const event: SseEvent = { id: "", event: "message", data: "" };
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line === "" || line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") data.push(value);
+        else if (field === "id") event.id = value;
+        else if (field === "event") event.event = value;
+      }
+      if (data.length === 0) continue;
+      event.data = data.join("\n");
+      return event;
+    }
+  }
+}
+
+/** Opens the live-update stream through the generated client (optionally resuming after
+ * `lastEventId`); the answer's body is read as a stream. */
+async function openEvents(lastEventId?: string): Promise<{ events: SseReader; close: () => void }> {
+  const abort = new AbortController();
+  const opened = await client.GET("/api/v1/tasks/events", {
+    params: { header: lastEventId === undefined ? {} : { "Last-Event-ID": lastEventId } },
+    parseAs: "stream",
+    signal: abort.signal,
+  });
+  check(opened.response.status === 200, `the event stream opens${lastEventId ? " with Last-Event-ID" : ""} (200)`, opened.error);
+  check((opened.response.headers.get("content-type") ?? "").startsWith("text/event-stream"), "the stream is text/event-stream");
+  const body = must(opened.data, "the event stream has a body");
+  return { events: new SseReader(body.getReader()), close: () => abort.abort() };
+}
+
+/** The next `change` event's data, as the spec declares it. */
+async function nextChange(events: SseReader, what: string): Promise<{ id: string; data: TaskEvent }> {
+  const event = must(await events.next(5000), `${what}: an event arrives within 5 s`);
+  check(event.event === "change" && event.id !== "", `${what}: a 'change' event with an id`, event);
+  const data = JSON.parse(event.data) as TaskEvent;
+  check(data.cursor === event.id, `${what}: the event's cursor is its id`, event);
+  return { id: event.id, data };
+}
+
+/** Syncs from `since` until `has_more` is false: every change, oldest first, and the cursor to keep. */
+async function syncFrom(since: string | undefined): Promise<{ changes: TaskChange[]; cursor: string }> {
+  const changes: TaskChange[] = [];
+  let cursor = since;
+  for (;;) {
+    const page = await client.GET("/api/v1/tasks/changes", {
+      params: { query: cursor === undefined ? { limit: 2 } : { since: cursor, limit: 2 } },
+    });
+    const body = must(page.data, "the change feed answers a page", page.error);
+    changes.push(...body.changes);
+    cursor = body.next_cursor;
+    if (!body.has_more) return { changes, cursor };
+  }
+}
 
 async function main(): Promise<void> {
   console.log(`TypeScript client (openapi-fetch) against ${baseUrl}`);
@@ -105,6 +212,61 @@ async function main(): Promise<void> {
 
   const gone = await client.GET("/api/v1/tasks/{id}", { params: { path: { id: task.id } } });
   check(gone.response.status === 404 && gone.error?.code === "TASK_NOT_FOUND", "deleted task is 404 TASK_NOT_FOUND", gone.error);
+
+  // A create retried with one Idempotency-Key: one task, and the retry gets the first answer.
+  const key = `ts-create-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const once = { params: { header: { "Idempotency-Key": key } }, body: { title: "Pay rent" } };
+  const first = await client.POST("/api/v1/tasks", once);
+  check(first.response.status === 201, "create with an Idempotency-Key answers 201", first.error);
+  const rent: Task = must(first.data, "the idempotent create returns the task", first.error);
+  const retry = await client.POST("/api/v1/tasks", once);
+  check(retry.response.status === 201 && retry.data?.id === rent.id, "the retry answers 201 with the same task", retry.data ?? retry.error);
+  check(retry.response.headers.get("location") === first.response.headers.get("location"), "the retry has the same Location");
+  check(retry.response.headers.get("etag") === first.response.headers.get("etag"), "the retry has the same ETag");
+  const reused = await client.POST("/api/v1/tasks", { params: { header: { "Idempotency-Key": key } }, body: { title: "Something else" } });
+  check(reused.response.status === 422 && reused.error?.code === "IDEMPOTENCY_KEY_REUSED", "the key for another request is 422 IDEMPOTENCY_KEY_REUSED", reused.error);
+
+  // Incremental sync: a first sync (in pages of 2), then a change and a delete, then the next
+  // sync from the kept cursor sees exactly those two.
+  const extra = must((await client.POST("/api/v1/tasks", { body: { title: "Call mum" } })).data, "create a second task");
+  const firstSync = await syncFrom(undefined);
+  const live = firstSync.changes.filter((c) => !c.deleted).map((c) => c.task?.id);
+  check(live.includes(rent.id) && live.includes(extra.id), "the first sync has both tasks", firstSync.changes);
+  check(firstSync.changes.filter((c) => c.id === rent.id).length === 1, "the retried create is one task in the feed", firstSync.changes);
+  const rentEtag = must(first.response.headers.get("etag"), "the idempotent create sends an ETag");
+  const done = await client.PATCH("/api/v1/tasks/{id}", {
+    params: { path: { id: rent.id }, header: { "If-Match": rentEtag } },
+    body: { is_completed: true },
+  });
+  check(done.response.status === 200, "patch the first task", done.error);
+  const dropped = await client.DELETE("/api/v1/tasks/{id}", { params: { path: { id: extra.id } } });
+  check(dropped.response.status === 204, "delete the second task", dropped.error);
+  const nextSync = await syncFrom(firstSync.cursor);
+  check(
+    nextSync.changes.length === 2 &&
+      nextSync.changes[0].id === rent.id && !nextSync.changes[0].deleted && nextSync.changes[0].task?.is_completed === true &&
+      nextSync.changes[1].id === extra.id && nextSync.changes[1].deleted && nextSync.changes[1].task === null,
+    "the next sync sees the change and the deletion, oldest first",
+    nextSync.changes,
+  );
+  const quiet = await syncFrom(nextSync.cursor);
+  check(quiet.changes.length === 0, "a sync with nothing new is empty", quiet.changes);
+
+  // Live updates: a change made through another request arrives on the stream; after a
+  // disconnection, Last-Event-ID resumes with what was missed.
+  const stream = await openEvents();
+  const milk = must((await client.POST("/api/v1/tasks", { body: { title: "Oat milk" } })).data, "create a task while streaming");
+  const seen = await nextChange(stream.events, "live");
+  check(seen.data.id === milk.id && !seen.data.deleted && seen.data.task?.title === "Oat milk", "the stream carries the new task", seen.data);
+  stream.close();
+  const missed = await client.PATCH("/api/v1/tasks/{id}", { params: { path: { id: milk.id } }, body: { is_completed: true } });
+  check(missed.response.status === 200, "patch the task while disconnected", missed.error);
+  const resumed = await openEvents(seen.id);
+  const caught = await nextChange(resumed.events, "resumed");
+  check(caught.data.id === milk.id && caught.data.task?.is_completed === true, "Last-Event-ID resumes with the missed change", caught.data);
+  resumed.close();
+  const fromEvent = await syncFrom(seen.id);
+  check(fromEvent.changes.length === 1 && fromEvent.changes[0].id === milk.id, "an event id is a sync cursor too", fromEvent.changes);
 
   const signOut = await client.POST("/api/auth/sign-out", { body: {} });
   check(signOut.response.status === 200 && signOut.data?.success === true, "sign-out answers {success: true}", signOut.error);
