@@ -43,18 +43,24 @@ pub fn keep_freed_large_blocks() {
     }
 }
 
+/// Whether [`keep_freed_large_blocks`] is in effect: read back from mimalloc's option table, so
+/// that a run with it switched off (`HASH_KEEP_WORK_AREA=false`) can prove it really was off.
+pub fn freed_large_blocks_kept() -> bool {
+    option(ARENA_PURGE_MULT) == LARGE_BLOCK_PURGE_MULT
+}
+
+fn option(index: libmimalloc_sys::mi_option_t) -> c_long {
+    #[expect(unsafe_code, reason = "mimalloc's option getter is a C function")]
+    // SAFETY: `mi_option_get` reads an integer from mimalloc's option table; any index below
+    // `_mi_option_last` is valid, and `ARENA_PURGE_MULT` is checked against it at compile time.
+    unsafe {
+        libmimalloc_sys::mi_option_get(index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn option(index: libmimalloc_sys::mi_option_t) -> c_long {
-        #[expect(unsafe_code, reason = "mimalloc's option getter is a C function")]
-        // SAFETY: `mi_option_get` reads an integer from mimalloc's option table; any index
-        // below `_mi_option_last` is valid.
-        unsafe {
-            libmimalloc_sys::mi_option_get(index)
-        }
-    }
 
     #[test]
     fn arena_purge_mult_has_the_index_mimalloc_uses() {
@@ -63,7 +69,9 @@ mod tests {
         assert_eq!(option(ARENA_PURGE_MULT - 1), 1024 * 1024);
         assert_eq!(option(ARENA_PURGE_MULT), 10);
         assert_eq!(option(ARENA_PURGE_MULT + 1), 1);
+        assert!(!freed_large_blocks_kept());
         keep_freed_large_blocks();
         assert_eq!(option(ARENA_PURGE_MULT), LARGE_BLOCK_PURGE_MULT);
+        assert!(freed_large_blocks_kept());
     }
 }

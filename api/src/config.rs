@@ -356,6 +356,10 @@ pub(crate) struct HashingConfig {
     pub(crate) concurrency: usize,
     /// `HASH_QUEUE`: hashes allowed to wait; beyond this, 503 with `Retry-After` (default 64).
     pub(crate) queue: usize,
+    /// `HASH_KEEP_WORK_AREA` (default true): the allocator keeps a freed hash work area for 10 s
+    /// (`allocator::keep_freed_large_blocks`). `false` is the slow path, kept to prove that
+    /// hashes do not depend on it.
+    pub(crate) keep_work_area: bool,
 }
 
 /// Tasks API limits.
@@ -415,6 +419,12 @@ impl Config {
         let _ = dotenvy::dotenv();
         let vars: HashMap<String, String> = std::env::vars().collect();
         Self::from_vars(&vars)
+    }
+
+    /// Whether the process should keep freed password-hash work areas (`HASH_KEEP_WORK_AREA`):
+    /// `main` applies it to the allocator before starting any thread.
+    pub fn keeps_hash_work_area(&self) -> bool {
+        self.hashing.keep_work_area
     }
 
     /// Builds a configuration from a map of variables: the one place values are parsed.
@@ -496,6 +506,7 @@ impl Config {
         let hashing = HashingConfig {
             concurrency: reader.number("HASH_CONCURRENCY", cpus, 1..=256),
             queue: reader.number("HASH_QUEUE", 64, 0..=100_000),
+            keep_work_area: reader.boolean("HASH_KEEP_WORK_AREA", true),
         };
         let tasks = TasksConfig {
             per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000),

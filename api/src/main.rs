@@ -1,6 +1,8 @@
 //! The `api` binary: configuration → logging → build → serve until SIGINT/SIGTERM.
 //!
 //! `api openapi` prints the OpenAPI document (the content of `openapi.yaml`) and exits.
+//! `api hash-selftest` recomputes Better Auth's fixture password hashes on this CPU, prints a
+//! JSON report and exits 0 only if every hash is byte-identical (`tests/api/portability.rs`).
 
 use std::process::ExitCode;
 
@@ -9,20 +11,11 @@ use api::{app, config::Config, telemetry};
 /// The allocator (the `allocator` crate) is mimalloc instead of glibc's: a request allocates
 /// and frees many small buffers (headers, rows, JSON), and glibc's malloc/free were about 18 %
 /// of the CPU profile of a task list under load (see the README's performance section). Its one
-/// option is set before the runtime starts any thread.
+/// option (`HASH_KEEP_WORK_AREA`) is set before the runtime starts any thread, which is why the
+/// configuration is read here and not in `run`.
 fn main() -> ExitCode {
-    allocator::keep_freed_large_blocks();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("openapi") {
+    let command = std::env::args().nth(1);
+    if command.as_deref() == Some("openapi") {
         print!("{}", app::spec_yaml());
         return ExitCode::SUCCESS;
     }
@@ -33,6 +26,24 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.keeps_hash_work_area() {
+        allocator::keep_freed_large_blocks();
+    }
+    if command.as_deref() == Some("hash-selftest") {
+        let (report, all_match) = api::auth::password::self_test();
+        println!("{report}");
+        return if all_match { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
     if let Err(err) = telemetry::init(&config.log) {
         eprintln!("cannot initialise logging: {err}");
         return ExitCode::from(2);

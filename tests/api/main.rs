@@ -44,6 +44,7 @@ mod lifecycle_verification;
 mod logs_no_secrets;
 mod metrics;
 mod migrations;
+mod portability;
 mod probes_and_headers;
 mod scaleout_balancer;
 mod scaleout_rate_limit;

@@ -95,6 +95,69 @@ pub fn hash_for_benchmark(raw: &str) -> String {
     hash_blocking(&Password(raw.to_owned()))
 }
 
+/// Hashes made by Better Auth (`docs/better-auth-wire.md` §6.2): `(password, stored)`. The
+/// first two were produced with a fixed salt, the third by a Better Auth sign-up.
+const BETTER_AUTH_HASHES: [(&str, &str); 3] = [
+    (
+        "password123",
+        "0123456789abcdef0123456789abcdef:e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d",
+    ),
+    (
+        "p\u{00e4}ssw\u{00f6}rd-\u{fb01}",
+        "0123456789abcdef0123456789abcdef:7daaf11981732893a8a382ee79154efe022344a9f261f1c8ecc9579216b76d4ba4e84990eb385d040924552c72a417984c0ba9d1001a13e4aaa8bb03036d75e2",
+    ),
+    (
+        "password123",
+        "01a6893c74b9fe934c866a9f8429041a:121fe91e067730b52e2027f4d8a30d59d497a5f9bc50532335cbaf1406954b715a075cffaa0b6d5b8f2649880ae1c1074f4194ea6870dd2e5f1c238bec1dbf0c",
+    ),
+];
+
+/// `api hash-selftest`: recomputes Better Auth's own hashes with this build's hash function on
+/// this CPU, and reports each result, its time, and the CPU features the process sees. It
+/// proves that a binary hashes byte-identically on a given CPU, e.g. an emulated x86-64 without
+/// SSE4/AVX (`tests/api/portability.rs`). Returns the JSON report (one line) and whether every
+/// hash matched.
+pub fn self_test() -> (String, bool) {
+    let mut all_match = true;
+    let mut results = Vec::new();
+    for (password, expected) in BETTER_AUTH_HASHES {
+        let (salt_hex, _) = expected.split_once(':').expect("a fixture hash has a salt");
+        let started = std::time::Instant::now();
+        let computed = hash_with_salt(&Password(password.to_owned()), salt_hex);
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        all_match &= computed == expected;
+        results.push(
+            serde_json::json!({"hash": computed, "matches": computed == expected, "ms": (ms * 100.0).round() / 100.0}),
+        );
+    }
+    let report = serde_json::json!({
+        "matches": all_match,
+        "hashes": results,
+        "keep_work_area": allocator::freed_large_blocks_kept(),
+        "cpu_features": cpu_features(),
+    });
+    (report.to_string(), all_match)
+}
+
+/// The x86-64 features that code generation or the crates' runtime detection (`sha2`'s SHA-NI
+/// and AVX2 paths) could use, as this process sees them (an emulator reports its own CPU's).
+fn cpu_features() -> serde_json::Value {
+    #[cfg(target_arch = "x86_64")]
+    {
+        serde_json::json!({
+            "sse4.1": std::arch::is_x86_feature_detected!("sse4.1"),
+            "avx": std::arch::is_x86_feature_detected!("avx"),
+            "avx2": std::arch::is_x86_feature_detected!("avx2"),
+            "avx512f": std::arch::is_x86_feature_detected!("avx512f"),
+            "sha": std::arch::is_x86_feature_detected!("sha"),
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        serde_json::json!({})
+    }
+}
+
 /// Whether `password` matches a stored `<salthex>:<keyhex>`; compares in constant time.
 /// A malformed stored value never matches (and never panics).
 pub(crate) fn verify_blocking(password: &Password, stored: &str) -> bool {
@@ -278,20 +341,17 @@ mod tests {
     // Test vectors from `docs/better-auth-wire.md` §6.2, produced by Better Auth.
     #[test]
     fn hashes_match_better_auth_test_vectors() {
-        let salt = "0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            hash_with_salt(&pw("password123"), salt),
-            "0123456789abcdef0123456789abcdef:e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d"
-        );
-        assert_eq!(
-            hash_with_salt(&pw("p\u{00e4}ssw\u{00f6}rd-\u{fb01}"), salt),
-            "0123456789abcdef0123456789abcdef:7daaf11981732893a8a382ee79154efe022344a9f261f1c8ecc9579216b76d4ba4e84990eb385d040924552c72a417984c0ba9d1001a13e4aaa8bb03036d75e2"
-        );
+        for (password, stored) in BETTER_AUTH_HASHES {
+            let (salt, _) = stored.split_once(':').expect("salt:key");
+            assert_eq!(hash_with_salt(&pw(password), salt), stored);
+        }
+        let (report, all_match) = self_test();
+        assert!(all_match, "{report}");
     }
 
     #[test]
     fn a_hash_made_by_better_auth_sign_up_verifies() {
-        let stored = "01a6893c74b9fe934c866a9f8429041a:121fe91e067730b52e2027f4d8a30d59d497a5f9bc50532335cbaf1406954b715a075cffaa0b6d5b8f2649880ae1c1074f4194ea6870dd2e5f1c238bec1dbf0c";
+        let (_, stored) = BETTER_AUTH_HASHES[2];
         assert!(verify_blocking(&pw("password123"), stored));
         assert!(!verify_blocking(&pw("password124"), stored));
     }
@@ -334,7 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashing_threads_run_at_a_lowered_priority() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
         let nice = hasher
             .run(|| {
                 // Field 19 of /proc/thread-self/stat is the nice value.
@@ -349,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_sheds_load_past_its_queue() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
         let busy = hasher.clone();
         // Occupy the only place for longer than a caller is willing to wait.
         let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT * 3)).await });
@@ -364,7 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_place_freed_during_the_admission_wait_is_taken() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0 });
+        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
         let busy = hasher.clone();
         let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT / 5)).await });
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
