@@ -1,7 +1,8 @@
 //! `GET /api/v1/tasks/events`: live updates over Server-Sent Events. A change made through
 //! another connection (on PostgreSQL, another instance) arrives within a second; a client that
 //! reconnects with `Last-Event-ID` loses nothing; a slow client loses nothing either; the stream
-//! ends with its session; streams are bounded per user (429); nobody sees another user's events.
+//! ends with its session; streams are bounded per user and per instance (429); nobody sees
+//! another user's events.
 
 use std::time::Duration;
 
@@ -144,6 +145,22 @@ async fn streams_are_bounded_per_user() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(reopened.is_some(), "a closed stream frees its place");
+}
+
+#[tokio::test]
+async fn streams_are_bounded_per_instance() {
+    let app = TestApp::builder().var("TASKS_EVENTS_MAX", "2").spawn().await;
+    let first = User::sign_up(&app, "first-instance@example.com").await;
+    let second = User::sign_up(&app, "second-instance@example.com").await;
+    let third = User::sign_up(&app, "third-instance@example.com").await;
+    let mut open = first.events(None).await;
+    let _other = second.events(None).await;
+    let refused = third.open_events(None).await;
+    assert_eq!(header_str(&refused, "retry-after").as_deref(), Some("5"));
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_STREAMS").await;
+    // The streams already open are unaffected.
+    let task = first.create_task_ok("still live").await;
+    assert_eq!(upsert(&open.expect_event(SECOND).await, "still live"), id_of(&task));
 }
 
 #[tokio::test]
