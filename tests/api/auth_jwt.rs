@@ -1,12 +1,14 @@
 //! The `jwt` plugin (`docs/better-auth-plugins.md` §JWT): `GET /api/auth/token`, the key set at
 //! `GET /api/auth/jwks` and `/.well-known/jwks.json`, the `jwks` table (one key however many ask
 //! at once, private keys sealed), rotation with a grace period across instances, the
-//! `set-auth-jwt` header of `get-session`, and no token or key material in the log.
+//! `set-auth-jwt` header of `get-session` (its token kept with the cached session: served again
+//! while most of its lifetime remains, signed again after a user update or a key rotation), and
+//! no token or key material in the log.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{
     db::TestDatabase,
@@ -302,6 +304,78 @@ async fn get_session_adds_a_fresh_jwt_and_exposes_the_header() {
 
     let anonymous = plain_client().request(Method::GET, app.url(GET_SESSION)).send().await.expect("sent");
     assert!(header_str(&anonymous, "set-auth-jwt").is_none(), "no session, no JWT");
+}
+
+/// `get-session`'s `set-auth-jwt` token at `app`, verified against its key set, and its claims.
+async fn session_jwt(app: &TestApp, user: &User) -> (String, Value) {
+    let response = user.get(GET_SESSION).await;
+    let jwt = header_str(&response, "set-auth-jwt").expect("set-auth-jwt with a session");
+    let (_, claims) = verify_jwt(&jwt, &jwks(app).await).expect("verifies against the key set");
+    (jwt, claims)
+}
+
+fn lifetime(claims: &Value) -> Option<i64> {
+    claims["exp"].as_i64().zip(claims["iat"].as_i64()).map(|(exp, iat)| exp - iat)
+}
+
+#[tokio::test]
+async fn get_session_serves_the_same_jwt_while_most_of_its_lifetime_remains() {
+    let app = TestApp::spawn().await;
+    let user = User::sign_up(&app, "reuse@example.com").await;
+
+    let (first, claims) = session_jwt(&app, &user).await;
+    // Past the second of its `iat`, a newly signed token would differ.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (second, _) = session_jwt(&app, &user).await;
+
+    assert_eq!(second, first, "the session's token is served again, not signed again");
+    assert_eq!(lifetime(&claims), Some(900), "15 minutes, as before");
+    assert_ne!(token(&app, &user).await, first, "GET /token signs a new one");
+}
+
+#[tokio::test]
+async fn get_session_signs_a_new_jwt_once_a_third_of_its_lifetime_is_used() {
+    let app = TestApp::builder().var("JWT_EXPIRES_IN", "3").spawn().await;
+    let user = User::sign_up(&app, "renew@example.com").await;
+
+    let (first, claims) = session_jwt(&app, &user).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (second, renewed) = session_jwt(&app, &user).await;
+
+    assert_ne!(second, first, "less than two thirds of 3 s left: signed again");
+    assert!(renewed["iat"].as_i64() > claims["iat"].as_i64(), "{claims} then {renewed}");
+    assert_eq!(lifetime(&renewed), Some(3));
+}
+
+#[tokio::test]
+async fn get_session_jwt_carries_the_user_as_updated() {
+    let app = TestApp::spawn().await;
+    let user = User::sign_up(&app, "rename@example.com").await;
+    let (first, claims) = session_jwt(&app, &user).await;
+    assert_eq!(claims["name"], "Test User");
+
+    let updated = user.post("/api/auth/update-user", &json!({"name": "Renamed User"})).await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let (second, claims) = session_jwt(&app, &user).await;
+
+    assert_ne!(second, first, "the user changed: the kept token is dropped");
+    assert_eq!(claims["name"], "Renamed User");
+    assert_eq!(claims["sub"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn get_session_jwt_is_signed_again_by_a_rotated_key() {
+    let app = TestApp::builder().var("JWKS_ROTATION_INTERVAL", "2").spawn().await;
+    let user = User::sign_up(&app, "rekey@example.com").await;
+    let (first, _) = session_jwt(&app, &user).await;
+    assert_eq!(session_jwt(&app, &user).await.0, first);
+
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let (second, claims) = session_jwt(&app, &user).await;
+
+    assert_ne!(kid(&second), kid(&first), "the token of the retired key is not served again");
+    assert_eq!(lifetime(&claims), Some(900));
+    verify_jwt(&first, &jwks(&app).await).expect("the earlier token still verifies (grace period)");
 }
 
 #[tokio::test]

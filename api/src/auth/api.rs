@@ -18,7 +18,7 @@ use crate::{
         },
         error::{AuthError, RedirectField},
         guard::{NoAuth, OptionalAuth, SignInAuth, client_info, read_credentials},
-        model::User,
+        model::{JwtSlot, User},
         reply::AuthReply,
         sessions::Lookup,
         two_factor::{CHALLENGE_LIFETIME, TRUST_LIFETIME},
@@ -247,11 +247,11 @@ impl AuthApi {
         let Some((token, _via)) = credentials.token else {
             return Ok(AuthReply::new(NullableObject(None)).no_store());
         };
-        let (session, user) = match state.sessions.resolve(&token).await? {
+        let (session, user, jwt_slot) = match state.sessions.resolve(&token).await? {
             Lookup::Valid(found) => *found,
             Lookup::Gone => return Ok(AuthReply::new(NullableObject(None)).no_store().clear_cookies(names)),
         };
-        let jwt = session_jwt(&state, &user).await;
+        let jwt = session_jwt(&state, &user, &jwt_slot).await;
         let skip_refresh = credentials.dont_remember || disable_refresh.0.is_some_and(|v| !v.is_empty());
         if skip_refresh || !state.sessions.refresh_due(&session, time::OffsetDateTime::now_utc()) {
             let body = NullableObject(Some(SessionWithUser::new(&session, &user, &token)));
@@ -286,14 +286,15 @@ impl AuthApi {
 }
 
 /// The `set-auth-jwt` value for a `get-session` answer (`docs/better-auth-plugins.md` §JWT): a
-/// fresh JWT unless `JWT_SESSION_HEADER=false`. The session answer does not depend on it: when
-/// no token can be signed (the key table unreachable before the first key was loaded) the
-/// header is left out and a warning logged.
-async fn session_jwt(state: &AppState, user: &User) -> Option<String> {
+/// JWT unless `JWT_SESSION_HEADER=false`, the one kept in the session's cache entry while most
+/// of its lifetime remains (`auth::jwt`). The session answer does not depend on it: when no
+/// token can be signed (the key table unreachable before the first key was loaded) the header
+/// is left out and a warning logged.
+async fn session_jwt(state: &AppState, user: &User, slot: &JwtSlot) -> Option<String> {
     if !state.config.jwt.session_header {
         return None;
     }
-    match state.jwts.token_for(user).await {
+    match state.jwts.session_token(user, slot).await {
         Ok(token) => Some(token),
         Err(err) => {
             tracing::warn!(error = %err, "no set-auth-jwt header: the JWT could not be signed");

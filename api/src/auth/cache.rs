@@ -22,11 +22,14 @@
 //! A lookup racing with an invalidation cannot re-insert a stale row: entries are inserted only
 //! if no invalidation happened since the lookup started (a generation counter). Entries also
 //! expire after `SESSION_CACHE_TTL` as a last bound (e.g. several processes on one SQLite file).
+//!
+//! An entry also carries the JWT last signed for its user's `set-auth-jwt` header
+//! ([`JwtSlot`]): it goes wherever the entry goes, so every invalidation above drops it too.
 
 use std::{
     collections::HashMap,
     sync::{
-        Mutex, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -36,7 +39,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::oneshot;
 
 use crate::auth::{
-    model::{Session, User, UserId},
+    model::{JwtSlot, LiveSession, Session, User, UserId},
     token::StoredToken,
 };
 use crate::metrics::METRICS;
@@ -117,6 +120,7 @@ impl Markers {
 struct Entry {
     session: Session,
     user: User,
+    jwt: Arc<JwtSlot>,
     cached_at: Instant,
 }
 
@@ -147,7 +151,7 @@ impl SessionCache {
     }
 
     /// The cached session and user for a stored token, if present, fresh and trusted.
-    pub(crate) fn get(&self, stored_token: &StoredToken) -> Option<(Session, User)> {
+    pub(crate) fn get(&self, stored_token: &StoredToken) -> Option<LiveSession> {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
         }
@@ -155,7 +159,7 @@ impl SessionCache {
         let found = entries
             .get(stored_token)
             .filter(|entry| entry.cached_at.elapsed() < self.ttl)
-            .map(|entry| (entry.session.clone(), entry.user.clone()));
+            .map(|entry| (entry.session.clone(), entry.user.clone(), Arc::clone(&entry.jwt)));
         match found {
             Some(_) => METRICS.cache_hits.inc(),
             None => METRICS.cache_misses.inc(),
@@ -169,20 +173,29 @@ impl SessionCache {
     }
 
     /// Caches a row read from the database, unless an invalidation happened since
-    /// `generation` was taken (the row may be stale) or the cache is not trusted.
-    pub(crate) fn insert(&self, generation: u64, stored_token: StoredToken, session: Session, user: User) {
+    /// `generation` was taken (the row may be stale) or the cache is not trusted. Returns the
+    /// entry's new, empty JWT slot (the request's own when the row was not cached).
+    pub(crate) fn insert(
+        &self,
+        generation: u64,
+        stored_token: StoredToken,
+        session: Session,
+        user: User,
+    ) -> Arc<JwtSlot> {
+        let jwt = Arc::new(JwtSlot::default());
         if !self.trusted.load(Ordering::Acquire) {
-            return;
+            return jwt;
         }
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Checked under the write lock: invalidations bump the generation under it too.
         if self.generation.load(Ordering::Acquire) != generation {
-            return;
+            return jwt;
         }
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(stored_token, Entry { session, user, cached_at: Instant::now() });
+        entries.insert(stored_token, Entry { session, user, jwt: Arc::clone(&jwt), cached_at: Instant::now() });
+        jwt
     }
 
     /// Forgets the session with this stored token.
@@ -380,6 +393,20 @@ mod tests {
         cache.insert(cache.generation(), token(), s, u);
         cache.apply_notification("u:u1");
         assert!(cache.get(&token()).is_none(), "a user notification drops their sessions");
+    }
+
+    #[test]
+    fn the_jwt_slot_lives_and_dies_with_its_entry() {
+        let cache = cache();
+        let (s, u) = rows("u1");
+        let slot = cache.insert(cache.generation(), token(), s, u);
+        let (_, _, cached) = cache.get(&token()).expect("cached");
+        assert!(Arc::ptr_eq(&slot, &cached), "a hit shares the entry's slot");
+        cache.apply_notification("u:u1");
+        let (s, u) = rows("u1");
+        let fresh = cache.insert(cache.generation(), token(), s, u);
+        let (_, _, cached) = cache.get(&token()).expect("cached again");
+        assert!(Arc::ptr_eq(&fresh, &cached) && !Arc::ptr_eq(&slot, &cached), "a new entry, a new slot");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub(crate) async fn require_session(req: &Request, state: &AppState) -> Result<C
     };
     match state.sessions.resolve(&token).await? {
         Lookup::Valid(found) => {
-            let (session, user) = *found;
+            let (session, user, _) = *found;
             Ok(CurrentSession { session, user, token })
         }
         Lookup::Gone => {

@@ -13,6 +13,12 @@
 //! signing key is kept in memory: signing costs no database round trip. It is reloaded when it
 //! expires and at least every [`RELOAD_AFTER`], which is how a key another instance (or a Node
 //! Better Auth) created becomes the one this instance signs with.
+//!
+//! Nor does `get-session` sign a new token for every request, as Better Auth does: the token of
+//! the `set-auth-jwt` header is kept with the cached session ([`JwtSlot`], in the session cache
+//! entry of `auth::cache`, so whatever invalidates the session or its user drops the token too)
+//! and served again while more than two thirds of its lifetime remain and its key still signs
+//! ([`Jwts::session_token`]). `GET /token` always signs a new one.
 
 use std::{
     sync::{Arc, PoisonError, RwLock},
@@ -30,7 +36,7 @@ use time::OffsetDateTime;
 
 use crate::{
     auth::{
-        model::{SigningKeyRow, User},
+        model::{JwtSlot, SigningKeyRow, User},
         store::AuthStore,
         symmetric,
         token::new_id,
@@ -148,8 +154,27 @@ impl Jwts {
     /// A fresh token for `user`: `sub` is their id, the claims their public fields.
     pub(crate) async fn token_for(&self, user: &User) -> Result<String, ApiError> {
         let signer = self.signer().await?;
+        self.sign(&signer, user, OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// The token for the `set-auth-jwt` header of `user`'s session: the one in `slot` (the
+    /// session's cache entry) while more than two thirds of its lifetime remain and its key is
+    /// still the signing key, otherwise a fresh one, kept in `slot`.
+    pub(crate) async fn session_token(&self, user: &User, slot: &JwtSlot) -> Result<String, ApiError> {
+        let signer = self.signer().await?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(token) = slot.kept(&signer.kid, now) {
+            return Ok(token);
+        }
+        let token = self.sign(&signer, user, now)?;
+        let reuse_for = i64::try_from(self.0.settings.expires_in.as_secs() / 3).unwrap_or(i64::MAX);
+        slot.keep(token.clone(), signer.kid.clone(), now.saturating_add(reuse_for));
+        Ok(token)
+    }
+
+    /// A token for `user` signed by `signer`, issued at `iat` (unix seconds).
+    fn sign(&self, signer: &Signer, user: &User, iat: i64) -> Result<String, ApiError> {
         let settings = &self.0.settings;
-        let iat = OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             iat,
             name: &user.name,

@@ -1,9 +1,13 @@
 //! The auth domain's records: a user, a session, their typed ids, where a new session comes
-//! from, a JWT signing key, and the security events of the audit trail. `auth::repo` reads and
+//! from, a JWT signing key, the JWT kept with a cached session, and the security events of the
+//! audit trail. `auth::repo` reads and
 //! writes them; every layer passes these types, so a user id cannot be given where a session id
 //! is expected.
 
-use std::fmt;
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use time::OffsetDateTime;
 
@@ -311,5 +315,49 @@ mod tests {
         assert!(long.starts_with(info.user_agent()));
         assert_eq!(ClientInfo::new("", "short").user_agent(), "short");
         assert_eq!(ClientInfo::new(&"x".repeat(600), "").ip_address().len(), 512);
+    }
+}
+
+/// A live session, its user, and the slot of the token last signed for that user's
+/// `set-auth-jwt` header (shared with the session cache entry when there is one).
+pub(crate) type LiveSession = (Session, User, Arc<JwtSlot>);
+
+/// The token last signed for one cached session's user, for the `set-auth-jwt` header
+/// (`auth::jwt`).
+///
+/// It lives in the session cache entry that holds that user (`auth::cache`): an entry is dropped
+/// by every change to its session or user (here, in another instance or by any other client), and
+/// the slot with it, so a kept token never carries a user's stale fields. The slot of a lookup
+/// that was not cached lives for one request.
+#[derive(Default)]
+pub(crate) struct JwtSlot(Mutex<Option<KeptJwt>>);
+
+/// A token in a [`JwtSlot`].
+struct KeptJwt {
+    token: String,
+    /// The key that signed it: a token of a retired key is not served again.
+    kid: String,
+    /// Unix time from which it is no longer served.
+    renew_at: i64,
+}
+
+impl JwtSlot {
+    /// The kept token, if `kid` still signs and `now` (unix seconds) is before its renewal time.
+    pub(crate) fn kept(&self, kid: &str, now: i64) -> Option<String> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.as_ref().filter(|kept| kept.kid == kid && now < kept.renew_at).map(|kept| kept.token.clone())
+    }
+
+    /// Keeps `token`, signed by `kid`, to be served until `renew_at` (unix seconds).
+    pub(crate) fn keep(&self, token: String, kid: String, renew_at: i64) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(KeptJwt { token, kid, renew_at });
+    }
+}
+
+/// Says only whether a token is kept: a token must not reach a log.
+impl fmt::Debug for JwtSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+        f.debug_struct("JwtSlot").field("kept", &kept).finish()
     }
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         error::AuthError,
-        model::{AuditEvent, AuditKind, ClientInfo, Session, SessionId, User, UserId},
+        model::{AuditEvent, AuditKind, ClientInfo, LiveSession, Session, SessionId, User, UserId},
         store::{AuthStore, AuthWrite, WriteTarget},
         token::SessionToken,
     },
@@ -49,8 +49,8 @@ pub(crate) struct CurrentSession {
 /// What a presented token resolves to.
 #[derive(Debug)]
 pub(crate) enum Lookup {
-    /// A live session.
-    Valid(Box<(Session, User)>),
+    /// A live session, its user, and the slot of the user's `set-auth-jwt` token.
+    Valid(Box<LiveSession>),
     /// No such session, or it expired (and was deleted): the client's cookies are stale.
     Gone,
 }

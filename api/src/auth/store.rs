@@ -22,7 +22,9 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         cache::{self, SessionCache},
-        model::{AuditEvent, AuditRecord, Session, SessionId, SigningKeyRow, TwoFactorRecord, User, UserId},
+        model::{
+            AuditEvent, AuditRecord, LiveSession, Session, SessionId, SigningKeyRow, TwoFactorRecord, User, UserId,
+        },
         repo::{accounts, audit_events, jwks, rate_limits, sessions, two_factors, users, verifications},
         token::{ResetToken, SessionToken, StoredToken},
     },
@@ -57,12 +59,12 @@ impl AuthStore {
         &self,
         token: &SessionToken,
         now: OffsetDateTime,
-    ) -> Result<Option<(Session, User)>, DbErr> {
+    ) -> Result<Option<LiveSession>, DbErr> {
         let stored = self.stored(token);
-        if let Some((session, user)) = self.cache.get(&stored)
-            && session.expires_at > now
+        if let Some(cached) = self.cache.get(&stored)
+            && cached.0.expires_at > now
         {
-            return Ok(Some((session, user)));
+            return Ok(Some(cached));
         }
         let generation = self.cache.generation();
         let Some((session, user)) = sessions::find_by_token(&self.db, &stored).await? else {
@@ -72,8 +74,8 @@ impl AuthStore {
             self.write().delete_session(&session).await?;
             return Ok(None);
         }
-        self.cache.insert(generation, stored, session.clone(), user.clone());
-        Ok(Some((session, user)))
+        let jwt = self.cache.insert(generation, stored, session.clone(), user.clone());
+        Ok(Some((session, user, jwt)))
     }
 
     /// A user by id.

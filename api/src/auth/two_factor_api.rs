@@ -44,7 +44,7 @@ async fn verifier(state: &AppState, credentials: &Credentials) -> Result<Verifie
     if let Some((token, _)) = &credentials.token
         && let Lookup::Valid(found) = state.sessions.resolve(token).await?
     {
-        let (session, user) = *found;
+        let (session, user, _) = *found;
         return Ok(Verifier::Session(Box::new(CurrentSession { session, user, token: token.clone() })));
     }
     match &credentials.two_factor {
