@@ -1,7 +1,9 @@
 """A short client flow with the Python client generated from openapi.yaml by
 openapi-python-client, against a live server: sign up, create a task, list, update (PATCH with
 If-Match, PUT), delete; a create retried with one Idempotency-Key; an incremental sync with the
-change feed (first sync, a change and a delete, the next sync from next_cursor); the live-update
+change feed (first sync, a change and a delete, the next sync from next_cursor); a JWT for other
+backends and the key set that lists its key (`/api/auth/token`, `/api/auth/jwks`,
+`/.well-known/jwks.json`; the signature itself is verified by the TypeScript flow); the live-update
 stream and its resumption with Last-Event-ID; sign out. Bearer auth: an AuthenticatedClient with
 the `set-auth-token` value from sign-up.
 
@@ -18,6 +20,7 @@ package is imported as `api_client` (generated with --meta none).
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import uuid
@@ -27,7 +30,14 @@ sys.path.insert(0, sys.argv[1])
 BASE_URL = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000"
 
 from api_client import AuthenticatedClient, Client  # noqa: E402
-from api_client.api.auth import get_session, sign_out, sign_up_email  # noqa: E402
+from api_client.api.auth import (  # noqa: E402
+    get_jwks,
+    get_session,
+    get_token,
+    get_well_known_jwks,
+    sign_out,
+    sign_up_email,
+)
 from api_client.api.tasks import (  # noqa: E402
     create_task,
     delete_task,
@@ -40,6 +50,7 @@ from api_client.api.tasks import (  # noqa: E402
 from api_client.models import (  # noqa: E402
     CreateTaskRequest,
     Error,
+    JsonWebKeySet,
     PatchTaskRequest,
     ReplaceTaskRequest,
     SignUpRequest,
@@ -49,6 +60,7 @@ from api_client.models import (  # noqa: E402
     TaskChanges,
     TaskEvent,
     TaskPage,
+    TokenResponse,
 )
 
 failures = 0
@@ -210,6 +222,24 @@ def main() -> None:
     session = get_session.sync_detailed(client=client)
     check(session.status_code == 200 and getattr(getattr(session.parsed, "user", None), "id", None) == user.id,
           "get-session sees the bearer session", session.content)
+
+    # The `jwt` plugin: a JWT for other backends, and the key set that lists its key.
+    check(bool(header(session, "set-auth-jwt")), "get-session sends set-auth-jwt", dict(session.headers))
+    issued = get_token.sync_detailed(client=client)
+    must(issued.status_code == 200 and isinstance(issued.parsed, TokenResponse), "token answers 200 with a TokenResponse",
+         issued.content)
+    jwt_header, jwt_claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+                              for part in issued.parsed.token.split(".")[:2])
+    check(jwt_claims.get("sub") == user.id, "the JWT's sub is the user", jwt_claims)
+    key_set = get_jwks.sync_detailed(client=anonymous)
+    must(key_set.status_code == 200 and isinstance(key_set.parsed, JsonWebKeySet), "jwks answers 200 with a JsonWebKeySet",
+         key_set.content)
+    check(bool(header(key_set, "etag")) and bool(header(key_set, "cache-control")), "jwks is cacheable", dict(key_set.headers))
+    check(jwt_header.get("kid") in [key.kid for key in key_set.parsed.keys], "the key set lists the JWT's key",
+          (jwt_header, key_set.content))
+    well_known = get_well_known_jwks.sync_detailed(client=anonymous)
+    check(well_known.status_code == 200 and well_known.parsed == key_set.parsed,
+          "/.well-known/jwks.json serves the same key set", well_known.content)
 
     created = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Buy milk", description="2 litres"))
     must(created.status_code == 201 and isinstance(created.parsed, Task), "create answers 201 with a Task", created.content)

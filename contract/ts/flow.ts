@@ -2,7 +2,8 @@
 // (openapi-typescript types + openapi-fetch), against a live server:
 // sign up, create a task, list, update (If-Match), delete; a create retried with one
 // Idempotency-Key; an incremental sync with the change feed (first sync, a change and a delete,
-// the next sync from next_cursor); the live-update stream (text/event-stream, read through the
+// the next sync from next_cursor); a JWT for other backends verified against the key set
+// (`/api/auth/token`, `/api/auth/jwks`, `/.well-known/jwks.json`); the live-update stream (text/event-stream, read through the
 // generated client with `parseAs: "stream"`) and its resumption with Last-Event-ID; sign out.
 // Bearer auth.
 //
@@ -11,6 +12,7 @@
 // The point is that the generated types are usable as they are: this file type-checks under
 // `strict`, using `data` and headers as the spec declares them, without casts.
 
+import { createPublicKey, verify } from "node:crypto";
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema.js";
 
@@ -178,6 +180,24 @@ async function main(): Promise<void> {
 
   const session = await client.GET("/api/auth/get-session");
   check(session.response.status === 200 && session.data?.user.id === user.id, "get-session sees the bearer session", session.data);
+
+  // The `jwt` plugin: a JWT for other backends, and the key set that verifies it.
+  check(!!session.response.headers.get("set-auth-jwt"), "get-session sends set-auth-jwt");
+  const issued = await client.GET("/api/auth/token");
+  check(issued.response.status === 200, "token answers 200", issued.error);
+  const jwt = must(issued.data, "token returns a body", issued.error).token;
+  const [head, claims, signature] = jwt.split(".");
+  const header = JSON.parse(Buffer.from(head, "base64url").toString()) as { alg: string; kid: string };
+  const payload = JSON.parse(Buffer.from(claims, "base64url").toString()) as { sub: string };
+  check(payload.sub === user.id, "the JWT's sub is the user", payload);
+  const keySet = await client.GET("/api/auth/jwks");
+  check(keySet.response.status === 200 && !!keySet.response.headers.get("etag"), "jwks answers 200 with an ETag", keySet.error);
+  const jwk = must(keySet.data?.keys.find((key) => key.kid === header.kid), "the key set lists the JWT's key", keySet.data);
+  const publicKey = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv ?? undefined, x: jwk.x ?? undefined }, format: "jwk" });
+  const verified = verify(null, Buffer.from(`${head}.${claims}`), publicKey, Buffer.from(signature, "base64url"));
+  check(header.alg === "EdDSA" && verified, "the JWT verifies against the key set (Ed25519)", header);
+  const wellKnown = await client.GET("/.well-known/jwks.json");
+  check(JSON.stringify(wellKnown.data) === JSON.stringify(keySet.data), "/.well-known/jwks.json serves the same key set", wellKnown.data);
 
   const created = await client.POST("/api/v1/tasks", { body: { title: "Buy milk", description: "2 litres" } });
   check(created.response.status === 201, "create answers 201", created.error);
