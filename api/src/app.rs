@@ -189,12 +189,11 @@ fn routes(state: AppState) -> impl Endpoint {
     // `/metrics` on the main port only with a token and no separate address (`METRICS_BIND`).
     let metrics =
         (config.metrics.bind.is_none() && config.metrics.token.is_some()).then(|| MetricsEndpoint::new(&state));
-    let operation_ids = Apis::meta()
-        .into_iter()
-        .flat_map(|api| api.paths)
-        .flat_map(|path| path.operations)
-        .filter_map(|operation| operation.operation_id);
-    let request_metrics = RequestMetrics::new(operation_ids);
+    let operations = Apis::meta().into_iter().flat_map(|api| api.paths).flat_map(|path| {
+        let route = path.path;
+        path.operations.into_iter().filter_map(move |operation| Some((operation.operation_id?, route.clone())))
+    });
+    let request_metrics = RequestMetrics::new(operations, config.log.traces.enabled);
     let route = match metrics {
         Some(metrics) => Route::new().at("/metrics", metrics),
         None => Route::new(),

@@ -282,6 +282,32 @@ pub struct LogConfig {
     pub(crate) filter: String,
     /// `LOG_FORMAT`: `pretty` (default) or `json`.
     pub(crate) format: LogFormat,
+    /// OpenTelemetry trace export (`OTEL_*`).
+    pub(crate) traces: TraceConfig,
+}
+
+/// OpenTelemetry trace export. Only what the service decides is parsed here; the exporter reads
+/// the other standard variables itself (`OTEL_EXPORTER_OTLP_HEADERS`, `…_TIMEOUT`,
+/// `OTEL_BSP_SCHEDULE_DELAY`…).
+#[derive(Clone, Debug)]
+pub(crate) struct TraceConfig {
+    /// Whether spans are exported: `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set.
+    pub(crate) enabled: bool,
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`
+    /// (default) or `http/json`; gRPC is not built in.
+    pub(crate) protocol: TraceProtocol,
+    /// `OTEL_SERVICE_NAME`, default `api`.
+    pub(crate) service_name: String,
+}
+
+/// The OTLP/HTTP encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TraceProtocol {
+    /// `http/protobuf`.
+    Protobuf,
+    /// `http/json`.
+    Json,
 }
 
 /// Log line format.
@@ -462,6 +488,7 @@ impl Config {
                 "json" => Ok(LogFormat::Json),
                 _ => Err("must be `pretty` or `json`".to_owned()),
             }),
+            traces: reader.traces(),
         };
         // Nothing is trusted unless configured: a proxy on the same host that passes a client's
         // own `X-Forwarded-For` through would otherwise let every request choose its address.
@@ -660,6 +687,24 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// The OpenTelemetry settings (`TraceConfig`).
+    fn traces(&mut self) -> TraceConfig {
+        let enabled = self.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+            || self.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+        let name = if self.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() {
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+        } else {
+            "OTEL_EXPORTER_OTLP_PROTOCOL"
+        };
+        let protocol = self.parse_with(name, TraceProtocol::Protobuf, |v| match v {
+            "http/protobuf" => Ok(TraceProtocol::Protobuf),
+            "http/json" => Ok(TraceProtocol::Json),
+            _ => Err("must be `http/protobuf` or `http/json` (gRPC is not built in)".to_owned()),
+        });
+        let service_name = self.get("OTEL_SERVICE_NAME").unwrap_or("api").to_owned();
+        TraceConfig { enabled, protocol, service_name }
     }
 
     fn parse_with<T>(&mut self, name: &'static str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {

@@ -1,4 +1,5 @@
-//! The `api` binary: configuration → logging → build → serve until SIGINT/SIGTERM.
+//! The `api` binary: configuration → logging and traces → build → serve until SIGINT/SIGTERM →
+//! flush the queued trace spans.
 //!
 //! `api openapi` prints the OpenAPI document (the content of `openapi.yaml`) and exits.
 //! `api hash-selftest` recomputes Better Auth's fixture password hashes on this CPU, prints a
@@ -44,22 +45,28 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    if let Err(err) = telemetry::init(&config.log) {
-        eprintln!("cannot initialise logging: {err}");
-        return ExitCode::from(2);
-    }
-    let app = match app::build(config).await {
-        Ok(app) => app,
+    let telemetry = match telemetry::init(&config.log) {
+        Ok(telemetry) => telemetry,
         Err(err) => {
-            tracing::error!(error = %err, "start-up failed");
-            return ExitCode::FAILURE;
+            eprintln!("cannot initialise logging: {err}");
+            return ExitCode::from(2);
         }
     };
-    match app.serve(app::shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match app::build(config).await {
+        Ok(app) => match app.serve(app::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error = %err, "server failed");
+                ExitCode::FAILURE
+            }
+        },
         Err(err) => {
-            tracing::error!(error = %err, "server failed");
+            tracing::error!(error = %err, "start-up failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The spans of the last requests are still queued: export them before exiting. The flush
+    // blocks (the exporter's own thread does the sending), so not on a runtime worker.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }

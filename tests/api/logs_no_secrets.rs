@@ -19,16 +19,16 @@ use crate::support::{
 
 /// Every secret the flow handled, with a name for the report.
 #[derive(Default)]
-struct Secrets(Vec<(String, String)>);
+pub(crate) struct Secrets(pub(crate) Vec<(String, String)>);
 
 impl Secrets {
-    fn add(&mut self, what: &str, value: &str) {
+    pub(crate) fn add(&mut self, what: &str, value: &str) {
         assert!(value.len() >= 8, "{what} is too short to search for: {value:?}");
         self.0.push((what.to_owned(), value.to_owned()));
     }
 
     /// Records a response's session credentials: body token, `set-auth-token`, cookie value.
-    fn add_session(&mut self, step: &str, response: &reqwest::Response, token: Option<&str>) {
+    pub(crate) fn add_session(&mut self, step: &str, response: &reqwest::Response, token: Option<&str>) {
         if let Some(token) = token {
             self.add(&format!("raw session token ({step})"), token);
         }
@@ -49,10 +49,42 @@ impl Secrets {
     }
 }
 
+/// Signs up with `browser` (cookies kept) and signs in with `native`, recording every session
+/// credential the answers carry; returns the `Authorization` value of the sign-in's bearer token.
+pub(crate) async fn sign_up_and_in(
+    server: &Server,
+    (browser, native): (&reqwest::Client, &reqwest::Client),
+    email: &str,
+    password: &str,
+    secrets: &mut Secrets,
+) -> String {
+    let response = browser
+        .post(server.url("/api/auth/sign-up/email"))
+        .json(&json!({"name": "Secret Watch", "email": email, "password": password}))
+        .send()
+        .await
+        .expect("sign-up");
+    secrets.add_session("sign-up", &response, None);
+    let signed_up = json_of(response, "sign-up", StatusCode::OK).await;
+    secrets.add("raw session token (sign-up)", signed_up["token"].as_str().expect("token"));
+
+    let response = native
+        .post(server.url("/api/auth/sign-in/email"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("sign-in");
+    secrets.add_session("sign-in", &response, None);
+    let bearer = response.headers().get("set-auth-token").and_then(|v| v.to_str().ok()).expect("bearer").to_owned();
+    let signed_in = json_of(response, "sign-in", StatusCode::OK).await;
+    secrets.add("raw session token (sign-in)", signed_in["token"].as_str().expect("token"));
+    format!("Bearer {bearer}")
+}
+
 /// Requests the flow makes.
 const REQUESTS: usize = 16;
 
-async fn json_of(response: reqwest::Response, step: &str, expected: StatusCode) -> Value {
+pub(crate) async fn json_of(response: reqwest::Response, step: &str, expected: StatusCode) -> Value {
     let status = response.status();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     assert_eq!(status, expected, "{step}: {body}");
@@ -104,27 +136,7 @@ async fn a_full_flow_at_trace_level_logs_no_password_token_cookie_reset_token_or
     let native = no_redirect_client();
 
     // Act: the full flow.
-    let response = browser
-        .post(server.url("/api/auth/sign-up/email"))
-        .json(&json!({"name": "Log Watch", "email": email, "password": passwords[0]}))
-        .send()
-        .await
-        .expect("sign-up");
-    secrets.add_session("sign-up", &response, None);
-    let signed_up = json_of(response, "sign-up", StatusCode::OK).await;
-    secrets.add("raw session token (sign-up)", signed_up["token"].as_str().expect("token"));
-
-    let response = native
-        .post(server.url("/api/auth/sign-in/email"))
-        .json(&json!({"email": email, "password": passwords[0]}))
-        .send()
-        .await
-        .expect("sign-in");
-    secrets.add_session("sign-in", &response, None);
-    let bearer = response.headers().get("set-auth-token").and_then(|v| v.to_str().ok()).expect("bearer").to_owned();
-    let signed_in = json_of(response, "sign-in", StatusCode::OK).await;
-    secrets.add("raw session token (sign-in)", signed_in["token"].as_str().expect("token"));
-    let authorization = format!("Bearer {bearer}");
+    let authorization = sign_up_and_in(&server, (&browser, &native), &email, &passwords[0], &mut secrets).await;
 
     let by_cookie = json_of(
         browser.get(server.url("/api/auth/get-session")).send().await.expect("get"),

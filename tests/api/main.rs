@@ -63,6 +63,7 @@ mod tasks_quota;
 mod tasks_read;
 mod tasks_sync;
 mod tasks_update;
+mod traces;
 mod two_factor_attacks;
 mod two_factor_enrol;
 mod two_factor_sign_in;
