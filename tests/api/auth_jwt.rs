@@ -5,13 +5,13 @@
 //! while most of its lifetime remains, signed again after a user update or a key rotation), and
 //! no token or key material in the log.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    db::TestDatabase,
+    db::{TestDatabase, postgres_url},
     http::{assert_error, header_str, ok_json, plain_client},
     server::{Env, ORIGIN, Server, TestApp},
     users::{GET_SESSION, User, Via},
@@ -361,6 +361,34 @@ async fn get_session_jwt_carries_the_user_as_updated() {
     assert_ne!(second, first, "the user changed: the kept token is dropped");
     assert_eq!(claims["name"], "Renamed User");
     assert_eq!(claims["sub"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn get_session_jwt_on_another_instance_carries_the_user_as_updated() {
+    let first = TestApp::spawn().await;
+    // PostgreSQL: the default cache lifetime, so only the change notifications can drop the other
+    // instance's entry (and its token); SQLite, where nothing tells it: a 1 s lifetime bounds it.
+    let second = match postgres_url() {
+        Some(_) => first.sibling().spawn().await,
+        None => first.sibling().var("SESSION_CACHE_TTL", "1").spawn().await,
+    };
+    let user = User::sign_up(&first, "elsewhere@example.com").await;
+    let there = user.on(&second);
+    let (_, claims) = session_jwt(&second, &there).await;
+    assert_eq!(claims["name"], "Test User", "the other instance caches the session with its token");
+
+    let updated = user.post("/api/auth/update-user", &json!({"name": "Renamed Elsewhere"})).await;
+    assert_eq!(updated.status(), StatusCode::OK);
+
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, claims) = session_jwt(&second, &there).await;
+        if claims["name"] == "Renamed Elsewhere" {
+            break;
+        }
+        assert!(Instant::now() < until, "the other instance still hands out the old name: {claims}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
