@@ -4,8 +4,11 @@ If-Match, PUT), delete; a create retried with one Idempotency-Key; an incrementa
 change feed (first sync, a change and a delete, the next sync from next_cursor); a JWT for other
 backends and the key set that lists its key (`/api/auth/token`, `/api/auth/jwks`,
 `/.well-known/jwks.json`; the signature itself is verified by the TypeScript flow); the live-update
-stream and its resumption with Last-Event-ID; sign out. Bearer auth: an AuthenticatedClient with
-the `set-auth-token` value from sign-up.
+stream and its resumption with Last-Event-ID; sign out. Before the tasks, two-factor sign-in:
+enable with the password, confirm with a TOTP code computed here, sign out, sign in and get the
+second step, complete it with a backup code from a client without cookies (the
+`set-two-factor-token` value sent back as the `two-factor-token` header), turn it off. Bearer
+auth: an AuthenticatedClient with the latest `set-auth-token` value.
 
 The generated `stream_task_events` reads the whole answer before returning, and an event
 stream never ends: the flow reads the stream with httpx (the generated client's own
@@ -21,10 +24,15 @@ package is imported as `api_client` (generated with --meta none).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import struct
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, sys.argv[1])
 BASE_URL = sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8000"
@@ -35,6 +43,7 @@ from api_client.api.auth import (  # noqa: E402
     get_session,
     get_token,
     get_well_known_jwks,
+    sign_in_email,
     sign_out,
     sign_up_email,
 )
@@ -47,12 +56,21 @@ from api_client.api.tasks import (  # noqa: E402
     replace_task,
     update_task,
 )
+from api_client.api.two_factor import (  # noqa: E402
+    disable_two_factor,
+    enable_two_factor,
+    verify_backup_code,
+    verify_totp,
+)
 from api_client.models import (  # noqa: E402
     CreateTaskRequest,
+    EnableTwoFactorRequest,
+    EnableTwoFactorResponse,
     Error,
     JsonWebKeySet,
     PatchTaskRequest,
     ReplaceTaskRequest,
+    SignInRequest,
     SignUpRequest,
     SignUpResponse,
     Task,
@@ -61,7 +79,14 @@ from api_client.models import (  # noqa: E402
     TaskEvent,
     TaskPage,
     TokenResponse,
+    TwoFactorPasswordRequest,
+    TwoFactorRedirect,
+    TwoFactorVerified,
+    VerifyBackupCodeRequest,
+    VerifyCodeRequest,
 )
+
+PASSWORD = "correct horse battery staple"
 
 failures = 0
 
@@ -201,6 +226,70 @@ def idempotency_sync_and_events(client: AuthenticatedClient) -> None:
     check(len(from_event) == 1 and from_event[0].id == milk.id, "an event id is a sync cursor too", from_event)
 
 
+def totp_now(uri: str) -> str:
+    """The current RFC 6238 code of a `totpURI` (HMAC-SHA-1, 30 s, 6 digits), as an app shows it."""
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+    offset = digest[19] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def bearer(token: str | None, what: str) -> AuthenticatedClient:
+    must(bool(token), what)
+    return AuthenticatedClient(base_url=BASE_URL, token=token, raise_on_unexpected_status=True)
+
+
+def two_factor_flow(client: AuthenticatedClient, email: str, user_id: str) -> AuthenticatedClient:
+    """Two-factor sign-in for the signed-in user; returns the bearer client of the session that
+    replaced theirs when it was turned off."""
+    enabled = enable_two_factor.sync_detailed(client=client, body=EnableTwoFactorRequest(password=PASSWORD))
+    must(enabled.status_code == 200 and isinstance(enabled.parsed, EnableTwoFactorResponse),
+         "two-factor enable answers 200", enabled.content)
+    codes = enabled.parsed.backup_codes
+    check(len(codes) == 10, "ten backup codes", codes)
+
+    confirmed = verify_totp.sync_detailed(client=client, body=VerifyCodeRequest(code=totp_now(enabled.parsed.totp_uri)))
+    check(confirmed.status_code == 200 and isinstance(confirmed.parsed, TwoFactorVerified)
+          and confirmed.parsed.user.two_factor_enabled is True, "a first TOTP code turns two-factor on", confirmed.content)
+    client = bearer(header(confirmed, "set-auth-token"), "confirming replaces the session (set-auth-token)")
+    out = sign_out.sync_detailed(client=client)
+    check(out.status_code == 200, "sign-out answers 200", out.content)
+
+    # Fresh clients: httpx keeps cookies, and this is the path of a client without them.
+    signed_in = sign_in_email.sync_detailed(
+        client=Client(base_url=BASE_URL, raise_on_unexpected_status=True),
+        body=SignInRequest(email=email, password=PASSWORD),
+    )
+    must(signed_in.status_code == 200 and isinstance(signed_in.parsed, TwoFactorRedirect)
+         and signed_in.parsed.two_factor_redirect is True, "sign-in asks for the second factor", signed_in.content)
+    check(header(signed_in, "set-auth-token") is None, "no session before the second factor")
+    pending = header(signed_in, "set-two-factor-token")
+    must(bool(pending), "sign-in sends set-two-factor-token")
+
+    verified = verify_backup_code.sync_detailed(
+        client=Client(base_url=BASE_URL, raise_on_unexpected_status=True),
+        body=VerifyBackupCodeRequest(code=codes[0]),
+        two_factor_token=pending,
+    )
+    check(verified.status_code == 200 and isinstance(verified.parsed, TwoFactorVerified)
+          and verified.parsed.user.id == user_id, "a backup code completes the sign-in", verified.content)
+    client = bearer(header(verified, "set-auth-token"), "the second step sends set-auth-token")
+    session = get_session.sync_detailed(client=client)
+    check(getattr(getattr(session.parsed, "user", None), "two_factor_enabled", None) is True,
+          "the new session works and says two-factor is on", session.content)
+
+    disabled = disable_two_factor.sync_detailed(client=client, body=TwoFactorPasswordRequest(password=PASSWORD))
+    check(disabled.status_code == 200 and getattr(disabled.parsed, "status", None) is True,
+          "two-factor disable answers {status: true}", disabled.content)
+    client = bearer(header(disabled, "set-auth-token"), "disabling replaces the session (set-auth-token)")
+    after = get_session.sync_detailed(client=client)
+    check(getattr(getattr(after.parsed, "user", None), "two_factor_enabled", None) is False,
+          "get-session says two-factor is off", after.content)
+    return client
+
+
 def main() -> None:
     print(f"Python client (openapi-python-client) against {BASE_URL}")
     email = f"py-{uuid.uuid4().hex[:12]}@example.com"
@@ -208,7 +297,7 @@ def main() -> None:
 
     signed_up = sign_up_email.sync_detailed(
         client=anonymous,
-        body=SignUpRequest(name="Py Client", email=email, password="correct horse battery staple"),
+        body=SignUpRequest(name="Py Client", email=email, password=PASSWORD),
     )
     must(signed_up.status_code == 200, "sign-up answers 200", (signed_up.status_code, signed_up.content))
     must(isinstance(signed_up.parsed, SignUpResponse), "sign-up parses as SignUpResponse", signed_up.parsed)
@@ -240,6 +329,7 @@ def main() -> None:
     well_known = get_well_known_jwks.sync_detailed(client=anonymous)
     check(well_known.status_code == 200 and well_known.parsed == key_set.parsed,
           "/.well-known/jwks.json serves the same key set", well_known.content)
+    client = two_factor_flow(client, email, user.id)
 
     created = create_task.sync_detailed(client=client, body=CreateTaskRequest(title="Buy milk", description="2 litres"))
     must(created.status_code == 201 and isinstance(created.parsed, Task), "create answers 201 with a Task", created.content)

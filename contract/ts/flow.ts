@@ -5,14 +5,17 @@
 // the next sync from next_cursor); a JWT for other backends verified against the key set
 // (`/api/auth/token`, `/api/auth/jwks`, `/.well-known/jwks.json`); the live-update stream (text/event-stream, read through the
 // generated client with `parseAs: "stream"`) and its resumption with Last-Event-ID; sign out.
-// Bearer auth.
+// Before the tasks, two-factor sign-in: enable with the password, confirm with a TOTP code
+// computed here, sign out, sign in and get the second step, complete it with a backup code as
+// a client without cookies (the `set-two-factor-token` value sent back as `two-factor-token`),
+// turn it off. Bearer auth.
 //
 //   node contract/ts/build/flow.js <baseUrl>      (after `tsc -p contract/ts`; scripts/contract does both)
 //
 // The point is that the generated types are usable as they are: this file type-checks under
 // `strict`, using `data` and headers as the spec declares them, without casts.
 
-import { createPublicKey, verify } from "node:crypto";
+import { createHmac, createPublicKey, verify } from "node:crypto";
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema.js";
 
@@ -158,12 +161,82 @@ async function syncFrom(since: string | undefined): Promise<{ changes: TaskChang
   }
 }
 
+/** RFC 4648 base32 (the `secret` of a `totpURI`) to bytes. */
+function base32Decode(text: string): Buffer {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bytes: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const char of text.replace(/=+$/, "").toUpperCase()) {
+    const index = alphabet.indexOf(char);
+    if (index < 0) throw new Error(`not base32: ${text}`);
+    value = ((value << 5) | index) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** The current RFC 6238 code (HMAC-SHA-1, 30 s, 6 digits), as an authenticator app shows it. */
+function totpNow(key: Buffer): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000)));
+  const digest = createHmac("sha1", key).update(counter).digest();
+  const offset = digest[19] & 0x0f;
+  const value = ((digest[offset] & 0x7f) << 24) | (digest[offset + 1] << 16) | (digest[offset + 2] << 8) | digest[offset + 3];
+  return (value % 1_000_000).toString().padStart(6, "0");
+}
+
+/** Two-factor sign-in for the signed-in user, ending with it off and a new bearer session. */
+async function twoFactorFlow(email: string, password: string, userId: string): Promise<void> {
+  const enabled = await client.POST("/api/auth/two-factor/enable", { body: { password } });
+  check(enabled.response.status === 200, "two-factor enable answers 200", enabled.error);
+  const enrolment = must(enabled.data, "enable returns the enrolment", enabled.error);
+  const totpURI = must(enrolment.totpURI, "enable returns a totpURI", enrolment);
+  const backupCodes = must(enrolment.backupCodes, "enable returns backup codes", enrolment);
+  check(backupCodes.length === 10, "ten backup codes", backupCodes.length);
+  const key = base32Decode(must(new URL(totpURI).searchParams.get("secret"), "the totpURI has a secret", totpURI));
+
+  const confirmed = await client.POST("/api/auth/two-factor/verify-totp", { body: { code: totpNow(key) } });
+  check(confirmed.response.status === 200 && confirmed.data?.user.twoFactorEnabled === true, "a first TOTP code turns two-factor on", confirmed.error ?? confirmed.data);
+  token = must(confirmed.response.headers.get("set-auth-token"), "confirming replaces the session (set-auth-token)");
+
+  const signedOut = await client.POST("/api/auth/sign-out", { body: {} });
+  check(signedOut.response.status === 200, "sign-out answers 200", signedOut.error);
+  token = undefined;
+
+  const signIn = await client.POST("/api/auth/sign-in/email", { body: { email, password } });
+  const answer = must(signIn.data, "sign-in answers", signIn.error);
+  check("twoFactorRedirect" in answer && answer.twoFactorRedirect === true, "sign-in asks for the second factor", answer);
+  check(signIn.response.headers.get("set-auth-token") === null, "no session before the second factor");
+  const pending = must(signIn.response.headers.get("set-two-factor-token"), "sign-in sends set-two-factor-token");
+
+  const verified = await client.POST("/api/auth/two-factor/verify-backup-code", {
+    params: { header: { "two-factor-token": pending } },
+    body: { code: backupCodes[0] },
+  });
+  check(verified.response.status === 200 && verified.data?.user.id === userId, "a backup code completes the sign-in", verified.error ?? verified.data);
+  token = must(verified.response.headers.get("set-auth-token"), "the second step sends set-auth-token");
+  const session = await client.GET("/api/auth/get-session");
+  check(session.data?.user.id === userId && session.data.user.twoFactorEnabled === true, "the new session works and says two-factor is on", session.data);
+
+  const disabled = await client.POST("/api/auth/two-factor/disable", { body: { password } });
+  check(disabled.response.status === 200 && disabled.data?.status === true, "two-factor disable answers {status: true}", disabled.error);
+  token = must(disabled.response.headers.get("set-auth-token"), "disabling replaces the session (set-auth-token)");
+  const after = await client.GET("/api/auth/get-session");
+  check(after.data?.user.twoFactorEnabled === false, "get-session says two-factor is off", after.data);
+}
+
 async function main(): Promise<void> {
   console.log(`TypeScript client (openapi-fetch) against ${baseUrl}`);
   const email = `ts-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
 
+  const password = "correct horse battery staple";
   const signUp = await client.POST("/api/auth/sign-up/email", {
-    body: { name: "TS Client", email, password: "correct horse battery staple" },
+    body: { name: "TS Client", email, password },
   });
   check(signUp.response.status === 200, "sign-up answers 200", signUp.error);
   const user = must(signUp.data, "sign-up returns a body", signUp.error).user;
@@ -198,6 +271,7 @@ async function main(): Promise<void> {
   check(header.alg === "EdDSA" && verified, "the JWT verifies against the key set (Ed25519)", header);
   const wellKnown = await client.GET("/.well-known/jwks.json");
   check(JSON.stringify(wellKnown.data) === JSON.stringify(keySet.data), "/.well-known/jwks.json serves the same key set", wellKnown.data);
+  await twoFactorFlow(email, password, user.id);
 
   const created = await client.POST("/api/v1/tasks", { body: { title: "Buy milk", description: "2 litres" } });
   check(created.response.status === 201, "create answers 201", created.error);

@@ -63,12 +63,13 @@ async fn insert_better_auth_session(app: &TestApp, created: OffsetDateTime) {
     .await;
 }
 
-/// The fixture user exactly as Better Auth would return it.
+/// The fixture user as Better Auth would return it; its row, written without the two-factor
+/// plugin, has no `twoFactorEnabled` value, which reads as off.
 fn expected_user() -> Value {
     json!({
         "id": USER_ID, "name": "Alice", "email": "alice@example.com", "emailVerified": true,
         "image": "https://img.example.com/a.png", "createdAt": "2026-11-28T06:36:28.087Z",
-        "updatedAt": "2026-11-28T06:36:29.500Z",
+        "updatedAt": "2026-11-28T06:36:29.500Z", "twoFactorEnabled": false,
     })
 }
 

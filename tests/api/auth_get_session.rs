@@ -65,6 +65,7 @@ async fn get_session_returns_the_session_and_its_user() {
             "user": {
                 "id": user_id, "name": "Test User", "email": "alice@example.com", "emailVerified": false,
                 "image": null, "createdAt": user["createdAt"], "updatedAt": user["updatedAt"],
+                "twoFactorEnabled": false,
             },
         }),
         "the raw token is returned, never the stored hash"

@@ -63,6 +63,7 @@ async fn the_token_is_an_eddsa_jwt_for_the_user_that_verifies_against_the_key_se
     assert_eq!(claims["name"], "Test User");
     assert_eq!(claims["emailVerified"], false);
     assert_eq!(claims["image"], Value::Null);
+    assert_eq!(claims["twoFactorEnabled"], false, "the user's fields, the two-factor plugin's included");
     assert!(is_iso_millis(&claims["createdAt"]) && is_iso_millis(&claims["updatedAt"]), "{claims}");
     let iat = claims["iat"].as_i64().expect("iat");
     assert!((iat - unix_now()).abs() <= 5, "iat is now");

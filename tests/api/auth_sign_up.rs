@@ -39,6 +39,7 @@ async fn sign_up_returns_the_user_and_token_and_sets_the_signed_session_cookie()
             "user": {
                 "id": user["id"], "name": "Test User", "email": "alice@example.com", "emailVerified": false,
                 "image": null, "createdAt": user["createdAt"], "updatedAt": user["updatedAt"],
+                "twoFactorEnabled": false,
             },
         }),
         "exact keys and values"
@@ -115,6 +116,9 @@ async fn sign_up_writes_the_user_its_credential_account_and_a_session_with_a_has
             assert!(is_iso_millis(&session[column]), "session {column}: {}", session[column]);
         }
         assert_eq!(user["emailVerified"], json!(0), "booleans are 0/1 on SQLite");
+        assert_eq!(user["twoFactorEnabled"], json!(0), "written false at sign-up, as Better Auth's default");
+    } else {
+        assert_eq!(user["twoFactorEnabled"], json!(false), "written false at sign-up, as Better Auth's default");
     }
 }
 

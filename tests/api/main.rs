@@ -67,5 +67,6 @@ mod traces;
 mod two_factor_attacks;
 mod two_factor_enrol;
 mod two_factor_sign_in;
+mod two_factor_trail;
 
 mod support;

@@ -173,6 +173,7 @@ impl Accounts {
             image: input.image,
             created_at: now,
             updated_at: now,
+            two_factor_enabled: false,
         };
         // Reserve hashing capacity first: under overload the request is shed before any database work.
         let slot = self.hasher.reserve().await?;
@@ -261,7 +262,7 @@ impl Accounts {
         }
         self.clear_sign_in_attempts(&user.email).await?;
         // The credentials are good: this is the one place sign-in turns into a session.
-        let renewed_trust = match self.two_factor.second_step(&user.id, trust_cookie).await? {
+        let renewed_trust = match self.two_factor.second_step(&user.id, trust_cookie, client).await? {
             SecondStep::Challenge(challenge) => return Ok(SignInOutcome::SecondFactor(challenge)),
             SecondStep::Skip { renewed_trust } => renewed_trust,
         };

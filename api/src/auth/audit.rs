@@ -4,8 +4,9 @@
 //! An event is written only by `AuthWrite::record` (`auth::store`), so it joins the
 //! transaction of the change it describes: the change and its record commit together or not
 //! at all. An event holds its kind, the user (none for a failed sign-in with an unknown
-//! address, so nothing links it to an account), a reason for failures, the client address and
-//! `User-Agent`, and the time; never an email address, a password, a token or a code.
+//! address, so nothing links it to an account), a reason for failures (or the method of a
+//! second factor), the client address and `User-Agent`, and the time; never an email address,
+//! a password, a token, a secret or a code.
 
 use std::time::Duration;
 

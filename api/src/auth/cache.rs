@@ -372,6 +372,7 @@ mod tests {
             image: None,
             created_at: now,
             updated_at: now,
+            two_factor_enabled: false,
         };
         (session, user)
     }

@@ -94,6 +94,9 @@ pub(crate) struct UserDto {
     pub(crate) created_at: Timestamp,
     /// When the user was last changed.
     pub(crate) updated_at: Timestamp,
+    /// Whether two-factor sign-in is on (Better Auth's `twoFactor` plugin field; `false` until
+    /// an enrolment is confirmed).
+    pub(crate) two_factor_enabled: bool,
 }
 
 impl From<&User> for UserDto {
@@ -106,6 +109,7 @@ impl From<&User> for UserDto {
             image: user.image.clone(),
             created_at: user.created_at.into(),
             updated_at: user.updated_at.into(),
+            two_factor_enabled: user.two_factor_enabled,
         }
     }
 }
@@ -431,6 +435,7 @@ impl Example for UserDto {
             image: None,
             created_at: example_time(),
             updated_at: example_time(),
+            two_factor_enabled: false,
         }
     }
 }
@@ -798,10 +803,14 @@ pub(crate) struct SecurityEvent {
     pub(crate) id: String,
     /// What happened: `sign-up`, `sign-in`, `sign-in-failed`, `sign-out`, `session-revoked`,
     /// `sessions-revoked`, `other-sessions-revoked`, `password-changed`, `password-reset`,
-    /// `email-verified`, `email-changed` (more may be added).
+    /// `email-verified`, `email-changed`, `two-factor-enabled`, `two-factor-disabled`,
+    /// `backup-codes-regenerated`, `two-factor-succeeded`, `two-factor-failed`,
+    /// `trusted-device-used` (more may be added).
     #[oai(rename = "type", validator(max_length = 64))]
     pub(crate) kind: String,
-    /// Why, for `sign-in-failed`: `invalid-password` or `email-not-verified`; otherwise `null`.
+    /// Why, for `sign-in-failed`: `invalid-password` or `email-not-verified`. How, for
+    /// `two-factor-enabled`, `two-factor-succeeded` and `two-factor-failed`: `totp`, `otp` (a
+    /// code by email) or `backup-code` (never the code itself). Otherwise `null`.
     #[oai(nullable, validator(max_length = 64))]
     pub(crate) reason: Option<String>,
     /// Client address (`""` when unknown).

@@ -79,6 +79,8 @@ pub(crate) struct User {
     pub(crate) created_at: OffsetDateTime,
     /// `updatedAt`
     pub(crate) updated_at: OffsetDateTime,
+    /// `twoFactorEnabled` (`NULL`, a row written without the plugin, reads as `false`)
+    pub(crate) two_factor_enabled: bool,
 }
 
 /// A row of `session`.
@@ -202,6 +204,18 @@ pub(crate) enum AuditKind {
     EmailChanged,
     /// The account was deleted.
     AccountDeleted,
+    /// Two-factor sign-in was turned on (a confirmed TOTP enrolment, or codes by email).
+    TwoFactorEnabled,
+    /// Two-factor sign-in was turned off.
+    TwoFactorDisabled,
+    /// New backup codes replaced the old ones.
+    BackupCodesRegenerated,
+    /// A second factor was accepted (see [`SecondFactorMethod`]).
+    TwoFactorSucceeded,
+    /// A second factor was refused (see [`SecondFactorMethod`]).
+    TwoFactorFailed,
+    /// A trusted device skipped the second step of a sign-in.
+    TrustedDeviceUsed,
 }
 
 impl AuditKind {
@@ -220,6 +234,12 @@ impl AuditKind {
             Self::EmailVerified => "email-verified",
             Self::EmailChanged => "email-changed",
             Self::AccountDeleted => "account-deleted",
+            Self::TwoFactorEnabled => "two-factor-enabled",
+            Self::TwoFactorDisabled => "two-factor-disabled",
+            Self::BackupCodesRegenerated => "backup-codes-regenerated",
+            Self::TwoFactorSucceeded => "two-factor-succeeded",
+            Self::TwoFactorFailed => "two-factor-failed",
+            Self::TrustedDeviceUsed => "trusted-device-used",
         }
     }
 }
@@ -246,6 +266,28 @@ impl SignInFailure {
     }
 }
 
+/// How a second factor was presented: the reason of a two-factor event (never the code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SecondFactorMethod {
+    /// An authenticator's TOTP code.
+    Totp,
+    /// A code sent by email.
+    Otp,
+    /// A backup code.
+    BackupCode,
+}
+
+impl SecondFactorMethod {
+    /// The stored reason (`auditEvent.reason`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Otp => "otp",
+            Self::BackupCode => "backup-code",
+        }
+    }
+}
+
 /// An event to record.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AuditEvent<'a> {
@@ -253,8 +295,9 @@ pub(crate) struct AuditEvent<'a> {
     pub(crate) kind: AuditKind,
     /// To whom (`None` only for a sign-in refused for an unknown address).
     pub(crate) user: Option<&'a UserId>,
-    /// Why, for a refusal.
-    pub(crate) reason: Option<SignInFailure>,
+    /// Why, for a refused sign-in ([`SignInFailure`]); how, for a second factor
+    /// ([`SecondFactorMethod`]).
+    pub(crate) reason: Option<&'static str>,
     /// From where.
     pub(crate) client: &'a ClientInfo,
 }
@@ -267,7 +310,17 @@ impl<'a> AuditEvent<'a> {
 
     /// A refused sign-in; `user` is `None` when the address has no account.
     pub(crate) fn sign_in_failed(user: Option<&'a UserId>, reason: SignInFailure, client: &'a ClientInfo) -> Self {
-        Self { kind: AuditKind::SignInFailed, user, reason: Some(reason), client }
+        Self { kind: AuditKind::SignInFailed, user, reason: Some(reason.as_str()), client }
+    }
+
+    /// `kind` happened to `user` through a second factor presented by `method`.
+    pub(crate) fn second_factor(
+        kind: AuditKind,
+        user: &'a UserId,
+        method: SecondFactorMethod,
+        client: &'a ClientInfo,
+    ) -> Self {
+        Self { kind, user: Some(user), reason: Some(method.as_str()), client }
     }
 }
 

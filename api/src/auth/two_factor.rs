@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 use crate::{
     auth::{
         error::{AuthError, TwoFactorError},
-        model::{ClientInfo, TwoFactorRecord, User, UserId},
+        model::{AuditEvent, AuditKind, ClientInfo, SecondFactorMethod, TwoFactorRecord, User, UserId},
         password::{Hasher, Password},
         sessions::{CurrentSession, Sessions},
         store::{AuthStore, AuthWrite},
@@ -106,6 +106,17 @@ pub(crate) enum Factor {
     },
     /// A code sent by email.
     EmailCode(String),
+}
+
+impl Factor {
+    /// The method, as the audit trail names it.
+    fn method(&self) -> SecondFactorMethod {
+        match self {
+            Self::Totp(_) => SecondFactorMethod::Totp,
+            Self::BackupCode { .. } => SecondFactorMethod::BackupCode,
+            Self::EmailCode(_) => SecondFactorMethod::Otp,
+        }
+    }
 }
 
 /// What a successful verification produced.
@@ -261,6 +272,9 @@ impl TwoFactor {
             }
             let mut write = self.store.begin().await?;
             write.set_two_factor_enabled(&user.id, true, now_millis()).await?;
+            let event =
+                AuditEvent::second_factor(AuditKind::TwoFactorEnabled, &user.id, SecondFactorMethod::Otp, client);
+            write.record(&event).await?;
             let token = self.replace_sessions(&mut write, current, client).await?;
             write.commit().await?;
             tracing::info!(user.id = %user.id, "two-factor (email codes) enabled");
@@ -298,6 +312,7 @@ impl TwoFactor {
         &self,
         current: &CurrentSession,
         password: Password,
+        client: &ClientInfo,
     ) -> Result<Vec<String>, ApiError> {
         let user = &current.user.id;
         if !self.store.two_factor_enabled(user).await? {
@@ -309,7 +324,10 @@ impl TwoFactor {
         };
         let codes = totp::generate_backup_codes();
         let sealed = symmetric::seal(&self.settings.secret, &serde_json::to_string(&codes).unwrap_or_default());
-        self.store.write().set_backup_codes(&record.id, &sealed).await?;
+        let mut write = self.store.begin().await?;
+        write.set_backup_codes(&record.id, &sealed).await?;
+        write.record(&AuditEvent::new(AuditKind::BackupCodesRegenerated, user, client)).await?;
+        write.commit().await?;
         tracing::info!(user.id = %user, "backup codes regenerated");
         Ok(codes)
     }
@@ -331,6 +349,7 @@ impl TwoFactor {
         if let Some((_, trust_id)) = trust_cookie.and_then(|value| value.split_once('!')) {
             write.delete_value(trust_id).await?;
         }
+        write.record(&AuditEvent::new(AuditKind::TwoFactorDisabled, user, client)).await?;
         let token = self.replace_sessions(&mut write, current, client).await?;
         write.commit().await?;
         tracing::info!(user.id = %user, "two-factor disabled");
@@ -338,15 +357,22 @@ impl TwoFactor {
     }
 
     /// Whether a sign-in with good credentials needs a second step, and if so opens it.
-    pub(crate) async fn second_step(&self, user: &UserId, trust_cookie: Option<&str>) -> Result<SecondStep, ApiError> {
+    pub(crate) async fn second_step(
+        &self,
+        user: &UserId,
+        trust_cookie: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<SecondStep, ApiError> {
         if !self.store.two_factor_enabled(user).await? {
             return Ok(SecondStep::Skip { renewed_trust: None });
         }
         let now = now_millis();
         if let Some(trust_id) = self.trusted_device(user, trust_cookie, now).await? {
-            let mut write = self.store.write();
+            let mut write = self.store.begin().await?;
             write.delete_value(&trust_id).await?;
             let renewed = self.new_trusted_device(&mut write, user, now).await?;
+            write.record(&AuditEvent::new(AuditKind::TrustedDeviceUsed, user, client)).await?;
+            write.commit().await?;
             return Ok(SecondStep::Skip { renewed_trust: Some(renewed) });
         }
         let id = format!("2fa-{}", random_string(ID_ALPHABET, 20));
@@ -486,12 +512,14 @@ impl TwoFactor {
                 Some(_) => {}
             }
         }
+        let (method, failed) = (factor.method(), AuditKind::TwoFactorFailed);
         let accepted = match &factor {
             Factor::Totp(code) => self.accept_totp(&mut write, &user.id, record.as_ref(), code, now).await?,
             Factor::BackupCode { code, .. } => self.accept_backup_code(&mut write, record.as_ref(), code).await?,
             Factor::EmailCode(code) => match self.accept_email_code(&mut write, &key, code, now).await? {
                 Ok(accepted) => accepted,
                 Err(problem) => {
+                    write.record(&AuditEvent::second_factor(failed, &user.id, method, client)).await?;
                     write.commit().await?;
                     return refuse(problem);
                 }
@@ -504,6 +532,7 @@ impl TwoFactor {
                     write.lock_two_factor_until(&record.id, now + seconds(wait)).await?;
                 }
             }
+            write.record(&AuditEvent::second_factor(failed, &user.id, method, client)).await?;
             write.commit().await?;
             tracing::info!(user.id = %user.id, "second factor refused");
             return refuse(match factor {
@@ -521,9 +550,13 @@ impl TwoFactor {
                     return refuse(TwoFactorError::InvalidCookie);
                 }
                 write.delete_value(&attempts_id(&challenge)).await?;
+                let succeeded = AuditEvent::second_factor(AuditKind::TwoFactorSucceeded, &user.id, method, client);
+                write.record(&succeeded).await?;
                 let start = !matches!(factor, Factor::BackupCode { disable_session: true, .. });
                 let token = if start {
-                    Some(self.sessions.start(&mut write, &user.id, remember, client).await?.1)
+                    let (_session, token) = self.sessions.start(&mut write, &user.id, remember, client).await?;
+                    write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
+                    Some(token)
                 } else {
                     None
                 };
@@ -543,11 +576,18 @@ impl TwoFactor {
                 }
                 if confirms_totp || enables_email {
                     write.set_two_factor_enabled(&user.id, true, now).await?;
+                    write
+                        .record(&AuditEvent::second_factor(AuditKind::TwoFactorEnabled, &user.id, method, client))
+                        .await?;
                     let token = self.replace_sessions(&mut write, &current, client).await?;
                     tracing::info!(user.id = %user.id, "two-factor enabled");
                     let remember = Sessions::is_remembered(&current.session);
+                    // The answer's user is the one just changed.
+                    let user = User { two_factor_enabled: true, ..user };
                     Verified { user, token: Some(token), new_session: Some(remember), was_pending: false, trust: None }
                 } else {
+                    let succeeded = AuditEvent::second_factor(AuditKind::TwoFactorSucceeded, &user.id, method, client);
+                    write.record(&succeeded).await?;
                     Verified { user, token: Some(current.token), new_session: None, was_pending: false, trust: None }
                 }
             }

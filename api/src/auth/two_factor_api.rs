@@ -5,7 +5,7 @@
 //! the `two-factor-token` header for clients without cookies).
 
 use poem::{Request, web::Data};
-use poem_openapi::OpenApi;
+use poem_openapi::{OpenApi, param::Header};
 
 use crate::{
     auth::{
@@ -173,12 +173,14 @@ impl TwoFactorApi {
     async fn generate_backup_codes(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: JsonBody<PasswordRequest>,
         auth: SessionAuth,
     ) -> Result<AuthReply<BackupCodesResponse>, TwoFactorSettingsError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let password = Password::parse_existing(request.password.0)?;
-        let backup_codes = state.two_factor.regenerate_backup_codes(&auth.0, password).await?;
+        let backup_codes =
+            state.two_factor.regenerate_backup_codes(&auth.0, password, &client_info(req, &state)).await?;
         Ok(AuthReply::new(BackupCodesResponse { status: true, backup_codes }))
     }
 
@@ -226,6 +228,10 @@ impl TwoFactorApi {
         req: &Request,
         body: JsonBody<VerifyCodeRequest>,
         _auth: OptionalAuth,
+        /// A client without cookies: the pending sign-in, as the `set-two-factor-token` header of
+        /// the sign-in answer gave it (browsers send the `two_factor` cookie instead).
+        #[oai(name = "two-factor-token", validator(max_length = 512))]
+        _pending: Header<Option<String>>,
     ) -> Result<AuthReply<VerifiedResponse>, TwoFactorVerifyError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         Ok(verify(&state, req, Factor::Totp(request.code), request.trust_device).await?)
@@ -243,6 +249,10 @@ impl TwoFactorApi {
         req: &Request,
         body: JsonBody<VerifyBackupCodeRequest>,
         _auth: OptionalAuth,
+        /// A client without cookies: the pending sign-in, as the `set-two-factor-token` header of
+        /// the sign-in answer gave it (browsers send the `two_factor` cookie instead).
+        #[oai(name = "two-factor-token", validator(max_length = 512))]
+        _pending: Header<Option<String>>,
     ) -> Result<AuthReply<VerifiedResponse>, TwoFactorVerifyError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         let factor =
@@ -261,6 +271,10 @@ impl TwoFactorApi {
         req: &Request,
         body: JsonBody<Option<SendOtpRequest>>,
         _auth: OptionalAuth,
+        /// A client without cookies: the pending sign-in, as the `set-two-factor-token` header of
+        /// the sign-in answer gave it (browsers send the `two_factor` cookie instead).
+        #[oai(name = "two-factor-token", validator(max_length = 512))]
+        _pending: Header<Option<String>>,
     ) -> Result<AuthReply<StatusResponse>, TwoFactorVerifyError> {
         if body.is_present() {
             body.parse().map_err(AuthError::Validation)?;
@@ -282,6 +296,10 @@ impl TwoFactorApi {
         req: &Request,
         body: JsonBody<VerifyCodeRequest>,
         _auth: OptionalAuth,
+        /// A client without cookies: the pending sign-in, as the `set-two-factor-token` header of
+        /// the sign-in answer gave it (browsers send the `two_factor` cookie instead).
+        #[oai(name = "two-factor-token", validator(max_length = 512))]
+        _pending: Header<Option<String>>,
     ) -> Result<AuthReply<VerifiedResponse>, TwoFactorVerifyError> {
         let request = body.parse().map_err(AuthError::Validation)?;
         Ok(verify(&state, req, Factor::EmailCode(request.code), request.trust_device).await?)

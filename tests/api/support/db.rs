@@ -219,12 +219,13 @@ pub fn stored_time(backend: DatabaseBackend, at: OffsetDateTime) -> sea_orm::Val
     }
 }
 
-/// A [`TestDb::snapshot`] without the `sign-in-failed` audit events: what a refused sign-in
-/// must leave unchanged (it records that refusal, by design).
+/// A [`TestDb::snapshot`] without the `sign-in-failed` and `two-factor-failed` audit events:
+/// what a refused sign-in or second factor must leave unchanged (it records that refusal, by
+/// design).
 pub fn without_refused_sign_ins(snapshot: &Value) -> Value {
     let mut snapshot = snapshot.clone();
     if let Some(Value::Array(events)) = snapshot.get_mut("auditEvent") {
-        events.retain(|event| event["type"] != "sign-in-failed");
+        events.retain(|event| event["type"] != "sign-in-failed" && event["type"] != "two-factor-failed");
     }
     snapshot
 }

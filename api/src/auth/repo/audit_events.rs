@@ -24,7 +24,7 @@ pub(crate) async fn insert(
         vec![
             event.user.map(UserId::as_str).into(),
             event.kind.as_str().into(),
-            event.reason.map(|reason| reason.as_str()).into(),
+            event.reason.into(),
             event.client.ip_address().into(),
             event.client.user_agent().into(),
             task_time(backend, now),

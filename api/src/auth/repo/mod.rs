@@ -26,7 +26,7 @@ pub(crate) mod two_factors;
 pub(crate) mod users;
 pub(crate) mod verifications;
 
-const USER_COLUMNS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified, u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at"#;
+const USER_COLUMNS: &str = r#"u."id" AS u_id, u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified, u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at, u."twoFactorEnabled" AS u_two_factor_enabled"#;
 const SESSION_COLUMNS: &str = r#"s."id" AS s_id, s."token" AS s_token, s."userId" AS s_user_id, s."expiresAt" AS s_expires_at, s."createdAt" AS s_created_at, s."updatedAt" AS s_updated_at, s."ipAddress" AS s_ip_address, s."userAgent" AS s_user_agent"#;
 
 fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
@@ -47,6 +47,7 @@ fn user_from(row: &QueryResult) -> Result<User, DbErr> {
         image: row.try_get("", "u_image")?,
         created_at: read_time(row, "u_created_at")?,
         updated_at: read_time(row, "u_updated_at")?,
+        two_factor_enabled: row.try_get::<Option<bool>>("", "u_two_factor_enabled")?.unwrap_or(false),
     })
 }
 

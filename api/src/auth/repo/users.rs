@@ -44,13 +44,13 @@ pub(crate) async fn email_exists(db: &impl ConnectionTrait, email: &str) -> Resu
     Ok(row.is_some())
 }
 
-/// Inserts a user row.
+/// Inserts a user row (`twoFactorEnabled` written, as Better Auth writes its default `false`).
 pub(crate) async fn insert(db: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     execute(
         db,
-        r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-           VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+        r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled")
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
         vec![
             user.id.as_str().into(),
             user.name.clone().into(),
@@ -59,6 +59,7 @@ pub(crate) async fn insert(db: &impl ConnectionTrait, user: &User) -> Result<(),
             user.image.clone().into(),
             auth_time(backend, user.created_at),
             auth_time(backend, user.updated_at),
+            user.two_factor_enabled.into(),
         ],
     )
     .await?;
