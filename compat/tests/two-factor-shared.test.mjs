@@ -25,7 +25,7 @@ async function enrolAt(baseURL) {
 	return { email: address, app, backupCodes: enabled.data.backupCodes };
 }
 
-/** Signs in at `baseURL`, expects the second step, completes it with `verify`. */
+/** Signs in at `baseURL`, expects the second step, completes it with `verify`; the session. */
 async function signInWithSecondFactor(baseURL, address, verify) {
 	const tab = twoFactorBrowser(baseURL);
 	const signIn = await tab.client.signIn.email({ email: address, password: PASSWORD });
@@ -35,6 +35,7 @@ async function signInWithSecondFactor(baseURL, address, verify) {
 	assert.equal(verified.error, null, `second factor at ${baseURL}: ${JSON.stringify(verified.error)}`);
 	const session = await tab.client.getSession();
 	assert.equal(session.data?.user.email, address, `a session at ${baseURL}`);
+	return session;
 }
 
 describe("two-factor on a database shared with a Node Better Auth", { skip }, () => {
@@ -42,6 +43,28 @@ describe("two-factor on a database shared with a Node Better Auth", { skip }, ()
 		const user = await enrolAt(PEER_URL);
 		await signInWithSecondFactor(API_URL, user.email, (c) => c.twoFactor.verifyTotp({ code: user.app.code(1) }));
 		await signInWithSecondFactor(API_URL, user.email, (c) => c.twoFactor.verifyBackupCode({ code: user.backupCodes[0] }));
+	});
+
+	it("the official client sees the same user object, twoFactorEnabled included, here as on Node Better Auth", async () => {
+		const user = await enrolAt(PEER_URL);
+		const plain = email("shared-2fa-off");
+		const signUp = await twoFactorBrowser(API_URL).client.signUp.email({ name: "Off", email: plain, password: PASSWORD });
+		assert.equal(signUp.error, null);
+		assert.equal(signUp.data.user.twoFactorEnabled, false, "sign-up here answers twoFactorEnabled: false");
+		const seen = {};
+		for (const [where, baseURL] of [["node", PEER_URL], ["here", API_URL]]) {
+			const on = await signInWithSecondFactor(baseURL, user.email, (c) => c.twoFactor.verifyBackupCode({ code: user.backupCodes[where === "node" ? 1 : 2] }));
+			const off = twoFactorBrowser(baseURL);
+			const signedIn = await off.client.signIn.email({ email: plain, password: PASSWORD });
+			assert.equal(signedIn.error, null, `sign-in at ${baseURL}`);
+			seen[where] = { on: on.data.user, off: (await off.client.getSession()).data.user, signIn: signedIn.data.user };
+		}
+		for (const what of ["on", "off", "signIn"]) {
+			assert.deepEqual(Object.keys(seen.here[what]).sort(), Object.keys(seen.node[what]).sort(), `the ${what} user's fields`);
+			assert.equal(seen.here[what].twoFactorEnabled, seen.node[what].twoFactorEnabled, `the ${what} user's twoFactorEnabled`);
+		}
+		assert.equal(seen.here.on.twoFactorEnabled, true);
+		assert.equal(seen.here.off.twoFactorEnabled, false);
 	});
 
 	it("an enrolment made here verifies on Node Better Auth (TOTP and backup code)", async () => {
