@@ -68,6 +68,11 @@ VARIANTS: dict[str, dict] = {
                    "scenarios": ["getsession-cookie", "getsession-bearer"],
                    "what": "rate limiter on (issues 13, 14), with a general limit never reached (1,000,000 per "
                            "second): the cost of its bookkeeping (the default runs with it off)"},
+    "metrics-on": {"env": {"METRICS_BIND": "127.0.0.1:0"},
+                   "scenarios": ["getsession-cookie", "getsession-bearer"],
+                   "what": "Prometheus metrics served on a separate address (issue 18; never scraped during the "
+                           "run): the cost of counting each request, its latency and the pool's acquire waits "
+                           "(the default runs with metrics off)"},
 }
 
 # Mixed workload: what one signed-in SPA user does (weights in percent).

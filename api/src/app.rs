@@ -73,7 +73,8 @@ pub struct App {
 
 /// Connects and migrates the database, builds the state and binds the listener.
 pub async fn build(config: Config) -> Result<App, BuildError> {
-    let db = db::connect(&config.database).await?;
+    let metrics_served = config.metrics.bind.is_some() || config.metrics.token.is_some();
+    let db = db::connect(&config.database, metrics_served).await?;
     db::migrate(&db, &config.database).await?;
     let acceptor = TcpListener::bind(config.bind)
         .into_acceptor()

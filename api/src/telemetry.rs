@@ -13,6 +13,10 @@
 //! Without the variable the subscriber is the logging one alone, as it was before traces existed:
 //! no span is opened per request and sea-orm's statement spans are disabled at their call site
 //! (an interest cached once), so a request costs what it did.
+//!
+//! Either way `RUST_LOG` filters the log layer only: the metrics layer next to it (sqlx's pool
+//! acquire events, see `metrics::pool_acquire_layer`) has its own filter and sees its events
+//! whatever the log level.
 
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig as _};
@@ -68,10 +72,11 @@ pub fn init(config: &LogConfig) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_new(&config.filter).map_err(|err| format!("RUST_LOG: {err}"))?;
     if !config.traces.enabled {
         // sea-orm opens its statement spans at `info`; they are for the exporter only.
-        let registry = tracing_subscriber::registry().with(filter).with(filter_fn(|meta| !is_database_span(meta)));
+        let logged = filter.and(filter_fn(|meta| !is_database_span(meta)));
+        let registry = tracing_subscriber::registry().with(crate::metrics::pool_acquire_layer());
         let result = match config.format {
-            LogFormat::Pretty => registry.with(pretty()).try_init(),
-            LogFormat::Json => registry.with(json()).try_init(),
+            LogFormat::Pretty => registry.with(pretty().with_filter(logged)).try_init(),
+            LogFormat::Json => registry.with(json().with_filter(logged)).try_init(),
         };
         return result.map(|()| Telemetry { provider: None }).map_err(|err| err.to_string());
     }
@@ -88,7 +93,7 @@ pub fn init(config: &LogConfig) -> Result<Telemetry, String> {
     // The log keeps `RUST_LOG` and never shows the exported spans (the request's own log span
     // stays the current one in every line).
     let logged = filter.and(filter_fn(|meta| meta.target() != SPAN_TARGET && !is_database_span(meta)));
-    let registry = tracing_subscriber::registry().with(traces);
+    let registry = tracing_subscriber::registry().with(crate::metrics::pool_acquire_layer()).with(traces);
     let result = match config.format {
         LogFormat::Pretty => registry.with(pretty().with_filter(logged)).try_init(),
         LogFormat::Json => registry.with(json().with_filter(logged)).try_init(),

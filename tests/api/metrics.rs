@@ -7,15 +7,17 @@
 use reqwest::StatusCode;
 
 use crate::support::{
+    db::TestDatabase,
     http::{assert_error, plain_client},
-    server::TestApp,
+    server::{Env, Server, Service, TestApp},
     users::{PASSWORD, User, sign_in_status},
 };
 
 const TOKEN: &str = "metrics-token-0123456789abcdefghijklmnop";
 
-async fn scrape(app: &TestApp) -> String {
-    let response = plain_client().get(app.url("/metrics")).bearer_auth(TOKEN).send().await.expect("sent");
+async fn scrape(app: &impl Service) -> String {
+    let url = format!("{}/metrics", app.base());
+    let response = plain_client().get(url).bearer_auth(TOKEN).send().await.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().expect("text").to_owned();
     assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
@@ -71,4 +73,26 @@ async fn requests_are_counted_by_operation_id_and_status_class_never_by_path() {
     for name in ["api_db_pool_connections{state=\"in_use\"}", "api_db_pool_max_connections 5", "api_build_info{"] {
         assert!(after.contains(name), "{name} missing");
     }
+}
+
+/// The pool's acquire wait is sqlx's own measurement, reported as a `tracing` event that the
+/// binary's subscriber records (the in-process servers install none), so this runs the binary.
+#[tokio::test]
+async fn the_binary_records_each_pool_acquire_wait_and_the_hashing_queue_depth() {
+    // Arrange
+    let store = TestDatabase::create().await;
+    let server = Server::start(&Env::for_binary(&store).set("METRICS_TOKEN", TOKEN), store.dir.path());
+    let count = "api_db_pool_acquire_wait_seconds_count";
+    let before = value(&scrape(&server).await, count);
+
+    // Act: a sign-up and a sign-in read and write the database several times.
+    let ann = User::sign_up(&server, "ann@example.com").await;
+    assert_eq!(sign_in_status(&server, &ann.email, PASSWORD).await, StatusCode::OK);
+    let after = scrape(&server).await;
+
+    // Assert
+    assert!(value(&after, count) >= before + 2.0, "acquisitions recorded: {before} -> {}", value(&after, count));
+    assert!(value(&after, "api_db_pool_acquire_wait_seconds_sum") > 0.0);
+    assert!(after.contains("# TYPE api_db_pool_acquire_wait_seconds histogram"));
+    assert!(after.contains("\napi_password_hash_queued 0\n"), "nothing waits for a hashing thread once answered");
 }

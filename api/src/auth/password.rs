@@ -12,6 +12,7 @@
 
 use std::{fmt, sync::Arc};
 
+use prometheus::IntGauge;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
@@ -206,17 +207,25 @@ pub(crate) struct Hasher {
     slots: Arc<Semaphore>,
     capacity: usize,
     concurrency: usize,
+    /// Jobs handed to the threads and not started yet (`api_password_hash_queued`).
+    queued: IntGauge,
 }
 
 /// A reserved place in the hashing pool, good for one hash or verification.
 pub(crate) struct HashSlot {
     permit: tokio::sync::OwnedSemaphorePermit,
     jobs: std::sync::mpsc::SyncSender<Job>,
+    queued: IntGauge,
 }
 
 impl Hasher {
     /// Starts the pool's threads; they stop when the last `Hasher` clone is dropped.
     pub(crate) fn new(config: &HashingConfig) -> Self {
+        Self::with_queue_gauge(config, METRICS.hash_queued.clone())
+    }
+
+    /// [`Hasher::new`], counting its queue in `queued` (a test's own gauge).
+    fn with_queue_gauge(config: &HashingConfig, queued: IntGauge) -> Self {
         let capacity = config.concurrency + config.queue;
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(capacity);
         let queue = Arc::new(std::sync::Mutex::new(queue));
@@ -236,7 +245,13 @@ impl Hasher {
                 tracing::error!(error = %err, "cannot start a password hashing thread");
             }
         }
-        Self { jobs, slots: Arc::new(Semaphore::new(capacity)), capacity, concurrency: config.concurrency.max(1) }
+        Self {
+            jobs,
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            concurrency: config.concurrency.max(1),
+            queued,
+        }
     }
 
     /// Checks a user's current password against their credential account (sensitive
@@ -274,7 +289,7 @@ impl Hasher {
                 }
             },
         };
-        Ok(HashSlot { permit, jobs: self.jobs.clone() })
+        Ok(HashSlot { permit, jobs: self.jobs.clone(), queued: self.queued.clone() })
     }
 
     /// Reserves a place and hashes a new password.
@@ -316,7 +331,9 @@ impl HashSlot {
         let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let permit = self.permit;
+        let queued = self.queued.clone();
         let job: Job = Box::new(move || {
+            queued.dec();
             METRICS.hash_in_flight.inc();
             let output = span.in_scope(work);
             METRICS.hash_in_flight.dec();
@@ -324,8 +341,13 @@ impl HashSlot {
             drop(permit);
             let _ = done.send(output);
         });
-        // The channel holds as many jobs as there are permits, so this cannot be full.
-        self.jobs.try_send(job).map_err(|_| ApiError::Internal("the hashing pool stopped".to_owned()))?;
+        // The channel holds as many jobs as there are permits, so this cannot be full. Counted
+        // as queued before it is sent: a thread may pick it up (and count it out) at once.
+        self.queued.inc();
+        if self.jobs.try_send(job).is_err() {
+            self.queued.dec();
+            return Err(ApiError::Internal("the hashing pool stopped".to_owned()));
+        }
         result.await.map_err(|_| ApiError::Internal("a hashing thread stopped".to_owned()))
     }
 }
@@ -405,6 +427,45 @@ mod tests {
             .await
             .expect("ran");
         assert!(nice.is_some_and(|n| n >= 5), "hashing threads are niced: {nice:?}");
+    }
+
+    #[tokio::test]
+    async fn the_queue_gauge_counts_jobs_waiting_for_a_thread() {
+        let queued = IntGauge::new("test_queued", "test").expect("gauge");
+        let hasher =
+            Hasher::with_queue_gauge(&HashingConfig { concurrency: 1, queue: 2, keep_work_area: true }, queued.clone());
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let busy = hasher.clone();
+        let first = tokio::spawn(async move {
+            busy.run(move || {
+                let _ = started.send(());
+                let _ = blocked.recv();
+            })
+            .await
+        });
+        running.await.expect("the only thread runs the first job");
+        assert_eq!(queued.get(), 0, "a running job is not queued");
+        let waiting: Vec<_> = (0..2)
+            .map(|n| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.run(move || n).await })
+            })
+            .collect();
+        // The waiting tasks run when this one yields (a current-thread runtime).
+        for _ in 0..10_000 {
+            if queued.get() >= 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(queued.get(), 2, "both jobs wait for the busy thread");
+        release.send(()).expect("the first job waits");
+        assert!(first.await.expect("joined").is_ok());
+        for job in waiting {
+            assert!(job.await.expect("joined").is_ok());
+        }
+        assert_eq!(queued.get(), 0, "every job left the queue when a thread took it");
     }
 
     #[tokio::test]

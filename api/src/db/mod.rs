@@ -25,10 +25,18 @@ use crate::{config::DatabaseConfig, timestamp};
 /// tasks' live updates.
 const LISTENER_CONNECTIONS: u32 = 2;
 
+/// The level of sqlx's per-acquisition event: below any log level `RUST_LOG` would set for
+/// sqlx, so only the metrics layer (which selects the target itself) sees it.
+const ACQUIRE_TIME_LEVEL: log::LevelFilter = log::LevelFilter::Trace;
+
 /// Connects with the service's settings: on SQLite, WAL journal, full sync, foreign keys and a
 /// busy timeout; on PostgreSQL, a per-statement timeout. Both: a bounded pool whose acquire
 /// timeout turns an outage into a quick 503 instead of a hang.
-pub(crate) async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+///
+/// With `time_acquires` (metrics are served), sqlx reports every connection acquisition's wait
+/// as a `tracing` event, which `metrics::pool_acquire_layer` records; without it, sqlx only
+/// warns about acquisitions slower than two seconds, as by default.
+pub(crate) async fn connect(config: &DatabaseConfig, time_acquires: bool) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(&config.url)
         && let Some(dir) = Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -59,6 +67,14 @@ pub(crate) async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnectio
         // timeout) are checked; a live one that breaks fails its query and is discarded.
         .test_before_acquire_if_idle_for(Duration::from_secs(10))
         .sqlx_logging(false)
+        .map_sqlx_sqlite_pool_opts(
+            move |opts| if time_acquires { opts.acquire_time_level(ACQUIRE_TIME_LEVEL) } else { opts },
+        )
+        .map_sqlx_postgres_pool_opts(
+            move |opts| {
+                if time_acquires { opts.acquire_time_level(ACQUIRE_TIME_LEVEL) } else { opts }
+            },
+        )
         .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
@@ -104,7 +120,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x6170_695f_6d69_6772;
 
 async fn migrate_under_advisory_lock(config: &DatabaseConfig) -> Result<(), DbErr> {
     let single = DatabaseConfig { max_connections: 1, ..config.clone() };
-    let conn = connect(&single).await?;
+    let conn = connect(&single, false).await?;
     // Waiting for another instance's migration is not a slow statement: no statement timeout
     // while queueing for the lock; the migration itself runs with the configured one.
     let result = async {
