@@ -7,7 +7,7 @@
 use std::{future::Future, net::SocketAddr, sync::OnceLock, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, Request, Response, Route, Server,
+    Endpoint, EndpointExt, Request, Response, Route,
     endpoint::BoxEndpoint,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
@@ -37,6 +37,7 @@ use crate::{
         request_metrics::RequestMetrics,
     },
     mail::Mailer,
+    serve,
     state::AppState,
     tasks::{self, api::TasksApi},
 };
@@ -125,8 +126,10 @@ impl App {
         let metrics_server = self.metrics.map(|(acceptor, addr)| {
             tracing::info!("metrics on http://{addr}/metrics");
             let endpoint = Route::new().at("/metrics", MetricsEndpoint::new(&self.state)).data(self.state.clone());
+            let limits = self.state.config.connections.clone();
             tokio::spawn(async move {
-                if let Err(err) = Server::new_with_acceptor(acceptor).run(endpoint).await {
+                let forever = std::future::pending();
+                if let Err(err) = serve::serve(acceptor, endpoint, &limits, forever, SHUTDOWN_GRACE).await {
                     tracing::warn!(error = %err, "metrics server stopped");
                 }
             })
@@ -138,9 +141,8 @@ impl App {
             shutdown.await;
             tasks.close_streams();
         };
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(SHUTDOWN_GRACE))
-            .await?;
+        let limits = self.state.config.connections.clone();
+        serve::serve(self.acceptor, endpoint, &limits, shutdown, SHUTDOWN_GRACE).await?;
         sweeper.abort();
         for job in [metrics_server, rate_limit_sweeper, listener, changes].into_iter().flatten() {
             job.abort();

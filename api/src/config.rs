@@ -30,6 +30,8 @@ pub struct Config {
     pub(crate) cookies: CookieConfig,
     /// `BIND` and `PORT`: the listening address.
     pub(crate) bind: SocketAddr,
+    /// Timeouts and the limit of client connections.
+    pub(crate) connections: ConnectionConfig,
     /// Logging settings.
     pub log: LogConfig,
     /// `TRUSTED_PROXIES`: peers allowed to set `X-Forwarded-For` (default none).
@@ -338,6 +340,9 @@ pub(crate) struct SessionConfig {
     /// `SESSION_FRESH_AGE` (seconds, default 1 day; 0 disables): how recent a sign-in must be
     /// for sensitive operations.
     pub(crate) fresh_age: Duration,
+    /// `SESSION_ABSOLUTE_LIFETIME` (seconds, default 30 days): the longest a session lives after
+    /// its sign-in, whatever the sliding refresh did; then a new sign-in is required.
+    pub(crate) absolute_lifetime: Duration,
     /// `SESSION_TOKEN_STORAGE`: `hashed` (default) or `plain`.
     pub(crate) token_storage: TokenStorage,
     /// `SESSION_CACHE_TTL` (seconds; 0 disables): the longest a cached session is served
@@ -386,6 +391,20 @@ pub(crate) struct HashingConfig {
     /// (`allocator::keep_freed_large_blocks`). `false` is the slow path, kept to prove that
     /// hashes do not depend on it.
     pub(crate) keep_work_area: bool,
+}
+
+/// Timeouts and the limit of client connections (`crate::serve`).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionConfig {
+    /// `HTTP_HEADER_READ_TIMEOUT` (seconds, default 10): the longest a request head may take to
+    /// arrive, from the connection's start or the request's first byte.
+    pub(crate) header_read_timeout: Duration,
+    /// `HTTP_IDLE_TIMEOUT` (seconds, default 60): a connection with no traffic either way for
+    /// this long is closed (between requests, or a request stalled mid-way).
+    pub(crate) idle_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 10,000): client connections open at once; more wait to be
+    /// accepted. Keep it below the process's file-descriptor limit (`ulimit -n`).
+    pub(crate) max_connections: usize,
 }
 
 /// Tasks API limits.
@@ -498,6 +517,11 @@ impl Config {
             expires_in: Duration::from_secs(reader.number("SESSION_EXPIRES_IN", 604_800, 60..=34_560_000)),
             update_age: Duration::from_secs(reader.number("SESSION_UPDATE_AGE", 86_400, 0..=34_560_000)),
             fresh_age: Duration::from_secs(reader.number("SESSION_FRESH_AGE", 86_400, 0..=34_560_000)),
+            absolute_lifetime: Duration::from_secs(reader.number(
+                "SESSION_ABSOLUTE_LIFETIME",
+                2_592_000,
+                60..=315_360_000,
+            )),
             token_storage: reader.parse_with("SESSION_TOKEN_STORAGE", TokenStorage::Hashed, |v| match v {
                 "hashed" => Ok(TokenStorage::Hashed),
                 "plain" => Ok(TokenStorage::Plain),
@@ -543,6 +567,16 @@ impl Config {
             events_heartbeat: Duration::from_secs(reader.number("TASKS_EVENTS_HEARTBEAT", 15, 1..=3_600)),
         };
 
+        let connections = ConnectionConfig {
+            header_read_timeout: Duration::from_secs(reader.number("HTTP_HEADER_READ_TIMEOUT", 10, 1..=3_600)),
+            idle_timeout: Duration::from_secs(reader.number("HTTP_IDLE_TIMEOUT", 60, 1..=86_400)),
+            max_connections: reader.number("MAX_CONNECTIONS", 10_000, 1..=1_000_000),
+        };
+        if connections.idle_timeout <= tasks.events_heartbeat {
+            // A live-update stream writes only its heartbeat; a longer pause would cut it.
+            reader.fail("HTTP_IDLE_TIMEOUT", "must be longer than TASKS_EVENTS_HEARTBEAT");
+        }
+
         let mail = reader.mail(env);
         let verification = VerificationConfig {
             require_verified_email: reader.boolean("REQUIRE_EMAIL_VERIFICATION", false),
@@ -585,6 +619,7 @@ impl Config {
             trusted_origins,
             cookies,
             bind,
+            connections,
             log,
             trusted_proxies,
             body_limit,

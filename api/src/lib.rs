@@ -21,6 +21,8 @@ mod http;
 mod mail;
 /// Prometheus metrics: the registry every layer counts into, and its exposition.
 mod metrics;
+/// Serving connections: header-read and idle timeouts, the connection limit, shutdown.
+mod serve;
 /// The state every request can reach: the domain services and the edge settings.
 mod state;
 /// The operation groups of the OpenAPI document.

@@ -21,6 +21,7 @@ mod m20250101_000018_create_audit_event_table;
 mod m20250101_000018_create_task_change_notify;
 mod m20250101_000019_create_two_factor;
 mod m20250102_000001_reset_token_user_index;
+mod m20250102_000002_auth_cache_notify_session_id;
 
 /// The database used when `DATABASE_URL` is not set: an SQLite file under `./data/`,
 /// created on first start.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000018_create_audit_event_table::Migration),
             Box::new(m20250101_000018_create_task_change_notify::Migration),
             Box::new(m20250101_000019_create_two_factor::Migration),
+            Box::new(m20250102_000002_auth_cache_notify_session_id::Migration),
         ]
     }
 }
@@ -55,4 +57,12 @@ async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result
         db.execute_unprepared(statement).await?;
     }
     Ok(())
+}
+
+/// Runs one statement on PostgreSQL; nothing on SQLite (no triggers or notifications there).
+async fn execute_on_postgres(manager: &SchemaManager<'_>, statement: &str) -> Result<(), DbErr> {
+    match manager.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => manager.get_connection().execute_unprepared(statement).await.map(|_| ()),
+        _ => Ok(()),
+    }
 }

@@ -1,5 +1,6 @@
 //! PostgreSQL triggers that publish every change to `session` and `user` rows on the
-//! `auth_cache` channel (`s:<token>` / `u:<user id>`), so each service instance can drop a
+//! `auth_cache` channel (`s:<token>` / `u:<user id>`; `i:<session id>` since migration
+//! `m20250102_000002`), so each service instance can drop a
 //! cached session the moment any client (this service or a Node Better Auth sharing the
 //! database) ends or changes it. SQLite has a single writer process and needs none.
 

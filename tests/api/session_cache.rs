@@ -112,3 +112,69 @@ async fn a_user_deleted_behind_the_services_back_gets_401_not_500() {
     assert_eq!(app.db.count(r#"SELECT count(*) FROM "task""#, vec![]).await, 0);
     assert!(session_for_bearer(&app, &bearer).await.is_null(), "and the session is gone from then on");
 }
+
+/// The notification payloads received on `channel` until none arrives for half a second.
+async fn drain(listener: &mut sea_orm::sqlx::postgres::PgListener) -> Vec<String> {
+    let mut payloads = Vec::new();
+    while let Ok(received) = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await {
+        payloads.push(received.expect("listener connection").payload().to_owned());
+    }
+    payloads
+}
+
+/// Issue 13 ("Also"): the cross-instance invalidation names a session by its id, never by its
+/// token: with `SESSION_TOKEN_STORAGE=plain` the stored token is the credential, and any client
+/// of the database may `LISTEN`. PostgreSQL only (SQLite has no notifications; there the test
+/// checks nothing beyond the sign-out itself).
+#[tokio::test]
+async fn the_change_notification_never_carries_a_session_token_in_either_storage_mode() {
+    for storage in ["plain", "hashed"] {
+        let database = std::sync::Arc::new(crate::support::db::TestDatabase::create().await);
+        let first =
+            TestApp::builder().on_database(std::sync::Arc::clone(&database)).var("SESSION_TOKEN_STORAGE", storage);
+        let first = first.spawn().await;
+        let second = match postgres_url() {
+            Some(_) => Some(first.sibling().var("SESSION_TOKEN_STORAGE", storage).spawn().await),
+            None => None,
+        };
+        let mut listener = match postgres_url() {
+            Some(_) => {
+                let mut listener =
+                    sea_orm::sqlx::postgres::PgListener::connect(&database.url).await.expect("LISTEN connection");
+                listener.listen("auth_cache").await.expect("LISTEN auth_cache");
+                Some(listener)
+            }
+            None => None,
+        };
+        let user = User::sign_up(&first, &format!("notify-{storage}@example.com")).await;
+        let stored = match storage {
+            "plain" => user.token.clone(),
+            _ => crate::support::wire::sha256_hex(&user.token),
+        };
+        let session_id = first.db.sessions_of(&user.id).await[0]["id"].as_str().expect("id").to_owned();
+        if let Some(second) = &second {
+            assert!(!session_for_bearer(second, &user.bearer).await.is_null(), "the second instance caches it");
+        }
+
+        // An update (a clock-driven expiry change) and a delete (sign-out) of the session row.
+        let later = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+        first.db.set_session_expiry(&session_id, later).await;
+        let out = plain_client().post(first.url("/api/auth/sign-out")).bearer_auth(&user.bearer).send().await;
+        assert_eq!(out.expect("sent").status(), StatusCode::OK);
+
+        assert!(session_for_bearer(&first, &user.bearer).await.is_null(), "{storage}: signed out");
+        if let (Some(second), Some(listener)) = (&second, listener.as_mut()) {
+            assert!(
+                wait_until_revoked(second, &user.bearer, Duration::from_secs(5)).await,
+                "{storage}: the other instance still drops it on the notification"
+            );
+            let payloads = drain(listener).await;
+            let named = payloads.iter().filter(|payload| **payload == format!("i:{session_id}")).count();
+            assert!(named >= 2, "{storage}: the update and the delete name the session id: {payloads:?}");
+            for payload in &payloads {
+                assert!(!payload.contains(&user.token), "{storage}: raw token in a notification: {payload}");
+                assert!(!payload.contains(&stored), "{storage}: stored token in a notification: {payload}");
+            }
+        }
+    }
+}

@@ -264,7 +264,7 @@ impl AuthApi {
         Ok(AuthReply::new(NullableObject(Some(SessionWithUser::new(&session, &user, &token))))
             .no_store()
             .jwt(jwt)
-            .session_cookie(names, &token, state.sessions.cookie_max_age(true), secret))
+            .session_cookie(names, &token, state.sessions.refreshed_cookie_max_age(&session), secret))
     }
 
     /// Refresh a deferred session (not supported)

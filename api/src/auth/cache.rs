@@ -7,7 +7,9 @@
 //!   `auth::store::AuthWrite`, which owns the cache and invalidates per kind of write;
 //! - in every other process sharing a PostgreSQL database, through triggers on `session` and
 //!   `user` that `NOTIFY auth_cache` (so writes by any client, a Node Better Auth included,
-//!   count), received by [`listen`]. While that listener is not connected the cache is not
+//!   count), received by [`listen`]. A notification names a session by its id, never by its
+//!   token (which with `SESSION_TOKEN_STORAGE=plain` is the credential itself, and any database
+//!   client may `LISTEN`); entries are indexed by session id for it. While that listener is not connected the cache is not
 //!   trusted: every lookup goes to the database, and the cache is emptied when it reconnects.
 //!
 //! A write that invalidates also waits, bounded by [`SETTLE_LIMIT`], until every listening
@@ -124,9 +126,61 @@ struct Entry {
     cached_at: Instant,
 }
 
+/// The cached entries by stored token, and the stored token of each by session id (what the
+/// cross-process notifications name).
+#[derive(Default)]
+struct Entries {
+    by_token: HashMap<StoredToken, Entry>,
+    by_id: HashMap<String, StoredToken>,
+}
+
+impl Entries {
+    fn insert(&mut self, stored_token: StoredToken, entry: Entry) {
+        self.by_id.insert(entry.session.id.as_str().to_owned(), stored_token.clone());
+        if let Some(old) = self.by_token.insert(stored_token, entry) {
+            self.forget_id_of(&old);
+        }
+    }
+
+    fn remove_token(&mut self, stored_token: &str) {
+        if let Some(old) = self.by_token.remove(stored_token) {
+            self.forget_id_of(&old);
+        }
+    }
+
+    fn remove_id(&mut self, session_id: &str) {
+        if let Some(stored_token) = self.by_id.remove(session_id) {
+            self.by_token.remove(&stored_token);
+        }
+    }
+
+    fn remove_user(&mut self, user_id: &str) {
+        self.by_token.retain(|_, entry| entry.user.id.as_str() != user_id);
+        let by_token = &self.by_token;
+        self.by_id.retain(|_, stored_token| by_token.contains_key(stored_token));
+    }
+
+    /// Drops the id index entry of a removed entry, unless it already names another token.
+    fn forget_id_of(&mut self, old: &Entry) {
+        let id = old.session.id.as_str();
+        if self.by_id.get(id).is_some_and(|token| !self.by_token.contains_key(token)) {
+            self.by_id.remove(id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    fn clear(&mut self) {
+        self.by_token.clear();
+        self.by_id.clear();
+    }
+}
+
 /// The session cache.
 pub(crate) struct SessionCache {
-    entries: RwLock<HashMap<StoredToken, Entry>>,
+    entries: RwLock<Entries>,
     generation: AtomicU64,
     trusted: AtomicBool,
     /// Whether the PostgreSQL listener is connected (independent of the cache being enabled:
@@ -141,7 +195,7 @@ impl SessionCache {
     /// may serve entries from the start (false until a cross-process listener is connected).
     pub(crate) fn new(ttl: Duration, trusted: bool) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Entries::default()),
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted && !ttl.is_zero()),
             listening: AtomicBool::new(false),
@@ -157,6 +211,7 @@ impl SessionCache {
         }
         let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = entries
+            .by_token
             .get(stored_token)
             .filter(|entry| entry.cached_at.elapsed() < self.ttl)
             .map(|entry| (entry.session.clone(), entry.user.clone(), Arc::clone(&entry.jwt)));
@@ -209,18 +264,20 @@ impl SessionCache {
     }
 
     fn forget_token(&self, stored_token: &str) {
-        self.invalidate(|entries| {
-            entries.remove(stored_token);
-        });
+        self.invalidate(|entries| entries.remove_token(stored_token));
+    }
+
+    fn forget_session(&self, session_id: &str) {
+        self.invalidate(|entries| entries.remove_id(session_id));
     }
 
     fn forget_user(&self, user_id: &str) {
-        self.invalidate(|entries| entries.retain(|_, entry| entry.user.id.as_str() != user_id));
+        self.invalidate(|entries| entries.remove_user(user_id));
     }
 
     /// Forgets everything.
     fn clear(&self) {
-        self.invalidate(HashMap::clear);
+        self.invalidate(Entries::clear);
     }
 
     /// Trusts (or stops trusting) the cache; either way it starts empty.
@@ -229,19 +286,19 @@ impl SessionCache {
         self.trusted.store(trusted && !self.ttl.is_zero(), Ordering::Release);
     }
 
-    fn invalidate(&self, change: impl FnOnce(&mut HashMap<StoredToken, Entry>)) {
+    fn invalidate(&self, change: impl FnOnce(&mut Entries)) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
         METRICS.cache_invalidations.inc();
         change(&mut entries);
     }
 
-    /// Applies one notification payload: `s:<stored token>` or `u:<user id>` from the triggers,
+    /// Applies one notification payload: `i:<session id>` or `u:<user id>` from the triggers,
     /// `m:<instance>:<sequence>` a settle marker, `a:<instance>:<sequence>` its acknowledgement.
     /// Returns the acknowledgement to notify for another process's marker.
     fn apply_notification(&self, payload: &str) -> Option<String> {
         match payload.split_once(':') {
-            Some(("s", token)) => self.forget_token(token),
+            Some(("i", session_id)) => self.forget_session(session_id),
             Some(("u", user_id)) => self.forget_user(user_id),
             Some(("m", marker)) if !self.markers.is_own(marker) => return Some(format!("a:{marker}")),
             Some(("m" | "a", marker)) => self.markers.received(marker),
@@ -411,13 +468,30 @@ mod tests {
     }
 
     #[test]
+    fn a_session_notification_names_the_session_by_id_and_drops_it() {
+        let cache = cache();
+        let (s, u) = rows("u1");
+        cache.insert(cache.generation(), token(), s, u);
+        cache.apply_notification(&format!("s:{}", token().as_str()));
+        assert!(cache.get(&token()).is_none(), "an unknown payload (the old token form) empties the cache");
+
+        let (s, u) = rows("u1");
+        cache.insert(cache.generation(), token(), s, u);
+        cache.apply_notification("i:other");
+        assert!(cache.get(&token()).is_some(), "another session's id leaves this one");
+        cache.apply_notification("i:s");
+        assert!(cache.get(&token()).is_none(), "its own id drops it");
+        assert!(cache.entries.read().expect("lock").by_id.is_empty(), "the id index is emptied with it");
+    }
+
+    #[test]
     fn a_settle_marker_completes_once_every_listener_received_it() {
         let (writer, other) = (cache(), cache());
         let (s, u) = rows("u1");
         other.insert(other.generation(), token(), s, u);
         let (_, marker, mut settled) = writer.markers.register(2);
         // The other process applies the write's notification, then acknowledges the marker.
-        assert_eq!(other.apply_notification(&format!("s:{}", token().as_str())), None);
+        assert_eq!(other.apply_notification("i:s"), None);
         assert!(other.get(&token()).is_none());
         let ack = other.apply_notification(&marker).expect("a foreign marker is acknowledged");
         assert_eq!(writer.apply_notification(&marker), None, "the own echo counts, is not acknowledged");

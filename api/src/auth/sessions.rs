@@ -72,6 +72,7 @@ impl Sessions {
     pub(crate) fn new_session(&self, user: &UserId, remember: bool, client: &ClientInfo) -> (Session, SessionToken) {
         let now = now_millis();
         let lifetime = if remember { self.config.expires_in } else { DONT_REMEMBER_LIFETIME };
+        let lifetime = lifetime.min(self.config.absolute_lifetime);
         let token = SessionToken::generate();
         let row = Session {
             id: SessionId::generate(),
@@ -99,24 +100,39 @@ impl Sessions {
         Ok((session, token))
     }
 
-    /// Resolves a presented token to its live session and user.
+    /// Resolves a presented token to its live session and user. A session past its absolute
+    /// lifetime is deleted and reported gone, whatever its `expiresAt` says (a row written by
+    /// Better Auth, or by a version without the limit, may have been refreshed beyond it).
     pub(crate) async fn resolve(&self, token: &SessionToken) -> Result<Lookup, DbErr> {
-        Ok(match self.store.live_session(token, OffsetDateTime::now_utc()).await? {
+        let now = OffsetDateTime::now_utc();
+        Ok(match self.store.live_session(token, now).await? {
+            Some((session, _, _)) if self.absolute_end(&session) <= now => {
+                self.store.write().delete_session(&session).await?;
+                Lookup::Gone
+            }
             Some(found) => Lookup::Valid(Box::new(found)),
             None => Lookup::Gone,
         })
     }
 
-    /// Whether a session is due for its sliding refresh: at least `update_age` since it was
-    /// created or last refreshed, assuming it was set to expire `expires_in` after that (§3.4).
-    pub(crate) fn refresh_due(&self, session: &Session, now: OffsetDateTime) -> bool {
-        session.expires_at - self.config.expires_in + self.config.update_age <= now
+    /// When a session ends for good: its sign-in (`createdAt`) plus `SESSION_ABSOLUTE_LIFETIME`.
+    fn absolute_end(&self, session: &Session) -> OffsetDateTime {
+        session.created_at + self.config.absolute_lifetime
     }
 
-    /// Extends a session to `now + expires_in`. Returns the updated row, or `None` when it vanished.
+    /// Whether a session is due for its sliding refresh: at least `update_age` since it was
+    /// created or last refreshed, assuming it was set to expire `expires_in` after that (§3.4),
+    /// and its expiry not yet at its absolute end (where a refresh could not extend it).
+    pub(crate) fn refresh_due(&self, session: &Session, now: OffsetDateTime) -> bool {
+        session.expires_at - self.config.expires_in + self.config.update_age <= now
+            && session.expires_at < self.absolute_end(session)
+    }
+
+    /// Extends a session to `now + expires_in`, never beyond its absolute end. Returns the
+    /// updated row, or `None` when it vanished.
     pub(crate) async fn refresh(&self, mut session: Session) -> Result<Option<Session>, DbErr> {
         let now = now_millis();
-        let expires_at = now + self.config.expires_in;
+        let expires_at = (now + self.config.expires_in).min(self.absolute_end(&session));
         if !self.store.write().refresh_session(&session, expires_at, now).await? {
             return Ok(None);
         }
@@ -138,7 +154,14 @@ impl Sessions {
     /// `Max-Age` of a session cookie: the full lifetime when remembered, none (a
     /// browser-session cookie) otherwise.
     pub(crate) fn cookie_max_age(&self, remember: bool) -> Option<u64> {
-        remember.then_some(self.config.expires_in.as_secs())
+        remember.then_some(self.config.expires_in.min(self.config.absolute_lifetime).as_secs())
+    }
+
+    /// `Max-Age` of the cookie of a refreshed session: the full lifetime, or less when the
+    /// absolute lifetime capped its expiry (rounded up: the refresh itself took milliseconds).
+    pub(crate) fn refreshed_cookie_max_age(&self, session: &Session) -> Option<u64> {
+        let left = session.expires_at - OffsetDateTime::now_utc() + time::Duration::milliseconds(999);
+        Some(u64::try_from(left.whole_seconds()).unwrap_or(0).min(self.config.expires_in.as_secs()))
     }
 
     /// Ends the session a token names, if it still exists (sign-out), and records it.
@@ -155,7 +178,10 @@ impl Sessions {
         if !self.is_fresh(&current.session) {
             return Err(AuthError::SessionNotFresh.into());
         }
-        Ok(self.store.live_sessions(&current.user.id, OffsetDateTime::now_utc()).await?)
+        let now = OffsetDateTime::now_utc();
+        let mut live = self.store.live_sessions(&current.user.id, now).await?;
+        live.retain(|session| self.absolute_end(session) > now);
+        Ok(live)
     }
 
     /// Revokes one of the caller's sessions, named by its id (the `list-sessions` handle) or
@@ -213,6 +239,7 @@ mod tests {
             expires_in: Duration::from_secs(604_800),
             update_age: Duration::from_secs(86_400),
             fresh_age: Duration::from_secs(86_400),
+            absolute_lifetime: Duration::from_secs(2_592_000),
             token_storage: TokenStorage::Hashed,
             cache_ttl: Duration::from_secs(300),
         };
@@ -244,5 +271,17 @@ mod tests {
         assert!(sessions.refresh_due(&session, now), "set 1 day + 1 minute ago");
         session.expires_at = now + time::Duration::days(6) + time::Duration::minutes(1);
         assert!(!sessions.refresh_due(&session, now), "set 23 hours 59 minutes ago");
+    }
+
+    #[tokio::test]
+    async fn refresh_never_passes_the_absolute_lifetime() {
+        let sessions = sessions().await;
+        let now = OffsetDateTime::now_utc();
+        let (mut session, _) = sessions.new_session(&user(), true, &ClientInfo::default());
+        session.created_at = now - time::Duration::days(29);
+        session.expires_at = now + time::Duration::hours(1);
+        assert!(sessions.refresh_due(&session, now), "due by the sliding rule");
+        session.expires_at = session.created_at + time::Duration::days(30);
+        assert!(!sessions.refresh_due(&session, now), "already at its absolute end: nothing to extend");
     }
 }
