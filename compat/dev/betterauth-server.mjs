@@ -11,6 +11,7 @@
 //   TRUSTED_ORIGINS   comma list, e.g. http://localhost:3000
 //   MAIL_OUTBOX       file that receives one JSON object per mail: {to, subject, text, url}
 //   RATE_LIMIT_ENABLED  "true" to enable Better Auth's limiter (default off)
+//   RATE_LIMIT_STORAGE  "database": its counts in the rateLimit table (default memory)
 //   COOKIE_PREFIX     advanced.cookiePrefix (default better-auth)
 //   COOKIE_DOMAIN     advanced.crossSubDomainCookies: { enabled: true, domain }
 //   COOKIE_SAMESITE   advanced.defaultCookieAttributes.sameSite (lax, strict, none)
@@ -43,7 +44,7 @@ function sendMail(mail) {
 }
 
 /** The options our Rust service mirrors (`docs/better-auth-wire.md` §13 peer: bearer, reset mail, verification mail, delete-user; the jwt plugin, `docs/better-auth-plugins.md` §JWT). */
-export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, cookies = {}, jwks = {}, withTwoFactor = false }) {
+export function referenceOptions({ database, secret, baseURL, trustedOrigins, rateLimit, rateLimitStorage, cookies = {}, jwks = {}, withTwoFactor = false }) {
 	return {
 		database,
 		secret,
@@ -59,7 +60,7 @@ export function referenceOptions({ database, secret, baseURL, trustedOrigins, ra
 				sendMail({ to: user.email, subject: "Verify your email address", text: `Verify: ${url}`, url, token }),
 		},
 		user: { changeEmail: { enabled: true }, deleteUser: { enabled: true } },
-		rateLimit: { enabled: rateLimit },
+		rateLimit: { enabled: rateLimit, ...(rateLimitStorage ? { storage: rateLimitStorage } : {}) },
 		advanced: {
 			disableOriginCheck: false,
 			// The same settings as our COOKIE_PREFIX, COOKIE_DOMAIN and COOKIE_SAMESITE.
@@ -89,6 +90,7 @@ const options = referenceOptions({
 	baseURL,
 	trustedOrigins: (env.TRUSTED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
 	rateLimit: env.RATE_LIMIT_ENABLED === "true",
+	rateLimitStorage: env.RATE_LIMIT_STORAGE,
 	cookies: { prefix: env.COOKIE_PREFIX, domain: env.COOKIE_DOMAIN, sameSite: env.COOKIE_SAMESITE?.toLowerCase() },
 	jwks: { rotationInterval: Number(env.JWKS_ROTATION_INTERVAL ?? 0) || undefined },
 	withTwoFactor: env.TWO_FACTOR === "true",

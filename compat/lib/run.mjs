@@ -5,7 +5,8 @@
 // run the node:test files against it, stop it with SIGTERM; then the same with a
 // database written by real Better Auth (fixture phase), and with a Node Better
 // Auth running next to it on one database with a custom cookie prefix and
-// domain (shared-cookies phase). Exits non-zero if anything failed.
+// domain (shared-cookies phase), the jwt plugin (shared-jwt) or rate limiting
+// counted in the rateLimit table (shared-rate-limit, PostgreSQL). Exits non-zero if anything failed.
 //
 //   node lib/run.mjs <path-to-api-binary>   our Rust service
 //   node lib/run.mjs --reference            real Better Auth (dev/betterauth-server.mjs)
@@ -43,7 +44,13 @@ const peerCommand = [process.execPath, join(COMPAT_DIR, "dev", "betterauth-serve
 const authSecret = randomBytes(24).toString("hex"); // 48 chars, fresh for every run
 const workDir = mkdtempSync(join(tmpdir(), "compat-"));
 // Files that need a phase of their own.
-const PHASE_TESTS = ["fixture.test.mjs", "shared-cookies.test.mjs", "jwt-shared.test.mjs", "two-factor-shared.test.mjs"];
+const PHASE_TESTS = [
+	"fixture.test.mjs",
+	"shared-cookies.test.mjs",
+	"jwt-shared.test.mjs",
+	"two-factor-shared.test.mjs",
+	"rate-limit-shared.test.mjs",
+];
 const mainTests = readdirSync(TESTS_DIR)
 	.filter((f) => f.endsWith(".test.mjs") && !PHASE_TESTS.includes(f))
 	.sort()
@@ -59,6 +66,10 @@ const sharedCookieTests = [join(TESTS_DIR, "shared-cookies.test.mjs"), join(TEST
 // agree) and a short key rotation on both, so that each server creates a key the other signs with.
 const SHARED_JWT = { BASE_URL: "http://auth.example.test", JWKS_ROTATION_INTERVAL: "4" };
 const sharedJwtTests = [join(TESTS_DIR, "jwt-shared.test.mjs")];
+// Rate limiting on both, counted in Better Auth's rateLimit table; both take the client address
+// from X-Forwarded-For (Better Auth by default, this server as TRUSTED_PROXIES allows).
+const SHARED_RATE_LIMIT = { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_STORAGE: "database" };
+const sharedRateLimitTests = [join(TESTS_DIR, "rate-limit-shared.test.mjs")];
 
 /** Everything that must be undone on exit: running servers, databases to drop. */
 const cleanups = [];
@@ -289,15 +300,16 @@ async function record(name, options) {
 	results.push([name, await phase(name, options)]);
 }
 
+/** A phase with the Node Better Auth peer on the server's database: both get `env`, the server `serverEnv` too. */
+function recordWithPeer(name, databaseUrl, dbEnv, { files, env, serverEnv = {}, tokenStorage = "plain", extraTestEnv = {} }) {
+	return record(name, { databaseUrl, dbEnv, tokenStorage, files, serverEnv: { ...env, ...serverEnv }, peerEnv: env, extraTestEnv });
+}
+
 /** A shared-jwt phase: the Node Better Auth peer and the server on one database, keys rotating. */
 function recordSharedJwt(name, databaseUrl, dbEnv) {
-	return record(name, {
-		databaseUrl,
-		dbEnv,
-		tokenStorage: "plain",
+	return recordWithPeer(name, databaseUrl, dbEnv, {
 		files: sharedJwtTests,
-		serverEnv: SHARED_JWT,
-		peerEnv: SHARED_JWT,
+		env: SHARED_JWT,
 		extraTestEnv: { COMPAT_JWT_ISSUER: SHARED_JWT.BASE_URL, COMPAT_JWT_ROTATION: SHARED_JWT.JWKS_ROTATION_INTERVAL },
 	});
 }
@@ -384,6 +396,15 @@ try {
 		await recordShared("postgres-shared-cookies", sharedUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedUrl });
 		const sharedJwtUrl = await createPgDatabase(pgServer, "_jwt");
 		await recordSharedJwt("postgres-shared-jwt", sharedJwtUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedJwtUrl });
+		const sharedLimitUrl = await createPgDatabase(pgServer, "_ratelimit");
+		// Rate limiting counted in the rateLimit table by both (PostgreSQL: Better Auth's
+		// better-sqlite3 does not wait for another process's lock).
+		await recordWithPeer("postgres-shared-rate-limit", sharedLimitUrl, { COMPAT_DB_KIND: "postgres", COMPAT_DB_URL: sharedLimitUrl }, {
+			files: sharedRateLimitTests,
+			env: SHARED_RATE_LIMIT,
+			serverEnv: { TRUSTED_PROXIES: "127.0.0.1/32" },
+			tokenStorage: "hashed",
+		});
 	} else {
 		log("COMPAT_PG_URL is not set: PostgreSQL phases skipped");
 	}

@@ -107,23 +107,45 @@ async fn the_owner_signs_in_after_the_delay_and_a_success_clears_the_count() {
     assert!(keys.iter().all(|row| !row["key"].as_str().unwrap_or_default().contains("owner")), "{keys:?}");
 }
 
-#[tokio::test]
-async fn reset_mail_to_one_recipient_is_limited_whatever_addresses_ask() {
+/// Asks `path` to mail `email` six times, each from a new client address (so the per-address
+/// mail rule never applies), checks the answer never changes, and returns the mails the
+/// recipient got once the third has arrived and the rest have had time to.
+async fn ask_six_times_from_six_addresses(path: &str, email: &str, subnet: u8) -> (TestApp, Vec<serde_json::Value>) {
     let (app, outbox) =
         crate::support::mail::spawn_with_outbox(&[("RATE_LIMIT_ENABLED", "true"), ("TRUSTED_PROXIES", "127.0.0.1/32")])
             .await;
-    User::sign_up(&app, "bombed@example.com").await;
+    User::sign_up(&app, email).await;
     for n in 0..6 {
         let response = plain_client()
-            .post(app.url("/api/auth/request-password-reset"))
-            .header("x-forwarded-for", format!("198.18.9.{}", n + 1))
-            .json(&json!({"email": "bombed@example.com"}))
+            .post(app.url(path))
+            .header("x-forwarded-for", format!("198.18.{subnet}.{}", n + 1))
+            .json(&json!({"email": email}))
             .send()
             .await
             .expect("sent");
         assert_eq!(response.status(), StatusCode::OK, "the answer never changes (request {n})");
     }
-    outbox.wait_for_nth("bombed@example.com", 3).await;
+    outbox.wait_for_nth(email, 3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(outbox.to("bombed@example.com").len(), 3, "three reset mails per recipient per 10 minutes");
+    let mails = outbox.to(email);
+    (app, mails)
+}
+
+#[tokio::test]
+async fn reset_mail_to_one_recipient_is_limited_whatever_addresses_ask() {
+    let (_app, mails) =
+        ask_six_times_from_six_addresses("/api/auth/request-password-reset", "bombed@example.com", 9).await;
+    assert_eq!(mails.len(), 3, "three reset mails per recipient per 10 minutes");
+}
+
+#[tokio::test]
+async fn verification_mail_to_one_recipient_is_limited_whatever_addresses_ask() {
+    let (app, mails) =
+        ask_six_times_from_six_addresses("/api/auth/send-verification-email", "flooded@example.com", 10).await;
+    assert_eq!(mails.len(), 3, "three verification mails per recipient per 10 minutes: {mails:?}");
+    assert!(mails.iter().all(|mail| mail["subject"] == "Verify your email address"), "{mails:?}");
+    // Counted under a hash: the table holds no address.
+    let keys = app.db.query(r#"SELECT "key" FROM "rateLimit""#, vec![]).await;
+    assert!(keys.iter().all(|row| !row["key"].as_str().unwrap_or_default().contains("flooded")), "{keys:?}");
+    assert!(keys.iter().any(|row| row["key"].as_str().unwrap_or_default().starts_with("verification-mail-to|")));
 }

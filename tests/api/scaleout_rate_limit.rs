@@ -1,8 +1,11 @@
 //! Rate limits shared by several instances on one database (issue 14, point 2):
 //! `RATE_LIMIT_STORAGE=database` (the default on PostgreSQL) counts the strict and mail rules in
 //! Better Auth's `rateLimit` table, one atomic statement per counted request, so N instances
-//! allow what one does; the general rule stays in memory (no database write per `get-session`).
-//! Run on both databases (on SQLite with the storage set explicitly).
+//! allow what one does; the general rule is counted in memory and flushed to the same table
+//! once a second per key (no database write per `get-session`), so instances share it within
+//! one flush. Run on both databases (on SQLite with the storage set explicitly).
+
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -95,16 +98,121 @@ async fn scaleout_rate_limit_concurrent_attempts_on_two_instances_are_counted_ex
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 9, "{statuses:?}");
 }
 
-#[tokio::test]
-async fn scaleout_rate_limit_the_general_rule_writes_nothing_and_stale_counts_are_swept() {
-    let app = shared_limits().spawn().await;
-    let user = User::sign_up(&app, "reader@example.com").await;
-    let before = app.db.count_rows("rateLimit").await;
-    for _ in 0..20 {
-        assert_eq!(user.get(GET_SESSION).await.status(), StatusCode::OK);
+/// The general rule's row for `key`: its shared count, once it has reached `count` (flushes
+/// come once a second; fails after ten).
+async fn wait_for_general_count(app: &TestApp, key: &str, count: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = app
+            .db
+            .query(r#"SELECT CAST("count" AS BIGINT) AS "count" FROM "rateLimit" WHERE "key" = $1"#, vec![key.into()])
+            .await;
+        let shared = rows.first().and_then(|row| row["count"].as_i64()).unwrap_or_default();
+        if shared >= count {
+            return shared;
+        }
+        assert!(Instant::now() < deadline, "the count of {key} never reached {count}: {shared}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.db.count_rows("rateLimit").await, before, "get-session is counted in memory, not in the table");
+}
 
+async fn get_session_from(app: &TestApp, client: &str) -> StatusCode {
+    plain_client().get(app.url(GET_SESSION)).header("x-forwarded-for", client).send().await.expect("sent").status()
+}
+
+/// Makes the test database record every write to `rateLimit` in `rateLimitWrites`.
+async fn record_rate_limit_writes(app: &TestApp) {
+    app.db.execute(r#"CREATE TABLE "rateLimitWrites" ("key" TEXT NOT NULL)"#, vec![]).await;
+    if postgres_url().is_some() {
+        app.db
+            .execute(
+                r#"CREATE FUNCTION record_rate_limit_write() RETURNS trigger AS $body$
+                   BEGIN INSERT INTO "rateLimitWrites" VALUES (NEW."key"); RETURN NEW; END
+                   $body$ LANGUAGE plpgsql"#,
+                vec![],
+            )
+            .await;
+        app.db
+            .execute(
+                r#"CREATE TRIGGER rate_limit_writes AFTER INSERT OR UPDATE ON "rateLimit"
+                   FOR EACH ROW EXECUTE FUNCTION record_rate_limit_write()"#,
+                vec![],
+            )
+            .await;
+    } else {
+        for event in ["INSERT", "UPDATE"] {
+            let sql = format!(
+                r#"CREATE TRIGGER rate_limit_{event} AFTER {event} ON "rateLimit"
+                   BEGIN INSERT INTO "rateLimitWrites" VALUES (NEW."key"); END"#
+            );
+            app.db.execute(&sql, vec![]).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn scaleout_rate_limit_get_session_is_counted_in_the_table_once_a_second_not_per_request() {
+    let app = shared_limits().var("RATE_LIMIT_MAX", "1000").spawn().await;
+    record_rate_limit_writes(&app).await;
+    let key = "203.0.113.40|/get-session";
+    let started = Instant::now();
+    for _ in 0..150 {
+        assert_eq!(get_session_from(&app, "203.0.113.40").await, StatusCode::OK);
+    }
+    assert_eq!(wait_for_general_count(&app, key, 150).await, 150, "every request counted in the shared row");
+    let elapsed = started.elapsed();
+    let writes = app.db.count(r#"SELECT count(*) FROM "rateLimitWrites" WHERE "key" = $1"#, vec![key.into()]).await;
+    // One flush per second at most, however many requests: the row is written per flush.
+    let flushes = i64::try_from(elapsed.as_secs()).expect("seconds") + 2;
+    assert!((1..=flushes).contains(&writes), "{writes} writes for 150 requests in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn scaleout_rate_limit_the_general_rule_is_shared_across_instances_within_one_flush() {
+    let limits = |builder: crate::support::server::TestAppBuilder| {
+        builder
+            .var("RATE_LIMIT_ENABLED", "true")
+            .var("RATE_LIMIT_STORAGE", "database")
+            .var("TRUSTED_PROXIES", "127.0.0.1/32")
+            .var("RATE_LIMIT_MAX", "6")
+            .var("RATE_LIMIT_WINDOW", "60")
+    };
+    let first = limits(TestApp::builder()).spawn().await;
+    let second = limits(first.sibling()).spawn().await;
+    let (client, key) = ("203.0.113.41", "203.0.113.41|/get-session");
+    for n in 0..3 {
+        assert_eq!(get_session_from(&first, client).await, StatusCode::OK, "first instance, request {n}");
+    }
+    wait_for_general_count(&first, key, 3).await;
+    // The second instance has not heard of this client yet: it admits on its own count (the
+    // documented bound) until its flush adds its three and returns the shared six.
+    for n in 0..3 {
+        assert_eq!(get_session_from(&second, client).await, StatusCode::OK, "second instance, request {n}");
+    }
+    assert_eq!(wait_for_general_count(&second, key, 6).await, 6);
+    // The flush's answer is applied right after its statement: give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        get_session_from(&second, client).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the second instance counted the first's requests (alone it would admit three more)"
+    );
+    // The first instance last learnt 3: within the bound it admits at most the rest of the
+    // limit on its own count, then refuses.
+    let mut admitted = 0;
+    while get_session_from(&first, client).await == StatusCode::OK {
+        admitted += 1;
+        assert!(admitted <= 3, "the first instance admitted more than the limit minus what it knew");
+    }
+    let total = 6 + admitted;
+    assert!(total <= 2 * 6, "two instances admit at most the limit plus one instance's share: {total}");
+    // Another client is unaffected.
+    assert_eq!(get_session_from(&second, "203.0.113.42").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scaleout_rate_limit_stale_counts_are_swept() {
+    let app = shared_limits().spawn().await;
     // A count whose window passed long ago is deleted by the sweep a new instance runs at start.
     app.db
         .execute(
@@ -112,11 +220,13 @@ async fn scaleout_rate_limit_the_general_rule_writes_nothing_and_stale_counts_ar
             vec![],
         )
         .await;
+    let user = User::sign_up(&app, "reader@example.com").await;
+    assert_eq!(user.get(GET_SESSION).await.status(), StatusCode::OK);
     let sibling = app.sibling().var("RATE_LIMIT_ENABLED", "true").var("RATE_LIMIT_STORAGE", "database").spawn().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while sibling.db.count(r#"SELECT count(*) FROM "rateLimit" WHERE "id" = 'stale'"#, vec![]).await > 0 {
-        assert!(std::time::Instant::now() < deadline, "the stale count was not swept");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(Instant::now() < deadline, "the stale count was not swept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(app.db.count_rows("rateLimit").await >= 1, "live counts stay");
 }

@@ -117,8 +117,8 @@ pub(crate) struct AccountSettings {
     pub(crate) throttle: Option<AccountThrottle>,
 }
 
-/// Password-reset mails one recipient can receive per [`RECIPIENT_WINDOW`] (when rate limiting
-/// is on), however many client addresses ask.
+/// Password-reset mails, and separately verification mails, one recipient can receive per
+/// [`RECIPIENT_WINDOW`] (when rate limiting is on), however many client addresses ask.
 const RECIPIENT_MAILS: u32 = 3;
 /// See [`RECIPIENT_MAILS`].
 const RECIPIENT_WINDOW: Duration = Duration::from_secs(600);
@@ -257,7 +257,7 @@ impl Accounts {
             self.store.write().record(&event).await?;
             METRICS.sign_ins.email_not_verified.inc();
             // Only the account's owner gets here (the password matched): send them a new link.
-            self.send_verification_mail(&user, None, None);
+            self.mail_verification_link(&user, None).await?;
             return Err(AuthError::EmailNotVerified.into());
         }
         self.clear_sign_in_attempts(&user.email).await?;
@@ -374,16 +374,10 @@ impl Accounts {
     }
 
     async fn mail_reset_link(&self, email: &Email, redirect_to: Option<&str>) -> Result<(), sea_orm::DbErr> {
-        // Per recipient, whatever addresses ask (counted for unknown addresses too; the answer
-        // was the same before this runs): at most RECIPIENT_MAILS per RECIPIENT_WINDOW.
-        if self.settings.throttle.is_some() {
-            let window_ms = i64::try_from(RECIPIENT_WINDOW.as_millis()).unwrap_or(i64::MAX);
-            let key = format!("reset-mail-to|{}", sha256_hex(&email.as_str().to_lowercase()));
-            let now_ms = unix_millis(OffsetDateTime::now_utc());
-            if self.store.write().count_request(&key, now_ms, window_ms, RECIPIENT_MAILS).await?.is_some() {
-                tracing::info!("password reset mail not sent: the recipient's limit is reached");
-                return Ok(());
-            }
+        // Counted for unknown addresses too; the answer was the same before this runs.
+        if !self.recipient_allows("reset-mail-to", email.as_str()).await? {
+            tracing::info!("password reset mail not sent: the recipient's limit is reached");
+            return Ok(());
         }
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             return Ok(());
@@ -396,6 +390,34 @@ impl Accounts {
             url,
         });
         tracing::info!(user.id = %user.id, "password reset requested");
+        Ok(())
+    }
+
+    /// Whether one more mail of a kind (`kind`, the key's prefix) may go to `email`: with rate
+    /// limiting on, at most [`RECIPIENT_MAILS`] per [`RECIPIENT_WINDOW`] per recipient, whatever
+    /// client addresses ask, counted in the `rateLimit` table (shared by every instance) under a
+    /// hash of the address, so the table holds no addresses.
+    async fn recipient_allows(&self, kind: &str, email: &str) -> Result<bool, sea_orm::DbErr> {
+        if self.settings.throttle.is_none() {
+            return Ok(true);
+        }
+        let window_ms = i64::try_from(RECIPIENT_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let key = format!("{kind}|{}", sha256_hex(&email.to_lowercase()));
+        let now_ms = unix_millis(OffsetDateTime::now_utc());
+        Ok(self.store.write().count_request(&key, now_ms, window_ms, RECIPIENT_MAILS).await?.is_none())
+    }
+
+    /// Mails a verification link to `user`'s address unless the recipient's limit is reached
+    /// ([`Self::recipient_allows`]); the caller's answer is the same either way.
+    async fn mail_verification_link(&self, user: &User, callback: Option<&str>) -> Result<(), sea_orm::DbErr> {
+        if !self.mailer.is_enabled() {
+            return Ok(());
+        }
+        if !self.recipient_allows("verification-mail-to", &user.email).await? {
+            tracing::info!(user.id = %user.id, "verification mail not sent: the recipient's limit is reached");
+            return Ok(());
+        }
+        self.send_verification_mail(user, None, callback);
         Ok(())
     }
 
@@ -467,13 +489,13 @@ impl Accounts {
             if user.email_verified {
                 return Err(AuthError::EmailAlreadyVerified.into());
             }
-            self.send_verification_mail(user, None, callback);
+            self.mail_verification_link(user, callback).await?;
             return Ok(());
         }
         if let Some(user) = self.store.user_by_email(email.as_str()).await?
             && !user.email_verified
         {
-            self.send_verification_mail(&user, None, callback);
+            self.mail_verification_link(&user, callback).await?;
         }
         Ok(())
     }

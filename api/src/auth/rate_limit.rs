@@ -16,13 +16,18 @@
 //! Storage (`RATE_LIMIT_STORAGE`): in memory, per instance; or `database`, where the strict and
 //! mail rules count in Better Auth's `rateLimit` table (one atomic statement per counted request,
 //! so the limit is exact across any number of instances, and a Node Better Auth on the same
-//! database counts the same keys), while the general rule stays in memory: counting every
-//! `get-session` in the database would cost a write per request. With N instances the general
-//! rule therefore allows up to N times its limit per client (the README states the bound).
+//! database counts the same keys). The general rule is shared too, but approximately: counting
+//! every `get-session` in the database would cost a write per request, so each instance counts
+//! locally and, every [`FLUSH_INTERVAL`], adds what it counted to the keys' rows in one
+//! statement and reads back the shared counts; a request is refused when the last known shared
+//! count plus what this instance counted since exceeds the limit. Within one interval each
+//! instance decides on what it knew at its last flush, so N instances admit at most the limit
+//! plus, per other instance, what that instance admitted in one interval (at most the limit):
+//! the README states the bound.
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError, Weak},
     time::{Duration, Instant},
 };
 
@@ -30,7 +35,7 @@ use ipnet::IpNet;
 use poem::{Endpoint, Request, Response};
 
 use crate::{
-    auth::store::AuthStore,
+    auth::store::{AuthStore, Delta},
     config::RateLimitConfig,
     error::ApiError,
     http::{
@@ -43,6 +48,14 @@ use crate::{
 
 /// The most entries one rule's table holds (about 150 bytes each).
 pub(crate) const ENTRIES_PER_RULE: usize = 100_000;
+
+/// How often an instance adds its general-rule counts to the shared table and learns the other
+/// instances' (`RATE_LIMIT_STORAGE=database`): the time within which instances can disagree.
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The most keys one flush statement carries (four parameters each, well within PostgreSQL's
+/// and SQLite's limits).
+const FLUSH_BATCH: usize = 1_000;
 
 /// Operations (and everything below them) under the strict rule: Better Auth's sign-in rule
 /// plus every other operation that checks a password, so none of them is a faster password
@@ -99,6 +112,15 @@ const MAIL_RULE: Rule = Rule { name: RuleName::Mail, window: Duration::from_secs
 /// count can matter after its last request.
 pub(crate) const LONGEST_FIXED_WINDOW: Duration = MAIL_RULE.window;
 
+/// One key's count under a rule, kept in a [`Table`].
+trait Counter: Copy {
+    /// The count of a key whose first request is at `now`.
+    fn first(now: Instant) -> Self;
+    /// Better Auth's algorithm: restart after a window, refuse at the limit, else count;
+    /// `Err(retry_after)` when refused.
+    fn count(&mut self, rule: Rule, now: Instant) -> Result<(), Duration>;
+}
+
 /// A key's count and the time of its last counted request.
 #[derive(Clone, Copy, Debug)]
 struct Window {
@@ -106,8 +128,11 @@ struct Window {
     last: Instant,
 }
 
-impl Window {
-    /// Better Auth's algorithm: restart after a window, refuse at the limit, else count.
+impl Counter for Window {
+    fn first(now: Instant) -> Self {
+        Self { count: 1, last: now }
+    }
+
     fn count(&mut self, rule: Rule, now: Instant) -> Result<(), Duration> {
         let elapsed = now.duration_since(self.last);
         if elapsed >= rule.window {
@@ -122,20 +147,55 @@ impl Window {
     }
 }
 
-/// One rule's entries in two generations: `current` holds the keys counted since `rotated_at`,
-/// `previous` those counted in the window before it; anything older has expired and is gone.
-#[derive(Debug, Default)]
-struct Table {
-    current: HashMap<String, Window>,
-    previous: HashMap<String, Window>,
-    rotated_at: Option<Instant>,
-    overflow: Option<Window>,
+/// A key's count under the shared general rule: what this instance counted since its last
+/// flush, the shared count that flush returned, and the last counted request known here (on
+/// any instance).
+#[derive(Clone, Copy, Debug)]
+struct SharedWindow {
+    unflushed: u32,
+    shared: u32,
+    last: Instant,
 }
 
-impl Table {
+impl Counter for SharedWindow {
+    fn first(now: Instant) -> Self {
+        Self { unflushed: 1, shared: 0, last: now }
+    }
+
+    fn count(&mut self, rule: Rule, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.duration_since(self.last);
+        if elapsed >= rule.window {
+            // A new window: the shared count restarts (the row does too when this is flushed).
+            self.shared = 0;
+        } else if self.shared.saturating_add(self.unflushed) >= rule.max {
+            return Err(rule.window - elapsed);
+        }
+        self.unflushed = self.unflushed.saturating_add(1);
+        self.last = now;
+        Ok(())
+    }
+}
+
+/// One rule's entries in two generations: `current` holds the keys counted since `rotated_at`,
+/// `previous` those counted in the window before it; anything older has expired and is gone.
+#[derive(Debug)]
+struct Table<W = Window> {
+    current: HashMap<String, W>,
+    previous: HashMap<String, W>,
+    rotated_at: Option<Instant>,
+    overflow: Option<W>,
+}
+
+impl<W> Default for Table<W> {
+    fn default() -> Self {
+        Self { current: HashMap::new(), previous: HashMap::new(), rotated_at: None, overflow: None }
+    }
+}
+
+impl<W: Counter> Table<W> {
     /// Starts a new generation once a window has passed since the last one. The maps that
     /// expire are handed to `expired`, to be freed after the lock is released.
-    fn rotate(&mut self, now: Instant, window: Duration, expired: &mut Vec<HashMap<String, Window>>) {
+    fn rotate(&mut self, now: Instant, window: Duration, expired: &mut Vec<HashMap<String, W>>) {
         let Some(rotated_at) = self.rotated_at else {
             self.rotated_at = Some(now);
             return;
@@ -161,7 +221,7 @@ impl Table {
         rule: Rule,
         now: Instant,
         capacity: usize,
-        expired: &mut Vec<HashMap<String, Window>>,
+        expired: &mut Vec<HashMap<String, W>>,
     ) -> Result<(), Duration> {
         self.rotate(now, rule.window, expired);
         if let Some(window) = self.current.get_mut(key) {
@@ -181,11 +241,40 @@ impl Table {
         }
         if self.current.len() >= capacity {
             // Still full: every new key shares one bucket until the next rotation.
-            return self.overflow.get_or_insert(Window { count: 0, last: now }).count(rule, now);
+            return match &mut self.overflow {
+                Some(overflow) => overflow.count(rule, now),
+                None => {
+                    self.overflow = Some(W::first(now));
+                    Ok(())
+                }
+            };
         }
-        self.current.insert(key.to_owned(), Window { count: 1, last: now });
+        self.current.insert(key.to_owned(), W::first(now));
         Ok(())
     }
+
+    /// The entry of `key`, in either generation.
+    fn get_mut(&mut self, key: &str) -> Option<&mut W> {
+        match self.current.get_mut(key) {
+            Some(entry) => Some(entry),
+            None => self.previous.get_mut(key),
+        }
+    }
+}
+
+/// Counts a request for `key` at `now` in a locked table; `Err(retry_after)` when over the
+/// limit. The maps that expire are freed after the lock is released.
+fn hit_locked<W: Counter>(
+    table: &Mutex<Table<W>>,
+    key: &str,
+    rule: Rule,
+    now: Instant,
+    capacity: usize,
+) -> Result<(), Duration> {
+    let mut expired = Vec::new();
+    let result = table.lock().unwrap_or_else(PoisonError::into_inner).hit(key, rule, now, capacity, &mut expired);
+    drop(expired);
+    result
 }
 
 /// A process-local store: one table per rule, each behind its own lock held for one lookup.
@@ -211,17 +300,84 @@ impl MemoryStore {
 impl MemoryStore {
     /// Counts a request for `key` at `now`; `Err(retry_after)` when over the limit.
     fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<(), Duration> {
-        let mut expired = Vec::new();
-        let result = self.table(rule.name).lock().unwrap_or_else(PoisonError::into_inner).hit(
-            key,
-            rule,
-            now,
-            self.capacity,
-            &mut expired,
-        );
-        // The expired maps are freed here, after the lock is released.
-        drop(expired);
-        result
+        hit_locked(self.table(rule.name), key, rule, now, self.capacity)
+    }
+}
+
+/// The general rule shared through the database: counted in memory, flushed to the
+/// `rateLimit` table every [`FLUSH_INTERVAL`] (see the module documentation).
+struct SharedGeneral {
+    rule: Rule,
+    capacity: usize,
+    table: Mutex<Table<SharedWindow>>,
+    store: AuthStore,
+}
+
+impl SharedGeneral {
+    /// Starts flushing every [`FLUSH_INTERVAL`] for as long as the limiter lives (the task
+    /// holds a weak reference and ends when the limiter is dropped).
+    fn start(rule: Rule, capacity: usize, store: AuthStore) -> Arc<Self> {
+        let shared = Arc::new(Self { rule, capacity, table: Mutex::default(), store });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(Self::flush_forever(Arc::downgrade(&shared)));
+        }
+        shared
+    }
+
+    async fn flush_forever(shared: Weak<Self>) {
+        let mut interval = tokio::time::interval(FLUSH_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(shared) = shared.upgrade() else { return };
+            if let Err(err) = shared.flush().await {
+                tracing::warn!(error = %err, "rate-limit flush failed; counts kept for the next one");
+            }
+        }
+    }
+
+    fn hit(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        hit_locked(&self.table, key, self.rule, now, self.capacity)
+    }
+
+    /// Adds every key's unflushed count to its shared row and takes the shared counts back.
+    /// Requests counted while the statement runs stay unflushed for the next flush.
+    async fn flush(&self) -> Result<(), sea_orm::DbErr> {
+        let now = Instant::now();
+        let now_ms = epoch_millis();
+        let pending: Vec<(String, u32, i64)> = {
+            let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+            table
+                .current
+                .iter()
+                .chain(&table.previous)
+                .filter(|(_, entry)| entry.unflushed > 0)
+                .map(|(key, entry)| {
+                    let ago = i64::try_from(now.duration_since(entry.last).as_millis()).unwrap_or(i64::MAX);
+                    (key.clone(), entry.unflushed, now_ms.saturating_sub(ago))
+                })
+                .collect()
+        };
+        let window_ms = i64::try_from(self.rule.window.as_millis()).unwrap_or(i64::MAX);
+        for batch in pending.chunks(FLUSH_BATCH) {
+            let deltas: Vec<Delta<'_>> =
+                batch.iter().map(|(key, count, last_ms)| Delta { key, count: *count, last_ms: *last_ms }).collect();
+            let counts = self.store.write().add_requests(&deltas, window_ms).await?;
+            let flushed: HashMap<&str, u32> = batch.iter().map(|(key, count, _)| (key.as_str(), *count)).collect();
+            let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, shared, last_ms) in counts {
+                let Some(entry) = table.get_mut(&key) else { continue };
+                entry.unflushed =
+                    entry.unflushed.saturating_sub(flushed.get(key.as_str()).copied().unwrap_or_default());
+                entry.shared = u32::try_from(shared).unwrap_or(u32::MAX);
+                // Another instance may have counted a request since this one's last.
+                let ago = u64::try_from(now_ms.saturating_sub(last_ms)).unwrap_or_default();
+                if let Some(last) = now.checked_sub(Duration::from_millis(ago)) {
+                    entry.last = entry.last.max(last);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -232,18 +388,32 @@ pub(crate) struct RateLimiter {
     operations: Vec<PathTemplate>,
     memory: MemoryStore,
     shared: Option<AuthStore>,
+    shared_general: Option<Arc<SharedGeneral>>,
 }
 
 impl RateLimiter {
     /// A limiter for these operations (paths relative to `/api/auth`), counting the strict and
-    /// mail rules in `shared`'s `rateLimit` table when given, everything else in memory.
+    /// mail rules in `shared`'s `rateLimit` table when given, and the general rule in memory,
+    /// flushed to that table every [`FLUSH_INTERVAL`] when given (a task of the current Tokio
+    /// runtime does it while the limiter lives).
     pub(crate) fn new(config: RateLimitConfig, operations: Vec<PathTemplate>, shared: Option<AuthStore>) -> Self {
-        Self { config, operations, memory: MemoryStore::new(ENTRIES_PER_RULE), shared }
+        let general = Rule { name: RuleName::General, window: config.window, max: config.max };
+        let shared_general = shared
+            .as_ref()
+            .filter(|_| config.enabled)
+            .map(|store| SharedGeneral::start(general, ENTRIES_PER_RULE, store.clone()));
+        Self { config, operations, memory: MemoryStore::new(ENTRIES_PER_RULE), shared, shared_general }
     }
 
     /// Counts a request for `key` under `rule`; `Ok(Err(retry_after))` when over the limit.
     async fn hit(&self, key: &str, rule: Rule, now: Instant) -> Result<Result<(), Duration>, ApiError> {
-        let Some(shared) = self.shared.as_ref().filter(|_| rule.name != RuleName::General) else {
+        if rule.name == RuleName::General {
+            return Ok(match &self.shared_general {
+                Some(general) => general.hit(key, now),
+                None => self.memory.hit(key, rule, now),
+            });
+        }
+        let Some(shared) = self.shared.as_ref() else {
             return Ok(self.memory.hit(key, rule, now));
         };
         let now_ms = epoch_millis();
@@ -361,7 +531,7 @@ mod tests {
         runtime.block_on(limiter.check(client, path))
     }
 
-    impl Table {
+    impl<W> Table<W> {
         fn len(&self) -> usize {
             self.current.len() + self.previous.len()
         }
@@ -448,7 +618,7 @@ mod tests {
 
     #[test]
     fn entries_are_forgotten_two_windows_after_their_last_request_without_a_scan() {
-        let mut table = Table::default();
+        let mut table = Table::<Window>::default();
         let mut expired = Vec::new();
         let start = Instant::now();
         let at = |secs: u64| start + Duration::from_secs(secs);
@@ -467,7 +637,7 @@ mod tests {
 
     #[test]
     fn a_limited_key_stays_limited_across_a_rotation() {
-        let mut table = Table::default();
+        let mut table = Table::<Window>::default();
         let mut expired = Vec::new();
         let start = Instant::now();
         let at = |millis: u64| start + Duration::from_millis(millis);
@@ -483,7 +653,7 @@ mod tests {
 
     #[test]
     fn a_full_table_stays_bounded_and_still_limits_new_clients() {
-        let mut table = Table::default();
+        let mut table = Table::<Window>::default();
         let mut expired = Vec::new();
         let now = Instant::now();
         for n in 0..10 {
@@ -496,6 +666,22 @@ mod tests {
         assert_eq!(table.len(), 10, "never more than the capacity");
         assert_eq!(refused, 990 - 3, "new clients beyond it share one limited bucket");
         assert!(table.hit("client-0", STRICT_RULE, now, 10, &mut expired).is_ok(), "known clients keep their own");
+    }
+
+    #[test]
+    fn a_shared_count_refuses_at_the_limit_with_what_this_instance_counted_since() {
+        let general = Rule { name: RuleName::General, window: Duration::from_secs(10), max: 5 };
+        let start = Instant::now();
+        let at = |millis: u64| start + Duration::from_millis(millis);
+        let mut entry = SharedWindow::first(at(0));
+        entry.shared = 3; // a flush returned: two more requests counted on other instances
+        entry.unflushed = 0;
+        assert!(entry.count(general, at(100)).is_ok());
+        assert!(entry.count(general, at(200)).is_ok());
+        assert_eq!(entry.count(general, at(300)), Err(Duration::from_millis(9_900)), "3 shared + 2 here");
+        assert_eq!(entry.unflushed, 2, "refusals are not counted");
+        assert!(entry.count(general, at(10_200)).is_ok(), "a window after the last request, a new window");
+        assert_eq!((entry.shared, entry.unflushed), (0, 3), "the earlier unflushed requests are still to be added");
     }
 
     #[test]

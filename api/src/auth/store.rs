@@ -32,6 +32,9 @@ use crate::{
     timestamp::now_millis,
 };
 
+/// Requests counted in memory for one rate-limit key, to add to its shared count.
+pub(crate) use crate::auth::repo::rate_limits::Delta;
+
 /// The database handle, the session cache, and how session tokens are stored; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct AuthStore {
@@ -521,6 +524,16 @@ impl<T: WriteTarget> AuthWrite<'_, T> {
         max: u32,
     ) -> Result<Option<i64>, DbErr> {
         rate_limits::hit(self.conn(), key, now_ms, window_ms, max).await
+    }
+
+    /// Adds requests counted in memory to their keys' counts in the `rateLimit` table, in one
+    /// statement (not cached): each key's shared count and last request (epoch ms) after it.
+    pub(crate) async fn add_requests(
+        &mut self,
+        deltas: &[Delta<'_>],
+        window_ms: i64,
+    ) -> Result<Vec<(String, i64, i64)>, DbErr> {
+        rate_limits::add(self.conn(), deltas, window_ms).await
     }
 
     /// Claims one sign-in attempt for an account key in the `rateLimit` table (not cached):

@@ -40,6 +40,52 @@ pub(crate) async fn hit(
     Ok(Some(row.map(|row| row.try_get::<i64>("", "lastRequest")).transpose()?.unwrap_or(now_ms)))
 }
 
+/// Requests counted elsewhere (in one instance's memory) for one key, to be added to its row.
+pub(crate) struct Delta<'a> {
+    /// The row's key.
+    pub(crate) key: &'a str,
+    /// Requests counted since the last flush.
+    pub(crate) count: u32,
+    /// The last of them, epoch milliseconds.
+    pub(crate) last_ms: i64,
+}
+
+/// Adds each delta to its key's count with Better Auth's window rule (a row whose last counted
+/// request is `window_ms` older than the delta's last starts again from the delta), in one
+/// statement for all of them; returns each key's shared count and last request (epoch ms)
+/// after the addition. Keys must be distinct.
+pub(crate) async fn add(
+    db: &impl ConnectionTrait,
+    deltas: &[Delta<'_>],
+    window_ms: i64,
+) -> Result<Vec<(String, i64, i64)>, DbErr> {
+    if deltas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut values: Vec<sea_orm::Value> = vec![window_ms.into()];
+    let mut rows = Vec::with_capacity(deltas.len());
+    for delta in deltas {
+        let first = values.len() + 1;
+        rows.push(format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3));
+        values.extend([new_id().into(), delta.key.into(), i64::from(delta.count).into(), delta.last_ms.into()]);
+    }
+    let sql = format!(
+        r#"INSERT INTO "rateLimit" ("id", "key", "count", "lastRequest") VALUES {}
+           ON CONFLICT ("key") DO UPDATE SET
+             "count" = CASE WHEN excluded."lastRequest" - "rateLimit"."lastRequest" >= $1 THEN excluded."count"
+                            ELSE "rateLimit"."count" + excluded."count" END,
+             "lastRequest" = CASE WHEN excluded."lastRequest" > "rateLimit"."lastRequest" THEN excluded."lastRequest"
+                                  ELSE "rateLimit"."lastRequest" END
+           RETURNING "key", CAST("count" AS BIGINT) AS "count", "lastRequest""#,
+        rows.join(", ")
+    );
+    db.query_all_raw(statement(db, &sql, values))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "key")?, row.try_get("", "count")?, row.try_get("", "lastRequest")?)))
+        .collect()
+}
+
 /// Deletes the keys whose last counted request is older than `before_ms`; returns how many.
 pub(crate) async fn delete_older_than(db: &impl ConnectionTrait, before_ms: i64) -> Result<u64, DbErr> {
     execute(db, r#"DELETE FROM "rateLimit" WHERE "lastRequest" < $1"#, vec![before_ms.into()]).await
