@@ -2,7 +2,10 @@
 //! flow (sign-up, sign-in, get-session by cookie and by bearer, tasks CRUD, change-password,
 //! request-password-reset with the file mail transport, the reset itself, sign-out), and none of
 //! its stdout or stderr may contain a password, a raw session token, a signed cookie value, a
-//! `set-auth-token` value, a reset token, the email address or its local part.
+//! `set-auth-token` value, a reset token, the email address or its local part; and a two-factor
+//! flow (enrolment, TOTP confirmation, sign-ins completed with backup codes from an app and a
+//! browser, a trusted device, new backup codes) logs no TOTP secret, backup code, pending sign-in
+//! or cookie value.
 
 use std::time::Duration;
 
@@ -11,9 +14,11 @@ use serde_json::{Value, json};
 
 use crate::support::{
     db::{TestDatabase, postgres_url},
-    http::{ClientOptions, no_redirect_client},
+    http::{ClientOptions, header_str, no_redirect_client, ok_json, plain_client, set_cookies},
     mail::MailOutbox,
     server::{Env, Server},
+    two_factor::{Authenticator, ENABLE, GENERATE_BACKUP_CODES, Pending, VERIFY_BACKUP_CODE, VERIFY_TOTP},
+    users::{PASSWORD, User},
     wire::session_cookie_pair,
 };
 
@@ -387,4 +392,99 @@ async fn a_relay_that_rejects_the_recipient_leaves_no_address_in_the_logs() {
     assert!(!failure.contains("Recipient address rejected"), "the relay's text is not: {failure}");
     let lower = output.to_lowercase();
     assert!(!lower.contains(&local_part.to_lowercase()), "the address is in the logs:\n{output}");
+}
+
+#[tokio::test]
+async fn a_two_factor_flow_at_trace_level_logs_no_secret_backup_code_or_pending_sign_in() {
+    // Arrange: the binary at trace level with JSON logs; a user who enrols in two-factor sign-in.
+    let store = TestDatabase::create().await;
+    let env = Env::for_binary(&store).with(&[("RUST_LOG", "trace"), ("LOG_FORMAT", "json")]);
+    let mut server = Server::start(&env, store.dir.path());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let email = format!("twofactor{}@example.com", &nonce[..10]);
+    let mut secrets = Secrets::default();
+    let user = User::sign_up(&server, &email).await;
+    secrets.add("raw session token (sign-up)", &user.token);
+    secrets.add("set-auth-token (sign-up)", &user.bearer);
+
+    // Act: enrol (the secret and the backup codes), confirm with a TOTP code, sign in again from
+    // an app (the pending sign-in in a header, completed with a backup code) and from a browser
+    // (the pending sign-in in a cookie, completed with a backup code and a trusted device), then
+    // new backup codes.
+    let enabled = ok_json(user.post(ENABLE, &json!({"password": PASSWORD})).await).await;
+    let uri = enabled["totpURI"].as_str().expect("totpURI");
+    let parsed = url::Url::parse(uri).expect("URL");
+    let secret = parsed.query_pairs().find(|(k, _)| k == "secret").expect("secret").1.into_owned();
+    secrets.add("TOTP secret", &secret);
+    let backup_codes: Vec<String> = enabled["backupCodes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    for (i, code) in backup_codes.iter().enumerate() {
+        secrets.add(&format!("backup code {}", i + 1), code);
+    }
+    let confirmed = user.post(VERIFY_TOTP, &json!({"code": Authenticator::scan(uri).code_now()})).await;
+    secrets.add_session("two-factor confirmed", &confirmed, None);
+    let confirmed = ok_json(confirmed).await;
+    secrets.add("raw session token (two-factor confirmed)", confirmed["token"].as_str().expect("token"));
+
+    let app = Pending::app(&server, &email).await;
+    secrets.add("pending sign-in (app)", &app.token);
+    let completed = app.post(VERIFY_BACKUP_CODE, &json!({"code": backup_codes[0]})).await;
+    secrets.add_session("backup code (app)", &completed, None);
+    let completed = ok_json(completed).await;
+    secrets.add("raw session token (backup code, app)", completed["token"].as_str().expect("token"));
+
+    let browser = Pending::browser(&server, &email).await;
+    secrets.add("pending sign-in (browser)", &browser.token);
+    for line in &browser.set_cookies {
+        let value = line.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(_, v)| v);
+        if value.len() >= 8 {
+            secrets.add(&format!("cookie value ({line})"), value);
+        }
+    }
+    let trusted = browser.post(VERIFY_BACKUP_CODE, &json!({"code": backup_codes[1], "trustDevice": true})).await;
+    secrets.add_session("backup code (browser)", &trusted, None);
+    for line in set_cookies(&trusted) {
+        let value = line.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(_, v)| v);
+        if value.len() >= 8 {
+            secrets.add(&format!("cookie value ({line})"), value);
+        }
+    }
+    assert_eq!(trusted.status(), StatusCode::OK);
+
+    let app = Pending::app(&server, &email).await;
+    secrets.add("pending sign-in (app, second)", &app.token);
+    let completed = app.post(VERIFY_BACKUP_CODE, &json!({"code": backup_codes[2]})).await;
+    let bearer = header_str(&completed, "set-auth-token").expect("set-auth-token");
+    secrets.add_session("backup code (app, second)", &completed, None);
+    let renewed = plain_client()
+        .post(server.url(GENERATE_BACKUP_CODES))
+        .bearer_auth(&bearer)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .expect("sent");
+    for (i, code) in ok_json(renewed).await["backupCodes"].as_array().expect("codes").iter().enumerate() {
+        secrets.add(&format!("renewed backup code {}", i + 1), code.as_str().expect("code"));
+    }
+
+    // Stop the server so every line is flushed, then read all of its output.
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let output = server.output();
+
+    // Assert: the two-factor requests were logged, and no secret is anywhere in the log.
+    assert!(output.contains("/api/auth/two-factor/verify-backup-code"), "requests are logged:\n{output}");
+    let lower = output.to_lowercase();
+    let leaks: Vec<String> = secrets
+        .0
+        .iter()
+        .filter(|(_, value)| lower.contains(&value.to_lowercase()))
+        .map(|(what, value)| format!("{what} ({value})"))
+        .collect();
+    assert!(leaks.is_empty(), "secrets in the logs:\n{}", leaks.join("\n"));
 }
