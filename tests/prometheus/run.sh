@@ -12,16 +12,10 @@
 # temporary directory (database, Prometheus data and config, logs).
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-	echo "usage: $0 <path-to-api-binary>" >&2
-	exit 2
-fi
-if [ ! -f "$1" ] || [ ! -x "$1" ]; then
-	echo "prometheus: no executable API binary at $1" >&2
-	exit 2
-fi
-api="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib/stage.sh
+. "$here/../../scripts/lib/stage.sh"
+api="$(api_binary_arg "prometheus" "$@")"
 root="$(cd "$here/../.." && pwd)"
 
 bash "$root/scripts/install-prometheus"
@@ -30,26 +24,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/prometheus-check.XXXXXX")"
 api_pid=""
 prom_pid=""
 
-stop() { # stop <pid> <name>: SIGTERM, then SIGKILL after 10 s; returns the exit status
-	local pid="$1" name="$2" status=0
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || status=$?; return "$status"; }
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "prometheus: $name (pid $pid) ignored SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || status=$?
-	return "$status"
-}
-
 cleanup() {
-	stop "$prom_pid" prometheus || true
-	stop "$api_pid" api || true
+	stop_process prometheus "$prom_pid" prometheus || true
+	stop_process prometheus "$api_pid" api || true
 	if [ "${PROMETHEUS_KEEP_TMP:-}" = 1 ]; then
 		echo "prometheus: kept $work"
 	else

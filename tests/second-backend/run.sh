@@ -10,16 +10,10 @@
 # directory (databases, server logs).
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-	echo "usage: $0 <path-to-api-binary>" >&2
-	exit 2
-fi
-if [ ! -f "$1" ] || [ ! -x "$1" ]; then
-	echo "second backend: no executable API binary at $1" >&2
-	exit 2
-fi
-api="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib/stage.sh
+. "$here/../../scripts/lib/stage.sh"
+api="$(api_binary_arg "second backend" "$@")"
 venv="$here/.venv"
 # shellcheck source=scripts/lib/venv.sh
 . "$here/../../scripts/lib/venv.sh"

@@ -11,16 +11,10 @@
 # temporary directory (database, Maildir, logs).
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-	echo "usage: $0 <path-to-api-binary>" >&2
-	exit 2
-fi
-if [ ! -f "$1" ] || [ ! -x "$1" ]; then
-	echo "smtp: no executable API binary at $1" >&2
-	exit 2
-fi
-api="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib/stage.sh
+. "$here/../../scripts/lib/stage.sh"
+api="$(api_binary_arg "smtp" "$@")"
 venv="$here/.venv"
 # shellcheck source=scripts/lib/venv.sh
 . "$here/../../scripts/lib/venv.sh"
@@ -30,26 +24,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/smtp-check.XXXXXX")"
 smtp_pid=""
 api_pid=""
 
-stop() { # stop <pid> <name>: SIGTERM, then SIGKILL after 10 s; returns the exit status
-	local pid="$1" name="$2" status=0
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || status=$?; return "$status"; }
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "smtp: $name (pid $pid) ignored SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || status=$?
-	return "$status"
-}
-
 cleanup() {
-	stop "$api_pid" api || true
-	stop "$smtp_pid" aiosmtpd || true
+	stop_process smtp "$api_pid" api || true
+	stop_process smtp "$smtp_pid" aiosmtpd || true
 	if [ "${SMTP_KEEP_TMP:-}" = 1 ]; then
 		echo "smtp: kept $work"
 	else
@@ -134,7 +111,7 @@ if ! "$venv/bin/python" "$here/check.py" "$base" "$work/maildir"; then
 fi
 
 api_status=0
-stop "$api_pid" api || api_status=$?
+stop_process smtp "$api_pid" api || api_status=$?
 api_pid=""
 if [ "$api_status" -ne 0 ]; then
 	echo "smtp: the API exited with status $api_status on SIGTERM (expected 0)" >&2
