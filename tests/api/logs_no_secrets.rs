@@ -32,6 +32,17 @@ impl Secrets {
         self.0.push((what.to_owned(), value.to_owned()));
     }
 
+    /// Records the value of every `Set-Cookie` line long enough to search for (an empty,
+    /// clearing value is not a secret).
+    pub(crate) fn add_cookie_values(&mut self, lines: &[String]) {
+        for line in lines {
+            let value = line.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(_, v)| v);
+            if value.len() >= 8 {
+                self.add(&format!("cookie value ({line})"), value);
+            }
+        }
+    }
+
     /// Records a response's session credentials: body token, `set-auth-token`, cookie value.
     pub(crate) fn add_session(&mut self, step: &str, response: &reqwest::Response, token: Option<&str>) {
         if let Some(token) = token {
@@ -439,20 +450,10 @@ async fn a_two_factor_flow_at_trace_level_logs_no_secret_backup_code_or_pending_
 
     let browser = Pending::browser(&server, &email).await;
     secrets.add("pending sign-in (browser)", &browser.token);
-    for line in &browser.set_cookies {
-        let value = line.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(_, v)| v);
-        if value.len() >= 8 {
-            secrets.add(&format!("cookie value ({line})"), value);
-        }
-    }
+    secrets.add_cookie_values(&browser.set_cookies);
     let trusted = browser.post(VERIFY_BACKUP_CODE, &json!({"code": backup_codes[1], "trustDevice": true})).await;
     secrets.add_session("backup code (browser)", &trusted, None);
-    for line in set_cookies(&trusted) {
-        let value = line.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(_, v)| v);
-        if value.len() >= 8 {
-            secrets.add(&format!("cookie value ({line})"), value);
-        }
-    }
+    secrets.add_cookie_values(&set_cookies(&trusted));
     assert_eq!(trusted.status(), StatusCode::OK);
 
     let app = Pending::app(&server, &email).await;
