@@ -9,8 +9,9 @@
 //!   `user` that `NOTIFY auth_cache` (so writes by any client, a Node Better Auth included,
 //!   count), received by [`listen`]. A notification names a session by its id, never by its
 //!   token (which with `SESSION_TOKEN_STORAGE=plain` is the credential itself, and any database
-//!   client may `LISTEN`); entries are indexed by session id for it. While that listener is not connected the cache is not
-//!   trusted: every lookup goes to the database, and the cache is emptied when it reconnects.
+//!   client may `LISTEN`); entries are indexed by session id for it. While that listener is not
+//!   connected the cache is not trusted: every lookup goes to the database, and the cache is
+//!   emptied when it reconnects.
 //!
 //! A write that invalidates also waits, bounded by [`SETTLE_LIMIT`], until every listening
 //! process has applied it ([`SessionCache::settle`]): it notifies a marker after the write
