@@ -260,6 +260,9 @@ pub(crate) struct DatabaseConfig {
     pub(crate) url: String,
     /// `DB_MAX_CONNECTIONS`: pool size.
     pub(crate) max_connections: u32,
+    /// `DB_READ_CONNECTIONS`: PostgreSQL connections of their own for the hot task reads
+    /// (`db::reads`); 0 sends them through the pool.
+    pub(crate) read_connections: u32,
     /// `DB_TIMEOUT_MS`: how long a request waits for a connection (and, on PostgreSQL, for a
     /// statement) before it gets 503.
     pub(crate) timeout: Duration,
@@ -272,6 +275,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &format_args!("{scheme}://[redacted]"))
             .field("max_connections", &self.max_connections)
+            .field("read_connections", &self.read_connections)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -484,6 +488,7 @@ impl Config {
         let database = DatabaseConfig {
             url: reader.get("DATABASE_URL").map(str::to_owned).unwrap_or_else(|| default_database_url(&data_dir)),
             max_connections: reader.number("DB_MAX_CONNECTIONS", 10, 1..=1000),
+            read_connections: reader.number("DB_READ_CONNECTIONS", 4, 0..=1000),
             timeout: Duration::from_millis(reader.number("DB_TIMEOUT_MS", 5000, 50..=600_000)),
         };
         if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres")) {

@@ -35,8 +35,9 @@ use crate::config::{LogConfig, LogFormat, TraceConfig, TraceProtocol};
 /// The target of the per-request spans that go to the trace exporter (and never to the log).
 pub(crate) const SPAN_TARGET: &str = "api::trace";
 
-/// The module prefix of sea-orm's per-statement spans (`sea_orm.query_one`, `sea_orm.execute`…).
-const DATABASE_SPAN_TARGET: &str = "sea_orm::database";
+/// The module prefixes of the per-statement spans: sea-orm's (`sea_orm.query_one`,
+/// `sea_orm.execute`…) and those of `db::reads`, which have the same names and fields.
+const DATABASE_SPAN_TARGETS: [&str; 2] = ["sea_orm::database", "api::db::reads"];
 
 /// Renames an exported span (the request span, once the operation that answered is known).
 ///
@@ -120,15 +121,19 @@ where
 /// What the exporter sees: the request spans and the statement spans, no events (a log line's
 /// fields are not vetted for traces) and nothing else.
 fn exported_spans<S>() -> impl tracing_subscriber::layer::Filter<S> {
-    let targets = Targets::new().with_target(SPAN_TARGET, Level::INFO).with_target(DATABASE_SPAN_TARGET, Level::INFO);
+    let targets =
+        DATABASE_SPAN_TARGETS.iter().fold(Targets::new().with_target(SPAN_TARGET, Level::INFO), |targets, target| {
+            targets.with_target(*target, Level::INFO)
+        });
     targets.and(filter_fn(|meta| meta.is_span()))
 }
 
-/// sea-orm's per-statement span (its `tracing-spans` feature): `sea_orm.<operation>` at `info`.
+/// A per-statement span (sea-orm's `tracing-spans` feature, or `db::reads`):
+/// `sea_orm.<operation>` at `info`.
 fn is_database_span(meta: &Metadata<'_>) -> bool {
     meta.is_span()
         && *meta.level() == Level::INFO
-        && meta.target().starts_with(DATABASE_SPAN_TARGET)
+        && DATABASE_SPAN_TARGETS.iter().any(|target| meta.target().starts_with(target))
         && meta.name().starts_with("sea_orm.")
 }
 

@@ -63,6 +63,7 @@ mod tasks_isolation;
 mod tasks_list;
 mod tasks_quota;
 mod tasks_read;
+mod tasks_read_connections;
 mod tasks_sync;
 mod tasks_update;
 mod traces;

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use crate::{
     auth::{error::AuthError, model::UserId, store::AuthStore},
     config::AuthSecret,
-    db::{is_foreign_key_violation, is_wait_timeout},
+    db::{Reads, is_foreign_key_violation, is_wait_timeout},
     error::ApiError,
     tasks::{
         live::{Live, Refused, StreamLimits, Subscription},
@@ -75,6 +75,8 @@ pub(crate) struct TaskSettings {
 #[derive(Clone)]
 pub(crate) struct Tasks {
     db: DatabaseConnection,
+    /// The single-statement reads outside a transaction (a task, a page): `db::reads`.
+    reads: Reads,
     auth: AuthStore,
     secret: AuthSecret,
     per_user_limit: u64,
@@ -83,10 +85,10 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
-    /// The service over `db`; `auth` is told when a session's user turns out to be gone.
-    pub(crate) fn new(db: DatabaseConnection, auth: AuthStore, settings: TaskSettings) -> Self {
+    /// The service over `db` (reads through `reads`); `auth` is told when a session's user turns out to be gone.
+    pub(crate) fn new(db: DatabaseConnection, reads: Reads, auth: AuthStore, settings: TaskSettings) -> Self {
         let TaskSettings { secret, per_user_limit, sync_retention, stream_limits } = settings;
-        Self { db, auth, secret, per_user_limit, sync_retention, live: Live::new(stream_limits) }
+        Self { db, reads, auth, secret, per_user_limit, sync_retention, live: Live::new(stream_limits) }
     }
 
     /// The position a cursor continues after, if it is well-formed and was issued to `owner`.
@@ -97,7 +99,7 @@ impl Tasks {
     /// One page of the owner's tasks, `limit` per page (default 20, at most 100).
     pub(crate) async fn list(&self, owner: &UserId, filter: &ListFilter, limit: Option<u64>) -> Result<Page, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-        let mut tasks = repo::list(&self.db, owner, filter, limit + 1).await?;
+        let mut tasks = repo::list(&self.reads, owner, filter, limit + 1).await?;
         let next_cursor = if tasks.len() as u64 > limit {
             tasks.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             tasks.last().map(|last| Cursor::encode(last.id, owner, &self.secret))
@@ -121,7 +123,7 @@ impl Tasks {
 
     /// One of the owner's tasks.
     pub(crate) async fn get(&self, owner: &UserId, id: TaskId) -> Result<Task, ApiError> {
-        Ok(repo::get(&self.db, owner, id).await?.ok_or(TaskError::NotFound)?)
+        Ok(repo::get(&self.reads, owner, id).await?.ok_or(TaskError::NotFound)?)
     }
 
     /// Replaces every field, if the precondition holds.
@@ -282,7 +284,7 @@ impl Tasks {
             None => 0,
         };
         let limit = limit.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
-        let mut entries = repo::changes(&self.db, owner, after, limit + 1).await?;
+        let mut entries = repo::changes(&self.reads, owner, after, limit + 1).await?;
         let has_more = entries.len() as u64 > limit;
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let seq = entries.last().map_or(after, |entry| entry.seq);
@@ -324,7 +326,7 @@ impl Tasks {
     /// The owner's changes after `after`, oldest first, at most one page; each with the cursor
     /// that resumes after it.
     pub(crate) async fn feed_after(&self, owner: &UserId, after: i64) -> Result<Vec<(FeedEntry, String)>, ApiError> {
-        let entries = repo::changes(&self.db, owner, after, MAX_LIMIT).await?;
+        let entries = repo::changes(&self.reads, owner, after, MAX_LIMIT).await?;
         let issued_at = OffsetDateTime::now_utc().unix_timestamp();
         Ok(entries
             .into_iter()
