@@ -78,6 +78,11 @@ VARIANTS: dict[str, dict] = {
                    "what": "Prometheus metrics served on a separate address (issue 18; never scraped during the "
                            "run): the cost of counting each request, its latency and the pool's acquire waits "
                            "(the default runs with metrics off)"},
+    "reads-pool": {"env": {"DB_READ_CONNECTIONS": "0"},
+                   "scenarios": ["tasks-get", "tasks-list"],
+                   "what": "task reads through sea-orm's pool (`DB_READ_CONNECTIONS=0`, issue 19): two round "
+                           "trips per read, since sqlx checks every connection it takes back with a second one (the "
+                           "default keeps up to 4 pool connections for the reads while busy: one round trip per read)"},
 }
 
 # Client addresses our sign-in requests come from (`X-Forwarded-For`, one per line, users cycled):

@@ -104,7 +104,7 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
         trusted_origins.push(format!("http://localhost:{}", local_addr.port()));
         trusted_origins.push(format!("http://127.0.0.1:{}", local_addr.port()));
     }
-    let reads = db::Reads::new(db.clone(), &config.database)?;
+    let reads = db::Reads::new(db.clone(), &config.database);
     let state = AppState::new(config, db, reads, TrustedOrigins::new(&trusted_origins), mailer, public_base_url);
     Ok(App { acceptor, local_addr, metrics, state })
 }

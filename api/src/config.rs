@@ -260,8 +260,8 @@ pub(crate) struct DatabaseConfig {
     pub(crate) url: String,
     /// `DB_MAX_CONNECTIONS`: pool size.
     pub(crate) max_connections: u32,
-    /// `DB_READ_CONNECTIONS`: PostgreSQL connections of their own for the hot task reads
-    /// (`db::reads`); 0 sends them through the pool.
+    /// `DB_READ_CONNECTIONS`: how many of the pool's connections the task reads may keep on
+    /// PostgreSQL (`db::reads`), at most half the pool; 0: the reads go through the pool.
     pub(crate) read_connections: u32,
     /// `DB_TIMEOUT_MS`: how long a request waits for a connection (and, on PostgreSQL, for a
     /// statement) before it gets 503.
@@ -485,12 +485,16 @@ impl Config {
             _ => Err("must be `development` or `production`".to_owned()),
         });
         let data_dir = PathBuf::from(reader.get("DATA_DIR").unwrap_or("data"));
-        let database = DatabaseConfig {
+        let mut database = DatabaseConfig {
             url: reader.get("DATABASE_URL").map(str::to_owned).unwrap_or_else(|| default_database_url(&data_dir)),
             max_connections: reader.number("DB_MAX_CONNECTIONS", 10, 1..=1000),
-            read_connections: reader.number("DB_READ_CONNECTIONS", 4, 0..=1000),
+            read_connections: 0,
             timeout: Duration::from_millis(reader.number("DB_TIMEOUT_MS", 5000, 50..=600_000)),
         };
+        // The reads keep pool connections while they are busy: at most half, so the rest of the
+        // service always has the other half.
+        let most_reads = database.max_connections / 2;
+        database.read_connections = reader.number("DB_READ_CONNECTIONS", most_reads.min(4), 0..=most_reads);
         if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres")) {
             reader.fail("DATABASE_URL", "must start with `sqlite:` or `postgres://`");
         }
@@ -1061,6 +1065,23 @@ mod tests {
         ] {
             assert!(names.contains(&expected), "{expected} not reported in {names:?}");
         }
+    }
+
+    #[test]
+    fn the_task_reads_keep_at_most_half_the_pool() {
+        let config = |extra: &[(&str, &str)]| {
+            let mut all = vec![("AUTH_SECRET", SECRET)];
+            all.extend_from_slice(extra);
+            Config::from_vars(&vars(&all))
+        };
+        let read_connections = |extra: &[(&str, &str)]| config(extra).expect("valid").database.read_connections;
+        assert_eq!(read_connections(&[]), 4, "default pool of 10: 4");
+        assert_eq!(read_connections(&[("DB_MAX_CONNECTIONS", "5")]), 2, "a pool of 5: 2");
+        assert_eq!(read_connections(&[("DB_MAX_CONNECTIONS", "1")]), 0, "a pool of 1: reads through the pool");
+        assert_eq!(read_connections(&[("DB_MAX_CONNECTIONS", "40"), ("DB_READ_CONNECTIONS", "20")]), 20);
+        let err = config(&[("DB_MAX_CONNECTIONS", "10"), ("DB_READ_CONNECTIONS", "6")]).expect_err("more than half");
+        assert_eq!(err.0[0].0, "DB_READ_CONNECTIONS");
+        assert!(err.0[0].1.contains("from 0 to 5"), "{:?}", err.0);
     }
 
     #[test]

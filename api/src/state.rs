@@ -59,7 +59,6 @@ pub(crate) struct StateInner {
     pub(crate) jwts: Jwts,
     store: AuthStore,
     db: DatabaseConnection,
-    reads: db::Reads,
 }
 
 impl Deref for AppState {
@@ -122,7 +121,7 @@ impl AppState {
                 per_instance: config.tasks.events_max,
             },
         };
-        let tasks = Tasks::new(db.clone(), reads.clone(), store.clone(), task_settings);
+        let tasks = Tasks::new(db.clone(), reads, store.clone(), task_settings);
         Self(Arc::new(StateInner {
             origins,
             cookies: CookieSettings::new(&config.cookies),
@@ -135,7 +134,6 @@ impl AppState {
             jwts,
             store,
             db,
-            reads,
             config,
         }))
     }
@@ -182,15 +180,11 @@ impl AppState {
 
     /// Sets the database pool gauges (`metrics`), read when Prometheus scrapes.
     pub(crate) fn record_pool_metrics(&self) {
-        // The hot-read connections (`db::reads`) count as part of the pool.
         let (open, idle) = db::pool_connections(&self.db);
-        let (reads_max, reads_open, reads_idle) = self.reads.connections();
-        let (open, idle) =
-            (i64::from(open) + i64::from(reads_open), i64::try_from(idle).unwrap_or(i64::MAX) + i64::from(reads_idle));
         let metrics = &crate::metrics::METRICS;
-        metrics.pool_max.set(i64::from(self.config.database.max_connections) + i64::from(reads_max));
-        metrics.pool_connections.with_label_values(&["idle"]).set(idle);
-        metrics.pool_connections.with_label_values(&["in_use"]).set(open - idle);
+        metrics.pool_max.set(i64::from(self.config.database.max_connections));
+        metrics.pool_connections.with_label_values(&["idle"]).set(i64::try_from(idle).unwrap_or(i64::MAX));
+        metrics.pool_connections.with_label_values(&["in_use"]).set(i64::from(open) - i64::try_from(idle).unwrap_or(0));
     }
 
     /// Closes the database pool.

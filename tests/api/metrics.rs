@@ -4,6 +4,8 @@
 //! The registry is per process and the in-process servers share it, so these tests assert
 //! what a request adds, not absolute counts.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::support::{
@@ -49,7 +51,7 @@ async fn metrics_need_the_token_on_the_main_port_and_are_off_without_one() {
 #[tokio::test]
 async fn requests_are_counted_by_operation_id_and_status_class_never_by_path() {
     // Arrange
-    let app = TestApp::builder().var("METRICS_TOKEN", TOKEN).var("DB_READ_CONNECTIONS", "3").spawn().await;
+    let app = TestApp::builder().var("METRICS_TOKEN", TOKEN).spawn().await;
     let ann = User::sign_up(&app, "ann@example.com").await;
     let before = scrape(&app).await;
 
@@ -70,10 +72,7 @@ async fn requests_are_counted_by_operation_id_and_status_class_never_by_path() {
     assert!(delta(r#"api_sign_ins_total{outcome="success"}"#) >= 1.0);
     assert!(delta(r#"api_sign_ins_total{outcome="wrong_credentials"}"#) >= 1.0);
     assert!(!after.contains("987654321") && !after.contains("=\"/"), "no raw path in any label");
-    // The pool (DB_MAX_CONNECTIONS=5) and, on PostgreSQL, the task reads' own connections.
-    let pool_max =
-        if postgres_url().is_some() { "api_db_pool_max_connections 8" } else { "api_db_pool_max_connections 5" };
-    for name in ["api_db_pool_connections{state=\"in_use\"}", pool_max, "api_build_info{"] {
+    for name in ["api_db_pool_connections{state=\"in_use\"}", "api_db_pool_max_connections 5", "api_build_info{"] {
         assert!(after.contains(name), "{name} missing");
     }
 }
@@ -98,4 +97,40 @@ async fn the_binary_records_each_pool_acquire_wait_and_the_hashing_queue_depth()
     assert!(value(&after, "api_db_pool_acquire_wait_seconds_sum") > 0.0);
     assert!(after.contains("# TYPE api_db_pool_acquire_wait_seconds histogram"));
     assert!(after.contains("\napi_password_hash_queued 0\n"), "nothing waits for a hashing thread once answered");
+}
+
+/// The task reads keep pool connections while they are busy (PostgreSQL, `db::reads`): the pool
+/// gauges count them in use, and they are back in the pool within two seconds of the last read.
+/// (The binary: the gauges are per process, and the in-process servers share one.)
+#[tokio::test]
+async fn the_connections_the_task_reads_keep_are_back_in_the_pool_soon_after_the_reads_stop() {
+    // Arrange
+    let store = TestDatabase::create().await;
+    let env = Env::for_binary(&store).set("METRICS_TOKEN", TOKEN).set("DB_READ_CONNECTIONS", "2");
+    let app = Server::start(&env, store.dir.path());
+    let ann = User::sign_up(&app, "ann@example.com").await;
+    let id = ann.create_task_ok("read me").await["id"].as_i64().expect("id");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let in_use = |text: &str| value(text, r#"api_db_pool_connections{state="in_use"}"#);
+    let before = in_use(&scrape(&app).await);
+
+    // Act: concurrent reads, then none.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let ann = ann.clone();
+            tokio::spawn(async move { ann.get_task(id).await.status() })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.expect("read task"), StatusCode::OK);
+    }
+    let right_after = in_use(&scrape(&app).await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = in_use(&scrape(&app).await);
+
+    // Assert
+    if postgres_url().is_some() {
+        assert!(right_after > before, "the reads keep their connections while busy: {before} -> {right_after}");
+    }
+    assert_eq!(later, before, "2.5 s after the last read the pool has its connections back");
 }

@@ -13,7 +13,7 @@ use sea_orm::{
     Statement, Value,
     sqlx::{
         self,
-        postgres::{PgConnectOptions, PgSslMode},
+        postgres::PgSslMode,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
     },
 };
@@ -29,11 +29,8 @@ pub(crate) use reads::Reads;
 /// tasks' live updates.
 const LISTENER_CONNECTIONS: u32 = 2;
 
-/// A connection idle this long is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A connection idle this long may have gone stale (a restarted database, a proxy's timeout): it
-/// is pinged before it serves a statement.
+/// A pooled connection idle this long may have gone stale (a restarted database, a proxy's
+/// timeout): it is pinged before it serves a statement.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// The level of sqlx's per-acquisition event: below any log level `RUST_LOG` would set for
@@ -55,8 +52,12 @@ pub(crate) async fn connect(config: &DatabaseConfig, time_acquires: bool) -> Res
         std::fs::create_dir_all(dir).map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
     }
     let timeout = config.timeout;
-    let url = url_without_password(config);
-    let pg_config = config.clone();
+    let skip_tls = is_loopback_without_sslmode(&config.url);
+    let statement_timeout_ms = timeout.as_millis().to_string();
+    // The password goes to sqlx directly, never into sea-orm's `ConnectOptions`: sea-orm records
+    // those (URL included) as a tracing span field, which every debug event during a connection
+    // (rustls, sqlx) prints, so `RUST_LOG=debug` would log the database password.
+    let (url, password) = split_password(&config.url);
     // On PostgreSQL the session-cache and live-update listeners each hold one pooled connection
     // for the life of the process (sqlx's `PgListener` takes it from the pool): the pool has
     // those on top of `DB_MAX_CONNECTIONS`, so requests keep the configured number. Without
@@ -68,7 +69,7 @@ pub(crate) async fn connect(config: &DatabaseConfig, time_acquires: bool) -> Res
         .min_connections(1)
         .acquire_timeout(timeout)
         .connect_timeout(timeout)
-        .idle_timeout(IDLE_TIMEOUT)
+        .idle_timeout(Duration::from_secs(300))
         // sqlx pings every connection it hands out by default: a second round trip per query.
         // Only connections idle long enough to have gone stale (a restarted database, a proxy
         // timeout) are checked; a live one that breaks fails its query and is discarded.
@@ -88,30 +89,15 @@ pub(crate) async fn connect(config: &DatabaseConfig, time_acquires: bool) -> Res
                 .foreign_keys(true)
                 .busy_timeout(timeout)
         })
-        .map_sqlx_postgres_opts(move |opts| postgres_options(opts, &pg_config));
+        .map_sqlx_postgres_opts(move |opts| {
+            let opts = opts.options([("statement_timeout", statement_timeout_ms.as_str())]);
+            let opts = match &password {
+                Some(password) => opts.password(password),
+                None => opts,
+            };
+            if skip_tls { opts.ssl_mode(PgSslMode::Disable) } else { opts }
+        });
     Database::connect(options).await
-}
-
-/// The service's PostgreSQL settings on top of what the URL says: a per-statement timeout
-/// (`DB_TIMEOUT_MS`), the password given to sqlx directly, and no TLS to a loopback server unless
-/// the URL asks for an `sslmode`. Shared by the pool and `reads`.
-///
-/// The password goes to sqlx directly, never into sea-orm's `ConnectOptions`: sea-orm records
-/// those (URL included) as a tracing span field, which every debug event during a connection
-/// (rustls, sqlx) prints, so `RUST_LOG=debug` would log the database password.
-pub(crate) fn postgres_options(opts: PgConnectOptions, config: &DatabaseConfig) -> PgConnectOptions {
-    let statement_timeout_ms = config.timeout.as_millis().to_string();
-    let opts = opts.options([("statement_timeout", statement_timeout_ms.as_str())]);
-    let opts = match split_password(&config.url).1 {
-        Some(password) => opts.password(&password),
-        None => opts,
-    };
-    if is_loopback_without_sslmode(&config.url) { opts.ssl_mode(PgSslMode::Disable) } else { opts }
-}
-
-/// The PostgreSQL URL without its password (which [`postgres_options`] adds).
-pub(crate) fn url_without_password(config: &DatabaseConfig) -> String {
-    split_password(&config.url).0
 }
 
 /// Applies every pending migration. When none is pending (the usual restart) this costs one

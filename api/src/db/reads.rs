@@ -1,29 +1,29 @@
-//! The hot task reads on PostgreSQL, on connections of their own that need one round trip per
-//! statement instead of the pool's two.
+//! The hot task reads on PostgreSQL: one round trip per statement instead of the pool's two.
 //!
 //! When sqlx's pool takes a connection back it hands it to a new task that sends `Sync` and waits
-//! for the answer before the connection can serve again: a cancelled statement may have left
-//! it half-read. That is a second round trip, and a second wake-up of both the database backend
+//! for the answer before the connection can serve again (a cancelled statement may have left it
+//! half-read). That is a second round trip, and a second wake-up of both the database backend
 //! and this process, for every statement: on a task get it was a third of the service's system
-//! calls (bench/README.md, "Where a task get's time goes"). Here a connection goes back to the
-//! idle list only when its statement ran to the end (sqlx reads up to `ReadyForQuery`), so it
-//! needs no check; a statement that fails or is cancelled (its client went away) drops its
-//! connection instead, and a later read opens a replacement.
+//! calls (bench/README.md, "Where a task get's time goes"). Here the reads keep the pool
+//! connections they take, up to `DB_READ_CONNECTIONS`, and reuse them while they are busy: a
+//! connection goes back to the reads' idle list only when its statement ran to the end (sqlx
+//! reads up to `ReadyForQuery`), so it needs no check. A statement that fails or is cancelled (its
+//! client went away) hands its connection back to the pool, which checks it as usual; so does
+//! every kept connection left unused for [`RETURN_AFTER`]: when reads stop, the pool has all its
+//! connections again within two seconds.
+//!
+//! The connections are the pool's: the same settings, the same `DB_MAX_CONNECTIONS` budget (the
+//! reads keep at most half of it, `config`), the same acquire timeout (then
+//! `DbErr::ConnectionAcquire`, a 503) and the same metrics; one left idle in the reads' list for
+//! 10 s is pinged before it serves, as the pool does. Each statement is a `sea_orm.query_one` /
+//! `sea_orm.query_all` span with the fields sea-orm gives its own.
 //!
 //! [`Reads`] implements sea-orm's `ConnectionTrait`, so the repository runs the same statement
-//! builders either way: queries take a reserved connection, `execute` goes through the pool. On
+//! builders either way: queries take a kept connection, `execute` goes through the pool. On
 //! SQLite (no network round trip to save) and with `DB_READ_CONNECTIONS=0` everything goes
 //! through the pool.
-//!
-//! Otherwise it behaves like the pool: at most `DB_READ_CONNECTIONS` open, opened on demand; a
-//! read waits at most `DB_TIMEOUT_MS` for one (then `DbErr::ConnectionAcquire`, a 503); the same
-//! connection settings (`statement_timeout`, TLS, password); a connection idle for 10 s is pinged
-//! before it serves, one idle for 5 minutes is closed; each wait is recorded in
-//! `api_db_pool_acquire_wait_seconds`, and each statement is a `sea_orm.query_one` /
-//! `sea_orm.query_all` span with the fields sea-orm gives its own.
 
 use std::{
-    str::FromStr,
     sync::{Arc, Mutex, MutexGuard, Weak},
     time::{Duration, Instant},
 };
@@ -31,53 +31,41 @@ use std::{
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement,
-    sqlx::{
-        self, ConnectOptions, Connection,
-        postgres::{PgConnectOptions, PgConnection},
-    },
+    sqlx::{self, Connection, PgPool, pool::PoolConnection},
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
-use super::{IDLE_TIMEOUT, PING_IF_IDLE_FOR, postgres_options, url_without_password};
+use super::PING_IF_IDLE_FOR;
 use crate::{config::DatabaseConfig, metrics::METRICS};
 
-/// Reads for the repositories: reserved PostgreSQL connections, or the pool.
+/// A kept connection unused this long goes back to the pool.
+const RETURN_AFTER: Duration = Duration::from_secs(1);
+
+/// Reads for the repositories: kept pool connections on PostgreSQL, or the pool as it is.
 #[derive(Clone)]
 pub(crate) struct Reads {
     pool: DatabaseConnection,
-    reserved: Option<Arc<Reserved>>,
+    kept: Option<Arc<Kept>>,
 }
 
 impl Reads {
-    /// Reads over `pool`'s database; on PostgreSQL with `DB_READ_CONNECTIONS` > 0, on up to that
-    /// many connections of their own (none is opened before the first read).
-    pub(crate) fn new(pool: DatabaseConnection, config: &DatabaseConfig) -> Result<Self, DbErr> {
-        let reserved = if pool.get_database_backend() == DatabaseBackend::Postgres && config.read_connections > 0 {
-            let options = PgConnectOptions::from_str(&url_without_password(config)).map_err(conn_err)?;
-            let reserved = Arc::new(Reserved {
-                options: postgres_options(options, config).disable_statement_logging(),
+    /// Reads over `pool`; on PostgreSQL with `DB_READ_CONNECTIONS` > 0, keeping up to that many
+    /// of the pool's connections while they are busy.
+    pub(crate) fn new(pool: DatabaseConnection, config: &DatabaseConfig) -> Self {
+        let keep = pool.get_database_backend() == DatabaseBackend::Postgres && config.read_connections > 0;
+        let kept = keep.then(|| {
+            let kept = Arc::new(Kept {
+                pool: pool.get_postgres_connection_pool().clone(),
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(config.read_connections as usize),
-                size: config.read_connections,
                 timeout: config.timeout,
             });
-            tokio::spawn(close_idle(Arc::downgrade(&reserved)));
-            Some(reserved)
-        } else {
-            None
-        };
-        Ok(Self { pool, reserved })
-    }
-
-    /// The reserved connections' size, open count and idle count (zeros when there are none).
-    pub(crate) fn connections(&self) -> (u32, u32, u32) {
-        self.reserved.as_ref().map_or((0, 0, 0), |reserved| {
-            let idle = u32::try_from(reserved.idle().len()).unwrap_or(u32::MAX);
-            let in_use = reserved.size - u32::try_from(reserved.permits.available_permits()).unwrap_or(0);
-            (reserved.size, idle + in_use, idle)
-        })
+            tokio::spawn(return_unused(Arc::downgrade(&kept)));
+            kept
+        });
+        Self { pool, kept }
     }
 }
 
@@ -96,60 +84,60 @@ impl ConnectionTrait for Reads {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let Some(reserved) = &self.reserved else { return self.pool.query_one_raw(stmt).await };
+        let Some(kept) = &self.kept else { return self.pool.query_one_raw(stmt).await };
         traced(statement_span!("sea_orm.query_one", &stmt.sql), async {
-            let mut checkout = reserved.checkout().await?;
+            let mut checkout = kept.checkout().await?;
             let row = sqlx_query(&stmt).fetch_optional(checkout.connection()).await.map_err(query_err)?;
-            checkout.put_back();
+            checkout.keep();
             Ok(row.map(QueryResult::from))
         })
         .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let Some(reserved) = &self.reserved else { return self.pool.query_all_raw(stmt).await };
+        let Some(kept) = &self.kept else { return self.pool.query_all_raw(stmt).await };
         traced(statement_span!("sea_orm.query_all", &stmt.sql), async {
-            let mut checkout = reserved.checkout().await?;
+            let mut checkout = kept.checkout().await?;
             let rows = sqlx_query(&stmt).fetch_all(checkout.connection()).await.map_err(query_err)?;
-            checkout.put_back();
+            checkout.keep();
             Ok(rows.into_iter().map(QueryResult::from).collect())
         })
         .await
     }
 }
 
-/// The reserved connections.
-struct Reserved {
-    options: PgConnectOptions,
-    /// Connections ready for a statement, the most recently used last.
+/// The pool connections the reads keep.
+struct Kept {
+    pool: PgPool,
+    /// Kept connections ready for a statement, the most recently used last.
     idle: Mutex<Vec<IdleConnection>>,
-    /// One per connection that may be open: a connection is opened or taken while holding one.
+    /// One per connection the reads may keep: a connection is taken or reused while holding one.
     permits: Semaphore,
-    size: u32,
     timeout: Duration,
 }
 
 struct IdleConnection {
-    connection: PgConnection,
+    connection: PoolConnection<sqlx::Postgres>,
     since: Instant,
 }
 
-/// A connection taken for one statement. [`Checkout::put_back`] returns it; dropped without
-/// that (the statement failed, or its future was cancelled) the connection is closed.
+/// A connection taken for one statement. [`Checkout::keep`] keeps it for the next read; dropped
+/// without that (the statement failed, or its future was cancelled) the connection goes back to
+/// the pool, which checks it.
 struct Checkout<'a> {
-    connection: Option<PgConnection>,
-    reserved: &'a Reserved,
+    connection: Option<PoolConnection<sqlx::Postgres>>,
+    kept: &'a Kept,
     _permit: SemaphorePermit<'a>,
 }
 
-impl Reserved {
+impl Kept {
     fn idle(&self) -> MutexGuard<'_, Vec<IdleConnection>> {
         // Nothing panics while holding the lock; a poisoned list is still a valid list.
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A connection for one statement: the most recently used idle one (pinged first if it sat
-    /// idle long enough to have gone stale), else a new one.
+    /// A connection for one statement: the most recently used kept one (pinged first if it sat
+    /// idle long enough to have gone stale), else one from the pool.
     async fn checkout(&self) -> Result<Checkout<'_>, DbErr> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + self.timeout);
@@ -165,38 +153,50 @@ impl Reserved {
             reused = None;
         }
         let connection = match reused {
-            Some(idle) => idle.connection,
-            None => tokio::time::timeout_at(deadline, PgConnection::connect_with(&self.options))
-                .await
-                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
-                .map_err(conn_err)?,
+            Some(idle) => {
+                // A fresh acquisition is timed by sqlx itself (`metrics::pool_acquire_layer`).
+                METRICS.pool_acquire_wait.observe(started.elapsed().as_secs_f64());
+                idle.connection
+            }
+            None => match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
+                Ok(Ok(connection)) => connection,
+                Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => {
+                    return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+                }
+                Ok(Err(err)) => return Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))),
+            },
         };
-        METRICS.pool_acquire_wait.observe(started.elapsed().as_secs_f64());
-        Ok(Checkout { connection: Some(connection), reserved: self, _permit: permit })
+        Ok(Checkout { connection: Some(connection), kept: self, _permit: permit })
     }
 }
 
 impl Checkout<'_> {
-    fn connection(&mut self) -> &mut PgConnection {
-        self.connection.as_mut().expect("a checkout holds its connection until put back")
+    fn connection(&mut self) -> &mut sqlx::PgConnection {
+        self.connection.as_mut().expect("a checkout holds its connection until kept")
     }
 
-    /// Returns the connection to the idle list: only after its statement read every reply.
-    fn put_back(mut self) {
+    /// Keeps the connection for the next read: only after its statement read every reply.
+    fn keep(mut self) {
         if let Some(connection) = self.connection.take() {
-            self.reserved.idle().push(IdleConnection { connection, since: Instant::now() });
+            self.kept.idle().push(IdleConnection { connection, since: Instant::now() });
         }
     }
 }
 
-/// Closes connections idle for [`IDLE_TIMEOUT`], once a minute, until the reads are dropped.
-async fn close_idle(reserved: Weak<Reserved>) {
-    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+/// Every [`RETURN_AFTER`], hands the kept connections unused that long back to the pool, until
+/// the reads are dropped.
+async fn return_unused(kept: Weak<Kept>) {
+    let mut every = tokio::time::interval(RETURN_AFTER);
     loop {
-        every_minute.tick().await;
-        let Some(reserved) = reserved.upgrade() else { return };
-        // The oldest are first; dropping a connection closes its socket.
-        reserved.idle().retain(|idle| idle.since.elapsed() < IDLE_TIMEOUT);
+        every.tick().await;
+        let Some(kept) = kept.upgrade() else { return };
+        // The longest unused come first; dropping a `PoolConnection` returns it to the pool.
+        let unused: Vec<IdleConnection> = {
+            let mut idle = kept.idle();
+            let unused = idle.iter().take_while(|connection| connection.since.elapsed() >= RETURN_AFTER).count();
+            idle.drain(..unused).collect()
+        };
+        drop(unused);
     }
 }
 
@@ -208,10 +208,6 @@ fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, SqlxVa
 
 fn query_err(err: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-fn conn_err(err: sqlx::Error) -> DbErr {
-    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
 /// The span sea-orm opens around each statement (its `tracing-spans` feature), with the same
