@@ -59,6 +59,7 @@ pub(crate) struct StateInner {
     pub(crate) jwts: Jwts,
     store: AuthStore,
     db: DatabaseConnection,
+    reads: db::Reads,
 }
 
 impl Deref for AppState {
@@ -121,7 +122,7 @@ impl AppState {
                 per_instance: config.tasks.events_max,
             },
         };
-        let tasks = Tasks::new(db.clone(), reads, store.clone(), task_settings);
+        let tasks = Tasks::new(db.clone(), reads.clone(), store.clone(), task_settings);
         Self(Arc::new(StateInner {
             origins,
             cookies: CookieSettings::new(&config.cookies),
@@ -134,6 +135,7 @@ impl AppState {
             jwts,
             store,
             db,
+            reads,
             config,
         }))
     }
@@ -187,8 +189,10 @@ impl AppState {
         metrics.pool_connections.with_label_values(&["in_use"]).set(i64::from(open) - i64::try_from(idle).unwrap_or(0));
     }
 
-    /// Closes the database pool.
+    /// Closes the database pool (which waits for every connection to come back, so the task
+    /// reads hand theirs back first).
     pub(crate) async fn close(&self) {
+        self.reads.release();
         self.db.clone().close().await.ok();
     }
 }

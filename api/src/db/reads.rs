@@ -67,6 +67,14 @@ impl Reads {
         });
         Self { pool, kept }
     }
+
+    /// Hands every kept connection back to the pool (before the pool closes).
+    pub(crate) fn release(&self) {
+        if let Some(kept) = &self.kept {
+            let all: Vec<IdleConnection> = kept.idle().drain(..).collect();
+            drop(all);
+        }
+    }
 }
 
 #[async_trait::async_trait]
