@@ -9,8 +9,8 @@ use std::{path::Path, time::Duration};
 
 use migration::MigratorTrait;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, RuntimeErr,
-    Statement, Value,
+    ColIdx, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
+    RuntimeErr, Statement, Value,
     sqlx::{
         self,
         postgres::PgSslMode,
@@ -329,13 +329,13 @@ pub(crate) fn task_time(backend: DatabaseBackend, at: OffsetDateTime) -> Value {
 }
 
 /// Reads a timestamp column: a native timestamp (PostgreSQL) or RFC 3339 text (SQLite).
-pub(crate) fn read_time(row: &QueryResult, column: &str) -> Result<OffsetDateTime, DbErr> {
-    if let Ok(at) = row.try_get::<OffsetDateTime>("", column) {
+pub(crate) fn read_time<I: ColIdx>(row: &QueryResult, column: I) -> Result<OffsetDateTime, DbErr> {
+    if let Ok(at) = row.try_get_by::<OffsetDateTime, I>(column) {
         return Ok(at);
     }
-    let text: String = row.try_get("", column)?;
+    let text: String = row.try_get_by(column)?;
     OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|err| DbErr::Type(format!("column {column}: not a timestamp: {err}")))
+        .map_err(|err| DbErr::Type(format!("column {column:?}: not a timestamp: {err}")))
 }
 
 /// Reads a nullable timestamp column (see [`read_time`]).

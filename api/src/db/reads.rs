@@ -153,28 +153,36 @@ impl Kept {
             .await
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-        let mut reused = self.idle().pop();
-        if let Some(idle) = &mut reused
-            && idle.since.elapsed() >= PING_IF_IDLE_FOR
-            && !matches!(tokio::time::timeout_at(deadline, idle.connection.ping()).await, Ok(Ok(())))
-        {
-            reused = None;
-        }
+        let reused = self.idle().pop();
         let connection = match reused {
-            Some(idle) => {
+            Some(idle) if idle.since.elapsed() < PING_IF_IDLE_FOR => {
                 // A fresh acquisition is timed by sqlx itself (`metrics::pool_acquire_layer`).
                 METRICS.pool_acquire_wait.observe(started.elapsed().as_secs_f64());
                 idle.connection
             }
-            None => match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
-                Ok(Ok(connection)) => connection,
-                Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => {
-                    return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
-                }
-                Ok(Err(err)) => return Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))),
-            },
+            // The rare paths, boxed: their futures (sqlx's acquire above all) are several KiB, which
+            // every poll of a read would otherwise carry and copy.
+            stale => Box::pin(self.check_or_acquire(stale, deadline)).await?,
         };
         Ok(Checkout { connection: Some(connection), kept: self, _permit: permit })
+    }
+
+    /// A kept connection that sat idle, if it still answers a ping; else one from the pool.
+    async fn check_or_acquire(
+        &self,
+        stale: Option<IdleConnection>,
+        deadline: tokio::time::Instant,
+    ) -> Result<PoolConnection<sqlx::Postgres>, DbErr> {
+        if let Some(mut idle) = stale
+            && matches!(tokio::time::timeout_at(deadline, idle.connection.ping()).await, Ok(Ok(())))
+        {
+            return Ok(idle.connection);
+        }
+        match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+            Ok(Err(err)) => Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))),
+        }
     }
 }
 

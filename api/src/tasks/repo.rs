@@ -16,6 +16,7 @@ use crate::{
     },
 };
 
+/// The columns every statement returns, in the order [`task_from`] reads them.
 const COLUMNS: &str = r#""id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at""#;
 
 /// Outcome of a conditional statement.
@@ -29,16 +30,24 @@ pub(crate) enum Written {
     Missing,
 }
 
+/// A task from a row that is [`COLUMNS`].
 fn task_from(row: &QueryResult) -> Result<Task, DbErr> {
-    let id: i64 = row.try_get("", "id")?;
+    task_at(row, 0)
+}
+
+/// A task from [`COLUMNS`] starting at column `first` of a row, read by position (a list page
+/// reads 7 columns of up to 101 rows: by name, each read was a hash lookup and a formatted column
+/// name).
+fn task_at(row: &QueryResult, first: usize) -> Result<Task, DbErr> {
+    let id: i64 = row.try_get_by_index(first)?;
     Ok(Task {
         id: TaskId::parse(id).ok_or_else(|| DbErr::Type(format!("task id {id} is not positive")))?,
-        title: row.try_get("", "title")?,
-        description: row.try_get("", "description")?,
-        is_completed: row.try_get("", "is_completed")?,
-        owner_id: UserId::new(row.try_get("", "owner_id")?),
-        created_at: read_time(row, "created_at")?,
-        updated_at: read_time(row, "updated_at")?,
+        title: row.try_get_by_index(first + 1)?,
+        description: row.try_get_by_index(first + 2)?,
+        is_completed: row.try_get_by_index(first + 3)?,
+        owner_id: UserId::new(row.try_get_by_index(first + 4)?),
+        created_at: read_time(row, first + 5)?,
+        updated_at: read_time(row, first + 6)?,
     })
 }
 
@@ -298,6 +307,7 @@ pub(crate) async fn claim_key(
     if db.query_one_raw(sql.build()).await?.is_some() {
         return Ok(Claim::Claimed);
     }
+    // `fingerprint`, `status`, then the stored task's [`COLUMNS`] (NULL for an answer without one).
     let mut sql = Sql::new(
         db,
         r#"SELECT "fingerprint", "status", "task_id" AS "id", "title", "description", "is_completed", "owner_id", "created_at", "updated_at" FROM "task_idempotency" WHERE "owner_id" = "#,
@@ -312,7 +322,7 @@ pub(crate) async fn claim_key(
     Ok(Claim::Stored(StoredAnswer {
         fingerprint: row.try_get("", "fingerprint")?,
         status: u16::try_from(status).map_err(|_| DbErr::Type(format!("stored status {status}")))?,
-        task: task_id.map(|_| task_from(&row)).transpose()?,
+        task: task_id.map(|_| task_at(&row, 2)).transpose()?,
     }))
 }
 
@@ -383,6 +393,7 @@ pub(crate) async fn changes(
     after: i64,
     limit: u64,
 ) -> Result<Vec<FeedEntry>, DbErr> {
+    // `seq`, `task_id`, then the task's [`COLUMNS`] (NULL for a deleted task).
     let mut sql = Sql::new(
         db,
         r#"SELECT c."seq", c."task_id", t."id", t."title", t."description", t."is_completed", t."owner_id", t."created_at", t."updated_at" FROM "task_change" c LEFT JOIN "task" t ON t."id" = c."task_id" AND t."owner_id" = c."owner_id" WHERE c."owner_id" = "#,
@@ -393,11 +404,11 @@ pub(crate) async fn changes(
     let rows = db.query_all_raw(sql.build()).await?;
     rows.iter()
         .map(|row| {
-            let seq: i64 = row.try_get("", "seq")?;
-            let change = match row.try_get::<Option<i64>>("", "id")? {
-                Some(_) => Change::Upsert(task_from(row)?),
+            let seq: i64 = row.try_get_by_index(0)?;
+            let change = match row.try_get_by_index::<Option<i64>>(2)? {
+                Some(_) => Change::Upsert(task_at(row, 2)?),
                 None => {
-                    let id: i64 = row.try_get("", "task_id")?;
+                    let id: i64 = row.try_get_by_index(1)?;
                     Change::Delete(TaskId::parse(id).ok_or_else(|| DbErr::Type(format!("task id {id}")))?)
                 }
             };
