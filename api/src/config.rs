@@ -485,16 +485,16 @@ impl Config {
             _ => Err("must be `development` or `production`".to_owned()),
         });
         let data_dir = PathBuf::from(reader.get("DATA_DIR").unwrap_or("data"));
-        let mut database = DatabaseConfig {
+        let max_connections = reader.number("DB_MAX_CONNECTIONS", 10, 1..=1000);
+        // The task reads keep pool connections while they are busy: at most half, so the rest of
+        // the service always has the other half.
+        let most_reads = max_connections / 2;
+        let database = DatabaseConfig {
             url: reader.get("DATABASE_URL").map(str::to_owned).unwrap_or_else(|| default_database_url(&data_dir)),
-            max_connections: reader.number("DB_MAX_CONNECTIONS", 10, 1..=1000),
-            read_connections: 0,
+            max_connections,
+            read_connections: reader.number("DB_READ_CONNECTIONS", most_reads.min(4), 0..=most_reads),
             timeout: Duration::from_millis(reader.number("DB_TIMEOUT_MS", 5000, 50..=600_000)),
         };
-        // The reads keep pool connections while they are busy: at most half, so the rest of the
-        // service always has the other half.
-        let most_reads = database.max_connections / 2;
-        database.read_connections = reader.number("DB_READ_CONNECTIONS", most_reads.min(4), 0..=most_reads);
         if !(database.url.starts_with("sqlite:") || database.url.starts_with("postgres")) {
             reader.fail("DATABASE_URL", "must start with `sqlite:` or `postgres://`");
         }

@@ -71,8 +71,7 @@ impl Reads {
     /// Hands every kept connection back to the pool (before the pool closes).
     pub(crate) fn release(&self) {
         if let Some(kept) = &self.kept {
-            let all: Vec<IdleConnection> = kept.idle().drain(..).collect();
-            drop(all);
+            kept.hand_back(Duration::ZERO);
         }
     }
 }
@@ -144,6 +143,18 @@ impl Kept {
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Hands the kept connections unused for at least `unused_for` back to the pool.
+    fn hand_back(&self, unused_for: Duration) {
+        // The longest unused come first; dropping a `PoolConnection` returns it to the pool, which
+        // is done after the lock is released.
+        let unused: Vec<IdleConnection> = {
+            let mut idle = self.idle();
+            let unused = idle.iter().take_while(|connection| connection.since.elapsed() >= unused_for).count();
+            idle.drain(..unused).collect()
+        };
+        drop(unused);
+    }
+
     /// A connection for one statement: the most recently used kept one (pinged first if it sat
     /// idle long enough to have gone stale), else one from the pool.
     async fn checkout(&self) -> Result<Checkout<'_>, DbErr> {
@@ -206,13 +217,7 @@ async fn return_unused(kept: Weak<Kept>) {
     loop {
         every.tick().await;
         let Some(kept) = kept.upgrade() else { return };
-        // The longest unused come first; dropping a `PoolConnection` returns it to the pool.
-        let unused: Vec<IdleConnection> = {
-            let mut idle = kept.idle();
-            let unused = idle.iter().take_while(|connection| connection.since.elapsed() >= RETURN_AFTER).count();
-            idle.drain(..unused).collect()
-        };
-        drop(unused);
+        kept.hand_back(RETURN_AFTER);
     }
 }
 
