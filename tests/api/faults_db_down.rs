@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     db::{TestDatabase, postgres_url},
-    http::{ClientOptions, assert_unavailable, header_str, plain_client},
+    http::{ClientOptions, TimedAnswer, assert_unavailable, header_str, plain_client, send_timed},
     pg_proxy::{PgProxy, postgres_addr},
     server::TestApp,
     users::{PASSWORD, User},
@@ -163,16 +163,11 @@ impl Breaker {
 }
 
 /// One request during the outage, with its latency.
-async fn timed(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Value, Duration) {
-    let started = Instant::now();
-    let response = request.send().await.expect("an HTTP answer, not a hang or a dropped connection");
-    let status = response.status();
-    let retry_after = header_str(&response, "retry-after");
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, retry_after, body, started.elapsed())
+async fn timed(request: reqwest::RequestBuilder) -> TimedAnswer {
+    send_timed(request).await.expect("an HTTP answer, not a hang or a dropped connection")
 }
 
-fn assert_quick_unavailable(answer: (StatusCode, Option<String>, Value, Duration), what: &str) {
+fn assert_quick_unavailable(answer: TimedAnswer, what: &str) {
     let (status, retry_after, body, elapsed) = answer;
     assert_unavailable(status, retry_after.as_deref(), &body, what);
     assert!(elapsed <= DB_TIMEOUT + SLACK, "{what}: 503 took {elapsed:?} (DB_TIMEOUT_MS=1000)");

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::support::{
     db::postgres_url,
-    http::{ClientOptions, assert_unavailable, header_str, plain_client},
+    http::{TimedAnswer, assert_unavailable, plain_client, send_timed},
     server::TestApp,
     tasks::{TASKS, id_of, task_path},
     users::{PASSWORD, User},
@@ -83,20 +83,15 @@ async fn assert_every_read_is_right(users: &[(User, Vec<i64>)]) {
     }
 }
 
-/// A GET that gives up after `timeout`: `None` when it did (or failed), else status, Retry-After,
-/// body and how long the answer took.
-async fn timed_get(
-    url: String,
-    authorization: String,
+/// `user`'s GET of `path`, given up after `timeout`, timed on a task of its own (`None`: no answer).
+fn timed_get(
+    app: &TestApp,
+    user: &User,
+    path: &str,
     timeout: Duration,
-) -> Option<(StatusCode, Option<String>, Value, Duration)> {
-    let started = Instant::now();
-    let client = ClientOptions::default().timeout(timeout).build();
-    let response = client.get(url).header("authorization", authorization).send().await.ok()?;
-    let status = response.status();
-    let retry_after = header_str(&response, "retry-after");
-    let body = response.json().await.ok()?;
-    Some((status, retry_after, body, started.elapsed()))
+) -> tokio::task::JoinHandle<Option<TimedAnswer>> {
+    let request = plain_client().get(app.url(path)).header("authorization", user.authorization()).timeout(timeout);
+    tokio::spawn(send_timed(request))
 }
 
 #[tokio::test]
@@ -117,7 +112,7 @@ async fn tasks_read_connections_reads_stuck_on_a_lock_are_bounded_answer_503_in_
     let reads: Vec<_> = (0..6)
         .map(|n| {
             let path = if n % 2 == 0 { task_path(ann_ids[n % 3]) } else { format!("{TASKS}?limit=5") };
-            tokio::spawn(timed_get(app.url(&path), ann.authorization(), Duration::from_secs(30)))
+            timed_get(&app, ann, &path, Duration::from_secs(30))
         })
         .collect();
     let mut most_waiting = 0;
@@ -153,6 +148,7 @@ async fn tasks_read_connections_reads_stuck_on_a_lock_are_bounded_answer_503_in_
         None => {
             for (status, _, body, elapsed) in &answers {
                 assert_eq!(*status, StatusCode::OK, "SQLite reads go on while a writer holds the database: {body}");
+                assert!(body.is_object(), "a task or a page as JSON: {body}");
                 assert!(*elapsed <= DB_TIMEOUT + SLACK, "a read took {elapsed:?}");
             }
         }
@@ -184,7 +180,7 @@ async fn tasks_read_connections_reads_abandoned_mid_statement_never_hand_a_stale
             let path = if n % 2 == 0 { task_path(ann_ids[0]) } else { format!("{TASKS}?limit=1") };
             let give_up =
                 if lock.is_some() { Duration::from_millis(200) } else { Duration::from_micros(300 * n + 100) };
-            tokio::spawn(timed_get(app.url(&path), ann.authorization(), give_up))
+            timed_get(&app, ann, &path, give_up)
         })
         .collect();
     for read in abandoned {
@@ -221,27 +217,19 @@ async fn tasks_read_connections_a_read_connection_the_database_ended_is_replaced
         assert_eq!(ended[0]["ended"], true, "terminated {backend}");
     }
     let (ann, ann_ids) = &users[0];
-    let http = plain_client();
     let mut answers = Vec::new();
     for _ in 0..(READ_CONNECTIONS + 3) {
-        let response = http
-            .get(app.url(&task_path(ann_ids[1])))
-            .header("authorization", ann.authorization())
-            .send()
-            .await
-            .expect("answered");
-        let status = response.status();
-        let retry_after = header_str(&response, "retry-after");
-        answers.push((status, retry_after, response.json::<Value>().await.expect("JSON body")));
+        let request = plain_client().get(app.url(&task_path(ann_ids[1]))).header("authorization", ann.authorization());
+        answers.push(send_timed(request).await.expect("answered"));
     }
 
     // Assert: at most one 503 per ended connection, then 200s; never a 500.
-    let unavailable = answers.iter().take_while(|(status, _, _)| *status != StatusCode::OK).count();
+    let unavailable = answers.iter().take_while(|(status, ..)| *status != StatusCode::OK).count();
     assert!(unavailable <= backends.len(), "{answers:?}");
-    for (status, retry_after, body) in &answers[..unavailable] {
+    for (status, retry_after, body, _) in &answers[..unavailable] {
         assert_unavailable(*status, retry_after.as_deref(), body, "a read on a connection the database ended");
     }
-    for (status, _, body) in &answers[unavailable..] {
+    for (status, _, body, _) in &answers[unavailable..] {
         assert_eq!(*status, StatusCode::OK, "after the ended connections: {body}");
         assert_eq!(id_of(body), ann_ids[1]);
     }

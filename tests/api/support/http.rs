@@ -1,9 +1,9 @@
 //! Test HTTP clients ([`ClientOptions`]: like curl or a native app, or like a browser page on the
 //! trusted origin), reading responses, and the assertions every error answer must pass.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::{Client, Response, StatusCode, header, redirect::Policy};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, header, redirect::Policy};
 use serde_json::{Value, json};
 
 use crate::support::server::ORIGIN;
@@ -133,4 +133,19 @@ pub fn assert_unavailable(status: StatusCode, retry_after: Option<&str>, body: &
     assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{what}: {body}");
     let retry = retry_after.and_then(|v| v.parse::<u64>().ok());
     assert!(retry.is_some_and(|s| s >= 1), "{what}: Retry-After is a positive number of seconds: {retry_after:?}");
+}
+
+/// An answer as the timing tests look at it: status, `Retry-After`, the JSON body (`null` when it
+/// is not JSON) and how long it took.
+pub type TimedAnswer = (StatusCode, Option<String>, Value, Duration);
+
+/// Sends `request` and times its answer; `None` when no HTTP answer came (the connection dropped,
+/// or the request's own timeout passed first).
+pub async fn send_timed(request: RequestBuilder) -> Option<TimedAnswer> {
+    let started = Instant::now();
+    let response = request.send().await.ok()?;
+    let status = response.status();
+    let retry_after = header_str(&response, "retry-after");
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    Some((status, retry_after, body, started.elapsed()))
 }
