@@ -26,6 +26,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -78,6 +79,11 @@ VARIANTS: dict[str, dict] = {
                    "what": "Prometheus metrics served on a separate address (issue 18; never scraped during the "
                            "run): the cost of counting each request, its latency and the pool's acquire waits "
                            "(the default runs with metrics off)"},
+    "generic-build": {"env": {"CPU_SPECIFIC_BUILD": "false"},
+                      "scenarios": ["signin"],
+                      "what": "the generic x86-64 build (`CPU_SPECIFIC_BUILD=false`, issue 19): on a CPU with AVX-512 "
+                              "the default runs the x86-64-v4 build beside the binary (scripts/build-x86-64-v4), "
+                              "whose password hash is faster on some CPUs; elsewhere both rows are the same build"},
     "reads-pool": {"env": {"DB_READ_CONNECTIONS": "0"},
                    "scenarios": ["tasks-get", "tasks-list"],
                    "what": "task reads through sea-orm's pool (`DB_READ_CONNECTIONS=0`, issue 19): two round "
@@ -111,6 +117,18 @@ TARGETS = {
 STARTUP_TARGET_MS = 200.0
 IDLE_RSS_TARGET_MIB = 20.0
 HASH_TIMER = OURS_BIN.parent / "examples" / "scrypt_time"
+# The same timer built for x86-64-v4 by `scripts/build-x86-64-v4 --release --example scrypt_time`.
+HASH_TIMER_V4 = OURS_BIN.parent / "examples" / "scrypt_time-x86-64-v4"
+
+
+def cpu_has_x86_64_v4() -> bool:
+    """Whether this CPU has the AVX-512 features the x86-64-v4 build needs (as `api` checks)."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    have = set(flags.split(":", 1)[1].split())
+    return {"avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd", "avx2", "fma", "bmi2"} <= have
 
 
 def log(msg: str) -> None:
@@ -1103,6 +1121,8 @@ class Bench:
         self.runs: list[dict] = []
         self.floors: dict[str, dict] = {}           # scenario -> its pgbench floor (db, scripts)
         self.hash_ms: Optional[dict] = None         # one scrypt hash, as the service computes it
+        self.hash_ms_by_build: dict = {}            # the same per build of the binary (generic, x86-64-v4)
+        self.build: Optional[dict] = None           # the build our service runs, and why (`api hash-selftest`)
         self.rng = random.Random(args.seed)
 
     # -- setup
@@ -1306,19 +1326,49 @@ class Bench:
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)
 
+    def which_build(self) -> Optional[dict]:
+        """The build of our binary that runs on this machine, and why (`api hash-selftest`)."""
+        with tempfile.TemporaryDirectory() as data_dir:
+            r = subprocess.run([str(OURS_BIN), "hash-selftest"], capture_output=True, text=True, timeout=120,
+                               env={"PATH": os.environ.get("PATH", ""), "DATA_DIR": data_dir,
+                                    "AUTH_SECRET": "bench-hash-selftest-secret-0123456789abcdef"})
+        if r.returncode != 0:
+            self.skipped["build"] = f"`api hash-selftest` failed: {r.stderr.strip()[-300:]}"
+            return None
+        report = json.loads(r.stdout)
+        return {"build": report["build"], "reason": report["build_reason"], "build_id": report["build_id"]}
+
     def time_hash(self) -> None:
-        """Median time of one password hash on one thread (the sign-in target's unit)."""
-        if not HASH_TIMER.exists():
-            self.skipped["signin target"] = (f"{HASH_TIMER} not found: build it with "
-                                             "`cargo build --release -p api --example scrypt_time`")
-            return
-        r = subprocess.run([str(HASH_TIMER), "15"], capture_output=True, text=True, timeout=120)
-        if r.returncode == 0:
-            self.hash_ms = json.loads(r.stdout)
+        """Median time of one password hash on one thread (the sign-in target's unit), per build
+        of the binary; the sign-in target uses the build our service runs."""
+        self.build = self.which_build()
+        if self.build:
+            log(f"our service runs its {self.build['build']} build ({self.build['reason']})")
+        timers = {"generic": HASH_TIMER, "x86-64-v4": HASH_TIMER_V4}
+        for build, timer in timers.items():
+            if not timer.exists():
+                self.skipped[f"hash time, {build} build"] = (
+                    f"{timer} not found: build it with `cargo build --release -p api --example scrypt_time`"
+                    if build == "generic" else
+                    f"{timer} not found: build it with `scripts/build-x86-64-v4 --release --example scrypt_time`")
+                continue
+            if build == "x86-64-v4" and not cpu_has_x86_64_v4():
+                self.skipped["hash time, x86-64-v4 build"] = "this CPU lacks AVX-512: the service runs its generic build"
+                continue
+            r = subprocess.run([str(timer), "15"], capture_output=True, text=True, timeout=120)
+            if r.returncode == 0:
+                self.hash_ms_by_build[build] = json.loads(r.stdout)
+                log(f"one scrypt hash, {build} build: median {self.hash_ms_by_build[build]['median_ms']} ms")
+        running = self.build["build"] if self.build else "generic"
+        self.hash_ms = self.hash_ms_by_build.get(running)
+        if self.hash_ms:
+            self.hash_ms["build"] = running
             # What the cores could hash per second: the unit of the sign-in target.
             self.hash_ms["capacity_ok_rps"] = (os.cpu_count() or 1) / self.hash_ms["median_ms"] * 1000
-            log(f"one scrypt hash: median {self.hash_ms['median_ms']} ms -> capacity "
-                f"{self.hash_ms['capacity_ok_rps']:.1f} sign-ins/s on {os.cpu_count()} cores")
+            log(f"capacity of the {running} build: {self.hash_ms['capacity_ok_rps']:.1f} sign-ins/s "
+                f"on {os.cpu_count()} cores")
+        else:
+            self.skipped["signin target"] = f"no hash time for the {running} build our service runs"
 
     def run_all(self) -> None:
         a = self.args
@@ -1628,6 +1678,8 @@ class Bench:
                     "dirty": bool(cmd_out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "api", "migration"]))},
             "ours_binary": bin_facts,
             "scrypt_hash_ms": self.hash_ms,
+            "scrypt_hash_ms_by_build": self.hash_ms_by_build,
+            "build": self.build,
             "pg_max_connections": self.safe_psql("SHOW max_connections"),
         }
 
@@ -1823,11 +1875,13 @@ def markdown(bench: Bench, summary: dict, meta: dict) -> str:
             out.append(f"| {s.name} | {fmt_ms(f.get('startup_to_log_ms_median'))} | "
                        f"{fmt_ms(f.get('startup_to_http_ms_median'))} | {f['idle_rss_kb'] / 1024:.0f} | "
                        f"{f['processes']} | {tg} |")
-    if bench.hash_ms:
-        h = bench.hash_ms
-        out += ["", f"One scrypt hash (N=16384, r=16, p=1) as the service computes it, one thread: median "
-                    f"{h['median_ms']} ms over {h['rounds']} (min {h['min_ms']}, max {h['max_ms']}); CPU time median "
-                    f"{h.get('cpu_median_ms')} ms."]
+    if bench.build:
+        out += ["", f"Our service ran its **{bench.build['build']}** build ({bench.build['reason']})."]
+    for build, h in bench.hash_ms_by_build.items():
+        runs = " (the build the service ran)" if bench.hash_ms is h else ""
+        out += ["", f"One scrypt hash (N=16384, r=16, p=1) as the service computes it, {build} build{runs}, one "
+                    f"thread: median {h['median_ms']} ms over {h['rounds']} (min {h['min_ms']}, max {h['max_ms']}); "
+                    f"CPU time median {h.get('cpu_median_ms')} ms."]
         d = h.get("allocator_default")
         if d:
             out += [f"With mimalloc's default purge delay (the work area paged in afresh): median {d['median_ms']} ms, "

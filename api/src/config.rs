@@ -395,6 +395,9 @@ pub(crate) struct HashingConfig {
     /// (`allocator::keep_freed_large_blocks`). `false` is the slow path, kept to prove that
     /// hashes do not depend on it.
     pub(crate) keep_work_area: bool,
+    /// `CPU_SPECIFIC_BUILD` (default true): run the x86-64-v4 build beside the binary when the
+    /// CPU has AVX-512 and the build matches (`cpu_build`); `false` keeps the generic build.
+    pub(crate) cpu_specific_build: bool,
 }
 
 /// Timeouts and the limit of client connections (`crate::serve`).
@@ -474,6 +477,11 @@ impl Config {
     /// `main` applies it to the allocator before starting any thread.
     pub fn keeps_hash_work_area(&self) -> bool {
         self.hashing.keep_work_area
+    }
+
+    /// Whether `main` may run the x86-64-v4 build of the binary (`CPU_SPECIFIC_BUILD`).
+    pub fn allows_cpu_specific_build(&self) -> bool {
+        self.hashing.cpu_specific_build
     }
 
     /// Builds a configuration from a map of variables: the one place values are parsed.
@@ -567,6 +575,7 @@ impl Config {
             concurrency: reader.number("HASH_CONCURRENCY", cpus, 1..=256),
             queue: reader.number("HASH_QUEUE", 64, 0..=100_000),
             keep_work_area: reader.boolean("HASH_KEEP_WORK_AREA", true),
+            cpu_specific_build: reader.boolean("CPU_SPECIFIC_BUILD", true),
         };
         let tasks = TasksConfig {
             per_user_limit: reader.number("TASKS_PER_USER_LIMIT", 10_000, 1..=10_000_000),
@@ -1029,6 +1038,7 @@ mod tests {
         assert_eq!(config.session.token_storage, TokenStorage::Hashed);
         assert!(!config.rate_limit.enabled);
         assert!(config.trusted_origins.is_empty(), "loopback origins are added once the port is bound");
+        assert!(config.allows_cpu_specific_build(), "the x86-64-v4 build runs where it can");
     }
 
     #[test]
@@ -1046,6 +1056,7 @@ mod tests {
             ("RATE_LIMIT_ENABLED", "maybe"),
             ("SESSION_TOKEN_STORAGE", "encrypted"),
             ("RATE_LIMIT_STORAGE", "redis"),
+            ("CPU_SPECIFIC_BUILD", "sometimes"),
         ]))
         .expect_err("invalid");
         let names: Vec<_> = err.0.iter().map(|(name, _)| *name).collect();
@@ -1062,6 +1073,7 @@ mod tests {
             "RATE_LIMIT_ENABLED",
             "SESSION_TOKEN_STORAGE",
             "RATE_LIMIT_STORAGE",
+            "CPU_SPECIFIC_BUILD",
         ] {
             assert!(names.contains(&expected), "{expected} not reported in {names:?}");
         }

@@ -9,6 +9,8 @@ pub mod app;
 pub mod auth;
 /// Typed, validated configuration from the environment.
 pub mod config;
+/// Which build of the binary runs: generic x86-64, or x86-64-v4 when the CPU has AVX-512.
+pub mod cpu_build;
 /// Connecting, migrating, and the backend-specific value encodings.
 pub mod db;
 /// The error type and its single mapping to JSON `{code, message}`.

@@ -118,7 +118,7 @@ const BETTER_AUTH_HASHES: [(&str, &str); 3] = [
 /// proves that a binary hashes byte-identically on a given CPU, e.g. an emulated x86-64 without
 /// SSE4/AVX (`tests/api/portability.rs`). Returns the JSON report (one line) and whether every
 /// hash matched.
-pub fn self_test() -> (String, bool) {
+pub fn self_test(build: &crate::cpu_build::Choice) -> (String, bool) {
     let mut all_match = true;
     let mut results = Vec::new();
     for (password, expected) in BETTER_AUTH_HASHES {
@@ -136,6 +136,9 @@ pub fn self_test() -> (String, bool) {
         "hashes": results,
         "keep_work_area": allocator::freed_large_blocks_kept(),
         "cpu_features": cpu_features(),
+        "build": build.build,
+        "build_reason": build.reason,
+        "build_id": crate::cpu_build::BUILD_ID,
     });
     (report.to_string(), all_match)
 }
@@ -360,6 +363,11 @@ mod tests {
         Password(s.to_owned())
     }
 
+    /// One hashing thread and a queue of `queue`.
+    fn test_config(queue: usize) -> HashingConfig {
+        HashingConfig { concurrency: 1, queue, keep_work_area: true, cpu_specific_build: true }
+    }
+
     // Test vectors from `docs/better-auth-wire.md` §6.2, produced by Better Auth.
     #[test]
     fn hashes_match_better_auth_test_vectors() {
@@ -367,7 +375,8 @@ mod tests {
             let (salt, _) = stored.split_once(':').expect("salt:key");
             assert_eq!(hash_with_salt(&pw(password), salt), stored);
         }
-        let (report, all_match) = self_test();
+        let build = crate::cpu_build::Choice { build: crate::cpu_build::BUILD, reason: "unit test".to_owned() };
+        let (report, all_match) = self_test(&build);
         assert!(all_match, "{report}");
     }
 
@@ -416,7 +425,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashing_threads_run_at_a_lowered_priority() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
+        let hasher = Hasher::new(&test_config(0));
         let nice = hasher
             .run(|| {
                 // Field 19 of /proc/thread-self/stat is the nice value.
@@ -432,8 +441,7 @@ mod tests {
     #[tokio::test]
     async fn the_queue_gauge_counts_jobs_waiting_for_a_thread() {
         let queued = IntGauge::new("test_queued", "test").expect("gauge");
-        let hasher =
-            Hasher::with_queue_gauge(&HashingConfig { concurrency: 1, queue: 2, keep_work_area: true }, queued.clone());
+        let hasher = Hasher::with_queue_gauge(&test_config(2), queued.clone());
         let (release, blocked) = std::sync::mpsc::channel::<()>();
         let (started, running) = tokio::sync::oneshot::channel::<()>();
         let busy = hasher.clone();
@@ -470,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_pool_sheds_load_past_its_queue() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
+        let hasher = Hasher::new(&test_config(0));
         let busy = hasher.clone();
         // Occupy the only place for longer than a caller is willing to wait.
         let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT * 3)).await });
@@ -485,7 +493,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_place_freed_during_the_admission_wait_is_taken() {
-        let hasher = Hasher::new(&HashingConfig { concurrency: 1, queue: 0, keep_work_area: true });
+        let hasher = Hasher::new(&test_config(0));
         let busy = hasher.clone();
         let first = tokio::spawn(async move { busy.run(|| std::thread::sleep(ADMISSION_WAIT / 5)).await });
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
