@@ -1,6 +1,6 @@
 -- wrk script shared by every HTTP scenario (bench/README.md).
 --
---   wrk ... -s bench/lua/bench.lua <url> -- <requests.tsv> [check]
+--   wrk ... -s bench/lua/bench.lua <url> -- <requests.tsv> [check|nocheck [start]]
 --
 -- The harness writes the requests; this script only replays them. Each line of
 -- requests.tsv is one request, tab-separated:
@@ -8,7 +8,8 @@
 -- EXPECT ("2xx" or "session") is for the harness's pre-flight check; here any 2xx counts
 -- as a success except a `null` body (get-session found no session). BODY "-" means none;
 -- a body gets `Content-Type: application/json`. Every thread cycles through all lines,
--- starting at its own offset, so consecutive requests rotate users, sessions and task ids.
+-- starting at its own offset (from `start`, which the harness draws anew for every run), so
+-- consecutive requests rotate users, sessions and task ids.
 --
 -- With "check" (the default in the harness) each response is inspected: non-2xx statuses
 -- and `null` sessions are counted as errors. Without it wrk skips parsing bodies and only
@@ -65,7 +66,7 @@ function init(args)
     end
   end
   assert(n > 0, "no requests in " .. file)
-  idx = ((tid or 0) * 7919) % n
+  idx = ((tonumber(args[3]) or 0) + (tid or 0) * 7919) % n
   if not checked then
     response = nil
   end

@@ -149,3 +149,50 @@ async fn verification_mail_to_one_recipient_is_limited_whatever_addresses_ask() 
     assert!(keys.iter().all(|row| !row["key"].as_str().unwrap_or_default().contains("flooded")), "{keys:?}");
     assert!(keys.iter().any(|row| row["key"].as_str().unwrap_or_default().starts_with("verification-mail-to|")));
 }
+
+/// How many sign-in attempts are counted against any account right now.
+async fn counted_attempts(app: &TestApp) -> i64 {
+    app.db.count(r#"SELECT COUNT(*) AS n FROM "rateLimit" WHERE "key" LIKE 'sign-in-account|%'"#, vec![]).await
+}
+
+/// Waits, with a deadline, until `counted_attempts` satisfies `done`.
+async fn wait_for_attempts(app: &TestApp, what: &str, done: impl Fn(i64) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let counted = counted_attempts(app).await;
+        if done(counted) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: still {counted} account counts after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A client that gives up while its right password is being checked (a flaky mobile
+/// connection, a load generator's run ending) must not count against the account: the check
+/// runs to its end and the success clears the count, as if the answer had arrived. Before,
+/// the check was dropped with the request, and after five such attempts the owner's next
+/// sign-in was refused with 429.
+#[tokio::test]
+async fn a_right_password_whose_client_went_away_mid_check_still_clears_the_count() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = throttled_app().await;
+    User::sign_up(&app, "flaky@example.com").await;
+    let body = json!({"email": "flaky@example.com", "password": PASSWORD}).to_string();
+    for n in 0..6 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connects");
+        let request = format!(
+            "POST {SIGN_IN} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.18.20.{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            n + 1,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("request sent");
+        // The attempt is counted before the password is hashed; leave while it is.
+        wait_for_attempts(&app, "the attempt is counted", |counted| counted == 1).await;
+        drop(stream);
+        wait_for_attempts(&app, "the abandoned right password settles its attempt", |counted| counted == 0).await;
+    }
+    let (status, _) = attempt(&app, "flaky@example.com", PASSWORD, 30).await;
+    assert_eq!(status, StatusCode::OK, "six abandoned right passwords never throttle the owner");
+}

@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use crate::{
     auth::{
@@ -225,19 +226,48 @@ impl Accounts {
         client: &ClientInfo,
         trust_cookie: Option<&str>,
     ) -> Result<SignInOutcome, ApiError> {
+        let SignIn { email, password, remember } = input;
+        // The credential check runs to its end in a task of its own, even if the client goes
+        // away: the attempt it counts against the account's throttle is then always settled
+        // (cleared by the right password, timed from its answer by a wrong one). Dropped with
+        // the request, abandoned attempts with the right password would pile up until the
+        // owner's next sign-in is throttled.
+        let accounts = self.clone();
+        let check_client = client.clone();
+        let check = async move { accounts.check_credentials(email, password, &check_client).await };
+        let user = tokio::spawn(check.in_current_span())
+            .await
+            .map_err(|err| ApiError::Internal(format!("the credential check failed: {err}")))??;
+        // The credentials are good: this is the one place sign-in turns into a session.
+        let renewed_trust = match self.two_factor.second_step(&user.id, trust_cookie, client).await? {
+            SecondStep::Challenge(challenge) => return Ok(SignInOutcome::SecondFactor(challenge)),
+            SecondStep::Skip { renewed_trust } => renewed_trust,
+        };
+        let mut write = self.store.begin().await?;
+        let (_session, token) = self.sessions.start(&mut write, &user.id, remember, client).await?;
+        write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
+        write.commit().await?;
+        METRICS.sign_ins.success.inc();
+        tracing::info!(user.id = %user.id, "user signed in");
+        Ok(SignInOutcome::Session(SignedIn { user, token, renewed_trust }))
+    }
+
+    /// The user whose credentials these are, after counting the attempt against the account's
+    /// throttle and settling it: every refusal is recorded, a success clears the count.
+    async fn check_credentials(&self, email: Email, password: Password, client: &ClientInfo) -> Result<User, ApiError> {
         // Reserve hashing capacity first: under overload the request is shed before any database work.
         let slot = self.hasher.reserve().await.inspect_err(|_| METRICS.sign_ins.shed.inc())?;
-        self.claim_sign_in_attempt(input.email.as_str()).await.inspect_err(|err| {
+        self.claim_sign_in_attempt(email.as_str()).await.inspect_err(|err| {
             if matches!(err, ApiError::RateLimited { .. }) {
                 METRICS.sign_ins.throttled.inc();
             }
         })?;
-        let attempted_email = input.email.as_str().to_owned();
-        let (user, stored_hash) = match self.store.user_with_password(input.email.as_str()).await? {
+        let attempted_email = email.as_str().to_owned();
+        let (user, stored_hash) = match self.store.user_with_password(email.as_str()).await? {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
-        let matches = slot.verify(input.password, stored_hash).await?;
+        let matches = slot.verify(password, stored_hash).await?;
         let user = match user {
             Some(user) if matches => user,
             // Both refusals write one event, so an unknown address costs the same as a wrong
@@ -261,18 +291,7 @@ impl Accounts {
             return Err(AuthError::EmailNotVerified.into());
         }
         self.clear_sign_in_attempts(&user.email).await?;
-        // The credentials are good: this is the one place sign-in turns into a session.
-        let renewed_trust = match self.two_factor.second_step(&user.id, trust_cookie, client).await? {
-            SecondStep::Challenge(challenge) => return Ok(SignInOutcome::SecondFactor(challenge)),
-            SecondStep::Skip { renewed_trust } => renewed_trust,
-        };
-        let mut write = self.store.begin().await?;
-        let (_session, token) = self.sessions.start(&mut write, &user.id, input.remember, client).await?;
-        write.record(&AuditEvent::new(AuditKind::SignIn, &user.id, client)).await?;
-        write.commit().await?;
-        METRICS.sign_ins.success.inc();
-        tracing::info!(user.id = %user.id, "user signed in");
-        Ok(SignInOutcome::Session(SignedIn { user, token, renewed_trust }))
+        Ok(user)
     }
 
     /// Counts a sign-in attempt for `email` against its throttle (`auth::throttle`), refusing
