@@ -52,6 +52,9 @@ pub struct Choice {
     pub build: &'static str,
     /// Why this build runs, for the start-up log and `hash-selftest`.
     pub reason: String,
+    /// Whether the x86-64-v4 build should have run but could not (a sibling from other sources,
+    /// or one that cannot be run): start-up logs it as a warning.
+    pub fallback: bool,
 }
 
 /// Runs the x86-64-v4 build in place of this one if it should (see the module documentation),
@@ -61,7 +64,8 @@ pub struct Choice {
 /// Fails only in a sibling built from other sources that cannot hand the process back: it must
 /// not serve in the generic build's place.
 pub fn select(cpu_specific_build: bool) -> Result<Choice, String> {
-    let stay = |reason: String| Ok(Choice { build: BUILD, reason });
+    let stay = |reason: String| Ok(Choice { build: BUILD, reason, fallback: false });
+    let fall_back = |reason: String| Ok(Choice { build: BUILD, reason, fallback: true });
     if BUILD != "generic" {
         return match std::env::var(EXPECTED_ID) {
             Ok(expected) if expected != BUILD_ID => Err(hand_back(&expected)),
@@ -70,7 +74,7 @@ pub fn select(cpu_specific_build: bool) -> Result<Choice, String> {
         };
     }
     if let Ok(reason) = std::env::var(HANDED_BACK) {
-        return stay(reason);
+        return fall_back(reason);
     }
     if !cpu_specific_build {
         return stay("CPU_SPECIFIC_BUILD=false".to_owned());
@@ -87,7 +91,7 @@ pub fn select(cpu_specific_build: bool) -> Result<Choice, String> {
         return stay(format!("no {SIBLING} beside this binary"));
     }
     let err = exec(&sibling, &[(EXPECTED_ID, BUILD_ID.into()), (GENERIC_PATH, me.into_os_string())]);
-    stay(format!("cannot run {}: {err}", sibling.display()))
+    fall_back(format!("cannot run {}: {err}", sibling.display()))
 }
 
 /// In the sibling: its build id differs from the generic build's, so the generic build runs

@@ -64,7 +64,11 @@ async fn run(config: Config, build: cpu_build::Choice) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing::info!(build = build.build, build_id = cpu_build::BUILD_ID, reason = %build.reason, "binary build");
+    if build.fallback {
+        tracing::warn!(build = build.build, build_id = cpu_build::BUILD_ID, reason = %build.reason, "binary build");
+    } else {
+        tracing::info!(build = build.build, build_id = cpu_build::BUILD_ID, reason = %build.reason, "binary build");
+    }
     let code = match app::build(config).await {
         Ok(app) => match app.serve(app::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

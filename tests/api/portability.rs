@@ -193,6 +193,8 @@ fn a_cpu_with_avx512_runs_the_x86_64_v4_build_with_identical_hashes_unless_switc
     let off = self_test("CPU_SPECIFIC_BUILD=false", None, &[("CPU_SPECIFIC_BUILD", "false")]);
     assert_eq!(off["build"], "generic", "{off}");
     assert_eq!(off["build_reason"], "CPU_SPECIFIC_BUILD=false");
+    assert_eq!(off["build_fallback"], false, "switched off on purpose");
+    assert_eq!(default["build_fallback"], false);
     assert_eq!(off["build_id"], default["build_id"], "both builds come from the same sources");
 
     // The emulated CPU without AVX-512 never runs the sibling (it would die of an illegal
@@ -219,6 +221,7 @@ fn a_sibling_built_from_other_sources_hands_the_process_back_to_the_generic_buil
         &[("API_BUILD_EXPECTED_ID", "0000000000000000"), ("API_BUILD_GENERIC_PATH", generic)],
     );
     assert_eq!(stale["build"], "generic", "{stale}");
+    assert_eq!(stale["build_fallback"], true, "a stale sibling is a fallback, logged as a warning");
     let reason = stale["build_reason"].as_str().expect("a reason");
     assert!(reason.starts_with("api-x86-64-v4 was built from other sources (build "), "{reason}");
     assert!(reason.ends_with(", expected 0000000000000000)"), "{reason}");
@@ -248,6 +251,7 @@ fn without_a_runnable_sibling_the_generic_build_runs() {
     let (dir, lone) = lone_copy_of_the_binary();
     let report = self_test_of(&lone, "no sibling", None, &[]);
     assert_eq!(report["build"], "generic", "{report}");
+    assert_eq!(report["build_fallback"], false, "no sibling installed is not a fault");
     if cpu_has_x86_64_v4() {
         assert_eq!(report["build_reason"], "no api-x86-64-v4 beside this binary");
 
@@ -262,6 +266,7 @@ fn without_a_runnable_sibling_the_generic_build_runs() {
         assert_eq!(report["build"], "generic", "{report}");
         let reason = report["build_reason"].as_str().expect("a reason");
         assert_eq!(reason, format!("cannot run {}: Permission denied (os error 13)", broken.display()));
+        assert_eq!(report["build_fallback"], true);
     }
 }
 

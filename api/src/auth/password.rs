@@ -138,6 +138,7 @@ pub fn self_test(build: &crate::cpu_build::Choice) -> (String, bool) {
         "cpu_features": cpu_features(),
         "build": build.build,
         "build_reason": build.reason,
+        "build_fallback": build.fallback,
         "build_id": crate::cpu_build::BUILD_ID,
     });
     (report.to_string(), all_match)
@@ -375,7 +376,11 @@ mod tests {
             let (salt, _) = stored.split_once(':').expect("salt:key");
             assert_eq!(hash_with_salt(&pw(password), salt), stored);
         }
-        let build = crate::cpu_build::Choice { build: crate::cpu_build::BUILD, reason: "unit test".to_owned() };
+        let build = crate::cpu_build::Choice {
+            build: crate::cpu_build::BUILD,
+            reason: "unit test".to_owned(),
+            fallback: false,
+        };
         let (report, all_match) = self_test(&build);
         assert!(all_match, "{report}");
     }
