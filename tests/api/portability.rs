@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::support::{
     db::TestDatabase,
-    server::{Env, Server, api_binary},
+    server::{Env, Server, api_binary, without_the_tests_cargo_vars},
 };
 
 /// Better Auth's hashes (`docs/better-auth-wire.md` §6.2), in the order `hash-selftest` prints.
@@ -103,12 +103,7 @@ fn sibling() -> PathBuf {
                 .args(release.then_some("--release"))
                 .arg("--quiet")
                 .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                if name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_MANIFEST_") || name == "OUT_DIR" {
-                    script.env_remove(name.as_ref());
-                }
-            }
+            without_the_tests_cargo_vars(&mut script);
             let status = script.status().expect("bash runs");
             assert!(status.success(), "scripts/build-x86-64-v4 failed");
             sibling

@@ -250,31 +250,35 @@ pub fn api_binary() -> PathBuf {
                 .args(["build", "--quiet", "--profile", profile, "-p", "api", "--bin", "api", "-p", "tests"])
                 .args(["--test", "api"])
                 .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-            // Cargo sets these for the running test; build scripts that watch them (ring's does)
-            // would otherwise see a change, and both this build and the next `cargo test` would
-            // rebuild half the dependency tree.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                let set_by_cargo = name.starts_with("CARGO_PKG_")
-                    || name.starts_with("CARGO_MANIFEST_")
-                    || matches!(
-                        name.as_ref(),
-                        "CARGO_CRATE_NAME"
-                            | "CARGO_BIN_NAME"
-                            | "CARGO_PRIMARY_PACKAGE"
-                            | "CARGO_TARGET_TMPDIR"
-                            | "CARGO_RUSTC_CURRENT_DIR"
-                            | "OUT_DIR"
-                    );
-                if set_by_cargo {
-                    cargo.env_remove(name.as_ref());
-                }
-            }
+            without_the_tests_cargo_vars(&mut cargo);
             let status = cargo.status().expect("cargo runs");
             assert!(status.success(), "building the api binary failed");
             profile_dir.join("api")
         })
         .clone()
+}
+
+/// Removes from `command` the variables Cargo sets for the running test, for a command that runs
+/// `cargo build`: build scripts that watch them (ring's does) would otherwise see a change, and
+/// both that build and the next `cargo test` would rebuild half the dependency tree.
+pub fn without_the_tests_cargo_vars(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo {
+            command.env_remove(name.as_ref());
+        }
+    }
 }
 
 /// A running `api` process whose stdout and stderr are captured in full.
