@@ -70,6 +70,7 @@ async fn run(config: Config, build: cpu_build::Choice) -> ExitCode {
         tracing::info!(build = build.build, build_id = cpu_build::BUILD_ID, reason = %build.reason, "binary build");
     }
     let code = match app::build(config).await {
+        // The signal handlers are installed here, before `serve` logs `listening on`.
         Ok(app) => match app.serve(app::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
